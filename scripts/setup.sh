@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what nin-dist needs from Debian (only what is missing) and builds it in Release.
+# Usage: scripts/setup.sh [BUILD_DIR]    (default: build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${1:-build}
+
+PACKAGES=(cmake g++ make pkg-config libtorch-dev libopenmpi-dev openmpi-bin libboost-program-options-dev
+  libgtest-dev libtomlplusplus-dev nlohmann-json3-dev libxxhash-dev zlib1g-dev gnuplot-nox
+  dataset-fashion-mnist python3-torch python3-torchvision)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release ${NIN_CMAKE_ARGS:-} >/dev/null
+cmake --build "$BUILD_DIR" -j "$(nproc)"

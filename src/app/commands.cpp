@@ -1,0 +1,323 @@
+#include "app/commands.h"
+
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include <boost/program_options.hpp>
+#include <torch/cuda.h>
+#include <torch/optim/sgd.h>
+#include <torch/version.h>
+
+#include "data/batch.h"
+#include "data/fashion_mnist.h"
+#include "data/idx.h"
+#include "dist/factory.h"
+#include "model/nin.h"
+#include "train/checkpoint.h"
+#include "train/config.h"
+#include "train/interop.h"
+#include "train/metrics.h"
+#include "train/trainer.h"
+#include "util/error.h"
+
+namespace nin::app {
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+namespace {
+
+// Parses `args` against `desc` (plus --help); prints help and returns false for --help.
+bool parse(const Args& args, po::options_description& desc, po::variables_map& vm, const std::string& usage,
+           const po::positional_options_description* positional = nullptr) {
+  desc.add_options()("help,h", "show this help");
+  auto parser = po::command_line_parser(args).options(desc);
+  if (positional) parser.positional(*positional);
+  po::store(parser.run(), vm);
+  if (vm.count("help")) {
+    std::cout << "usage: " << usage << "\n\n" << desc << "\n";
+    return false;
+  }
+  po::notify(vm);
+  return true;
+}
+
+void add_config_options(po::options_description& desc) {
+  desc.add_options()
+      ("config,c", po::value<std::string>()->default_value(""), "TOML config file (empty: built-in defaults)")
+      ("set", po::value<std::vector<std::string>>()->composing(), "override a config key, KEY=VALUE (repeatable)");
+}
+
+train::Config config_from(const po::variables_map& vm) {
+  std::vector<std::string> sets;
+  if (vm.count("set")) sets = vm["set"].as<std::vector<std::string>>();
+  return train::load_config(vm["config"].as<std::string>(), sets);
+}
+
+// A model shaped as the checkpoint's config says, with its weights.
+model::NiN model_from_checkpoint(const train::CheckpointFile& ck, train::Config& config) {
+  config = train::from_toml(ck.config_toml, ck.path.string() + " (embedded config)");
+  model::NiN model(model::NiNOptions{config.in_channels, config.num_classes, config.dropout});
+  train::restore(ck, *model, nullptr);
+  model->eval();
+  return model;
+}
+
+// Reads a binary (P5) or plain (P2) 8-bit PGM file as [H, W] uint8.
+torch::Tensor read_pgm(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path + ": image not found or not readable");
+  std::string magic;
+  in >> magic;
+  auto next_int = [&]() {
+    in >> std::ws;
+    while (in.peek() == '#') in.ignore(1 << 20, '\n') >> std::ws;
+    int v = -1;
+    in >> v;
+    return v;
+  };
+  if (magic != "P5" && magic != "P2") throw InputError(path + ": not a PGM image (expected P5 or P2 header)");
+  const int w = next_int(), h = next_int(), maxval = next_int();
+  if (w <= 0 || h <= 0 || maxval <= 0 || maxval > 255) throw InputError(path + ": unsupported PGM (8-bit grayscale only)");
+  auto img = torch::empty({h, w}, torch::kUInt8);
+  auto* p = img.data_ptr<uint8_t>();
+  if (magic == "P5") {
+    in.get();
+    in.read(reinterpret_cast<char*>(p), int64_t{w} * h);
+    if (in.gcount() != int64_t{w} * h) throw InputError(path + ": truncated PGM data");
+  } else {
+    for (int64_t i = 0; i < int64_t{w} * h; ++i) {
+      const int v = next_int();
+      if (v < 0) throw InputError(path + ": truncated PGM data");
+      p[i] = static_cast<uint8_t>(v * 255 / maxval);
+    }
+  }
+  return img;
+}
+
+std::string class_name(int64_t c, int64_t classes) {
+  return classes == 10 ? data::kFashionMnistClasses[c] : "class " + std::to_string(c);
+}
+
+}  // namespace
+
+std::string usage_text() {
+  return "usage: nin-dist [COMMAND] [OPTIONS]\n\n"
+         "commands:\n"
+         "  train      train NiN (the default command): nin-dist --config configs/fmnist.toml\n"
+         "  evaluate   test loss, accuracy and confusion matrix of a checkpoint\n"
+         "  predict    classify PGM images or IDX entries with a checkpoint\n"
+         "  summary    layer-by-layer output shapes and the parameter count\n"
+         "  export     write a checkpoint's weights as a PyTorch state dict\n"
+         "  import     make a checkpoint from a PyTorch state dict\n"
+         "  plot       draw curves.png for one or more run directories\n"
+         "  config     print the effective config, or the reference of every key\n\n"
+         "`nin-dist COMMAND --help` lists a command's options; --version prints the build.\n";
+}
+
+std::string version_text() {
+  std::ostringstream out;
+  out << "nin-dist " << NIN_VERSION << "\n"
+      << "LibTorch " << TORCH_VERSION_MAJOR << "." << TORCH_VERSION_MINOR << "." << TORCH_VERSION_PATCH
+      << "\nCUDA: " << (torch::cuda::is_available() ? "available" : "not available") << "\n"
+      << "NCCL: " << (dist::nccl_available() ? "built in" : "not built in") << "\n"
+      << "MPI: " << NIN_MPI_LIBRARY << "\n";
+  return out.str();
+}
+
+int cmd_train(const Args& args, dist::Process& process) {
+  po::options_description desc("nin-dist train");
+  add_config_options(desc);
+  desc.add_options()
+      ("run-dir", po::value<std::string>(), "run directory (sets run.dir)")
+      ("resume", po::value<std::string>()->default_value(""), "\"auto\" (newest good checkpoint in the run directory) or a checkpoint path")
+      ("quiet,q", po::bool_switch(), "print only epoch summaries (sets log.quiet)")
+      ("log-every", po::value<int64_t>(), "steps between progress lines off a terminal (sets log.every)");
+  po::variables_map vm;
+  if (!parse(args, desc, vm, "nin-dist [train] --config FILE [--set KEY=VALUE]... [--resume auto|PATH]")) return kExitOk;
+  auto config = config_from(vm);
+  if (vm.count("run-dir")) config.run_dir = vm["run-dir"].as<std::string>();
+  if (vm["quiet"].as<bool>()) config.quiet = true;
+  if (vm.count("log-every")) config.log_every = vm["log-every"].as<int64_t>();
+  return train::train(config, train::RunOptions{vm["resume"].as<std::string>()}, process);
+}
+
+int cmd_summary(const Args& args) {
+  po::options_description desc("nin-dist summary");
+  add_config_options(desc);
+  desc.add_options()("input", po::value<std::string>()->default_value("1x1x224x224"), "input shape NxCxHxW");
+  po::variables_map vm;
+  if (!parse(args, desc, vm, "nin-dist summary [--input 1x1x224x224] [--config FILE]")) return kExitOk;
+  const auto config = config_from(vm);
+  std::vector<int64_t> shape;
+  std::stringstream in(vm["input"].as<std::string>());
+  for (std::string part; std::getline(in, part, 'x');) {
+    try {
+      shape.push_back(std::stoll(part));
+    } catch (const std::exception&) {
+      shape.clear();
+      break;
+    }
+  }
+  if (shape.size() != 4 || shape[0] < 1 || shape[1] != config.in_channels || shape[2] < model::min_input_size() ||
+      shape[3] < model::min_input_size())
+    throw InputError("--input " + vm["input"].as<std::string>() + ": expected NxCxHxW with C = model.in_channels = " +
+                     std::to_string(config.in_channels) + " and H, W >= " + std::to_string(model::min_input_size()));
+  model::NiN model(model::NiNOptions{config.in_channels, config.num_classes, config.dropout});
+  model::print_summary(std::cout, model, shape);
+  return kExitOk;
+}
+
+int cmd_config(const Args& args) {
+  po::options_description desc("nin-dist config");
+  add_config_options(desc);
+  desc.add_options()("reference", po::bool_switch(), "print every key with its default and meaning (Markdown)");
+  po::variables_map vm;
+  if (!parse(args, desc, vm, "nin-dist config [--config FILE] [--set KEY=VALUE]... | --reference")) return kExitOk;
+  if (vm["reference"].as<bool>()) {
+    std::cout << "| key | default | meaning |\n| --- | --- | --- |\n";
+    for (const auto& f : train::config_reference()) std::cout << "| `" << f.key << "` | `" << f.value << "` | " << f.doc << " |\n";
+    return kExitOk;
+  }
+  const auto config = config_from(vm);
+  train::validate(config, 1);
+  std::cout << train::to_toml(config);
+  return kExitOk;
+}
+
+int cmd_evaluate(const Args& args, dist::Process& process) {
+  po::options_description desc("nin-dist evaluate");
+  desc.add_options()
+      ("checkpoint", po::value<std::string>()->required(), "checkpoint file")
+      ("data-dir", po::value<std::string>(), "FashionMNIST folder (default: the checkpoint's data.dir)")
+      ("batch", po::value<int64_t>()->default_value(256), "images per forward pass");
+  po::variables_map vm;
+  if (!parse(args, desc, vm, "nin-dist evaluate --checkpoint PATH [--data-dir DIR]")) return kExitOk;
+  const auto ck = train::read_checkpoint(vm["checkpoint"].as<std::string>());
+  train::Config config;
+  auto model = model_from_checkpoint(ck, config);
+  if (vm.count("data-dir")) config.data_dir = vm["data-dir"].as<std::string>();
+  auto test = data::load_split(config.data_dir, /*train=*/false, config.num_classes, config.test_limit);
+  auto control = dist::make_communicator(process, torch::kCPU, std::chrono::minutes(5));
+  const auto r = train::evaluate(model, test, data::BatchOptions{config.resize, config.normalize}, *control,
+                                 vm["batch"].as<int64_t>(), torch::kCPU);
+  if (process.rank() != 0) return kExitOk;
+  std::cout << std::fixed << std::setprecision(4) << "checkpoint " << ck.path.string() << " (epoch " << ck.state.epoch
+            << ")\ntest loss " << r.loss << ", accuracy " << r.accuracy << " on " << r.count << " images\n\n"
+            << "confusion matrix (rows: true class, columns: predicted)\n";
+  const int64_t classes = config.num_classes;
+  std::cout << std::setw(12) << "";
+  for (int64_t c = 0; c < classes; ++c) std::cout << std::setw(6) << c;
+  std::cout << "\n";
+  for (int64_t t = 0; t < classes; ++t) {
+    std::cout << std::setw(12) << class_name(t, classes).substr(0, 11);
+    for (int64_t p = 0; p < classes; ++p) std::cout << std::setw(6) << r.confusion[t][p].item<int64_t>();
+    std::cout << "\n";
+  }
+  return kExitOk;
+}
+
+int cmd_predict(const Args& args) {
+  po::options_description desc("nin-dist predict");
+  desc.add_options()
+      ("checkpoint", po::value<std::string>()->required(), "checkpoint file")
+      ("image", po::value<std::vector<std::string>>()->composing(), "PGM or IDX image file(s)")
+      ("range", po::value<std::string>()->default_value("0:10"), "for IDX files: entries BEGIN:END");
+  po::positional_options_description pos;
+  pos.add("image", -1);
+  po::variables_map vm;
+  if (!parse(args, desc, vm, "nin-dist predict --checkpoint PATH IMAGE.pgm... | IMAGES.idx[.gz] --range 0:10", &pos))
+    return kExitOk;
+  if (!vm.count("image")) throw InputError("predict: give at least one image file");
+  const auto ck = train::read_checkpoint(vm["checkpoint"].as<std::string>());
+  train::Config config;
+  auto model = model_from_checkpoint(ck, config);
+  torch::NoGradGuard no_grad;
+  for (const auto& file : vm["image"].as<std::vector<std::string>>()) {
+    std::vector<std::pair<std::string, torch::Tensor>> images;  // (label, [H, W] uint8)
+    const bool pgm = file.size() > 4 && file.substr(file.size() - 4) == ".pgm";
+    if (pgm) {
+      images.emplace_back(file, read_pgm(file));
+    } else {
+      const auto all = data::read_idx_u8(file, 3);
+      const std::string range = vm["range"].as<std::string>();
+      int64_t begin = 0, end = 0;
+      char colon = 0;
+      std::istringstream rs(range);
+      if (!(rs >> begin >> colon >> end) || colon != ':' || begin < 0 || end <= begin || end > all.size(0))
+        throw InputError("--range " + range + ": expected BEGIN:END within 0:" + std::to_string(all.size(0)));
+      for (int64_t i = begin; i < end; ++i) images.emplace_back(file + "[" + std::to_string(i) + "]", all[i]);
+    }
+    for (const auto& [label, img] : images) {
+      const auto x = data::make_batch(img.unsqueeze(0), torch::zeros({1}, torch::kInt64),
+                                      data::BatchOptions{config.resize, config.normalize});
+      const auto probs = torch::softmax(model->forward(x), 1)[0];
+      const int64_t c = probs.argmax().item<int64_t>();
+      std::cout << label << ": " << class_name(c, config.num_classes) << " (" << std::fixed << std::setprecision(3)
+                << probs[c].item<double>() << ")\n";
+    }
+  }
+  return kExitOk;
+}
+
+int cmd_export(const Args& args) {
+  po::options_description desc("nin-dist export");
+  desc.add_options()
+      ("checkpoint", po::value<std::string>()->required(), "checkpoint file")
+      ("out", po::value<std::string>()->required(), "state dict file for torch.load");
+  po::variables_map vm;
+  if (!parse(args, desc, vm, "nin-dist export --checkpoint PATH --out model.pt")) return kExitOk;
+  const auto ck = train::read_checkpoint(vm["checkpoint"].as<std::string>());
+  train::save_state_dict(vm["out"].as<std::string>(), train::checkpoint_tensors(ck));
+  std::cout << "wrote " << vm["out"].as<std::string>() << ": load it with "
+            << "model.load_state_dict(torch.load(path))\n";
+  return kExitOk;
+}
+
+int cmd_import(const Args& args) {
+  po::options_description desc("nin-dist import");
+  add_config_options(desc);
+  desc.add_options()
+      ("state-dict", po::value<std::string>()->required(), "file saved by torch.save(dict(model.state_dict()), path)")
+      ("out", po::value<std::string>()->required(), "checkpoint to write (must not exist)");
+  po::variables_map vm;
+  if (!parse(args, desc, vm, "nin-dist import --state-dict model.pt --out ckpt.nin [--config FILE]")) return kExitOk;
+  const auto config = config_from(vm);
+  const std::string out = vm["out"].as<std::string>();
+  if (fs::exists(out)) throw InputError(out + ": exists already; import never overwrites a file");
+  model::NiN model(model::NiNOptions{config.in_channels, config.num_classes, config.dropout});
+  const std::string in = vm["state-dict"].as<std::string>();
+  train::assign_state_dict(*model, train::load_state_dict(in), in);
+  torch::optim::SGD fresh(model->parameters(), torch::optim::SGDOptions(config.lr));
+  train::write_checkpoint(out, *model, fresh, "sgd", train::TrainState{}, train::to_toml(config), 1);
+  std::cout << "wrote " << out << "\n";
+  return kExitOk;
+}
+
+int cmd_plot(const Args& args) {
+  po::options_description desc("nin-dist plot");
+  desc.add_options()
+      ("run-dir", po::value<std::vector<std::string>>()->composing(), "run directories to draw together")
+      ("out", po::value<std::string>(), "folder for curves.png and curves.svg (default: the first run directory)");
+  po::positional_options_description pos;
+  pos.add("run-dir", -1);
+  po::variables_map vm;
+  if (!parse(args, desc, vm, "nin-dist plot RUN_DIR... [--out DIR]", &pos)) return kExitOk;
+  if (!vm.count("run-dir")) throw InputError("plot: give at least one run directory");
+  std::vector<fs::path> dirs;
+  for (const auto& d : vm["run-dir"].as<std::vector<std::string>>()) {
+    if (!fs::exists(fs::path(d) / "metrics.jsonl")) throw InputError(d + ": no metrics.jsonl (not a run directory?)");
+    dirs.emplace_back(d);
+  }
+  const fs::path out = vm.count("out") ? fs::path(vm["out"].as<std::string>()) : dirs.front();
+  fs::create_directories(out);
+  std::string warning;
+  if (!train::plot_curves(dirs, out, warning)) {
+    std::cerr << "warning: " << warning << "\n";
+    return kExitOk;
+  }
+  std::cout << "wrote " << (out / "curves.png").string() << " and curves.svg\n";
+  return kExitOk;
+}
+
+}  // namespace nin::app

@@ -1,0 +1,54 @@
+// nin-dist: the command-line front end; owns MPI's lifetime and the error policy.
+#include <iostream>
+#include <map>
+
+#include <boost/program_options/errors.hpp>
+#include <c10/util/Exception.h>
+
+#include "app/commands.h"
+#include "util/error.h"
+
+int main(int argc, char** argv) {
+  nin::dist::Process process(&argc, &argv);  // destroyed last: MPI_Finalize after everything
+  const bool lead = process.rank() == 0;
+  const std::string where = "rank " + std::to_string(process.rank()) + " (host " + process.host() + ")";
+  try {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    std::string command = "train";
+    if (!args.empty() && args[0].rfind("-", 0) != 0) command = args[0], args.erase(args.begin());
+    if (command == "train" && !args.empty() && (args[0] == "--version" || args[0] == "-V")) {
+      if (lead) std::cout << nin::app::version_text();
+      return nin::kExitOk;
+    }
+    if (command == "train") return nin::app::cmd_train(args, process);
+    if (command == "summary") return nin::app::cmd_summary(args);
+    if (command == "config") return nin::app::cmd_config(args);
+    if (command == "evaluate") return nin::app::cmd_evaluate(args, process);
+    if (command == "predict") return nin::app::cmd_predict(args);
+    if (command == "export") return nin::app::cmd_export(args);
+    if (command == "import") return nin::app::cmd_import(args);
+    if (command == "plot") return nin::app::cmd_plot(args);
+    if (command == "help") {
+      if (lead) std::cout << nin::app::usage_text();
+      return nin::kExitOk;
+    }
+    throw nin::InputError("unknown command '" + command + "'\n" + nin::app::usage_text());
+  } catch (const boost::program_options::error& e) {
+    // Every rank parses the same flags, so every rank fails here alike.
+    if (lead) std::cerr << "nin-dist: " << e.what() << " (see nin-dist --help)" << std::endl;
+    return nin::kExitBadInput;
+  } catch (const nin::InputError& e) {
+    if (lead) std::cerr << "nin-dist: error: " << e.what() << std::endl;
+    return nin::kExitBadInput;
+  } catch (const nin::CollectiveFault& e) {
+    if (lead) std::cerr << "nin-dist: error: " << e.what() << std::endl;
+    return nin::kExitFault;
+  } catch (const c10::Error& e) {
+    std::cerr << "nin-dist: error on " << where << ": " << e.what_without_backtrace() << std::endl;
+  } catch (const std::exception& e) {
+    std::cerr << "nin-dist: error on " << where << ": " << e.what() << std::endl;
+  }
+  // A fault on one rank: the others may be waiting in a collective, so end them all.
+  if (process.size() > 1) process.abort(nin::kExitFault);
+  return nin::kExitFault;
+}

@@ -1,0 +1,40 @@
+// The collectives a data-parallel trainer needs, behind one small interface.
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include <torch/types.h>
+
+namespace nin::dist {
+
+enum class ReduceOp { kSum, kAvg, kMax, kMin };
+
+// A collective in flight. wait() throws nin::CollectiveTimeout when the communicator's
+// timeout passes first (a peer died or stopped).
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual bool test() = 0;  // true once complete; also drives progress
+  virtual void wait() = 0;
+};
+
+// Backends: local (one process, no-ops), MPI (CPU tensors), NCCL (CUDA tensors).
+// Tensors must be contiguous; results are written in place. kAvg divides only after
+// the reduction completed.
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::unique_ptr<Work> allreduce_async(torch::Tensor tensor, ReduceOp op) = 0;
+  virtual void broadcast(torch::Tensor tensor, int root) = 0;
+  virtual void barrier() = 0;
+
+  void allreduce(torch::Tensor tensor, ReduceOp op) { allreduce_async(tensor, op)->wait(); }
+};
+
+// A world of one: every collective completes at once and leaves its tensor unchanged.
+std::unique_ptr<Communicator> make_local_communicator();
+
+}  // namespace nin::dist

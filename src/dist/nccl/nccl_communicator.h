@@ -1,0 +1,19 @@
+// NCCL backend of Communicator, for CUDA tensors (builds with a CUDA LibTorch only).
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include <mpi.h>
+
+#include "dist/communicator.h"
+
+namespace nin::dist {
+
+// One rank per GPU: `device` is this rank's CUDA device index. Collectives run on the
+// communicator's own stream, ordered after the current CUDA stream. Work::wait() makes
+// the current stream wait (no host sync); broadcast() and barrier() also wait on the
+// host, with the watchdog (`timeout` -> CollectiveTimeout, communicator aborted).
+std::unique_ptr<Communicator> make_nccl_communicator(MPI_Comm comm, int device, std::chrono::milliseconds timeout);
+
+}  // namespace nin::dist

@@ -1,0 +1,218 @@
+// Gradient buckets fed by autograd hooks; a bucket's allreduce starts as soon as it fills.
+#include "dist/reducer.h"
+
+#include <chrono>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace nin::dist {
+
+std::vector<std::vector<size_t>> plan_buckets(const std::vector<int64_t>& param_bytes,
+                                              int64_t cap_bytes, int64_t first_cap_bytes) {
+  if (cap_bytes <= 0 || first_cap_bytes <= 0) {
+    throw std::invalid_argument("plan_buckets: caps must be positive, got " +
+                                std::to_string(cap_bytes) + " and " +
+                                std::to_string(first_cap_bytes) + " bytes");
+  }
+  std::vector<std::vector<size_t>> plan;
+  std::vector<size_t> current;
+  int64_t current_bytes = 0;
+  const auto cap = [&] { return plan.empty() ? first_cap_bytes : cap_bytes; };
+  for (size_t i = param_bytes.size(); i-- > 0;) {  // backward produces the last ones first
+    if (param_bytes[i] < 0) throw std::invalid_argument("plan_buckets: negative size");
+    if (!current.empty() && current_bytes + param_bytes[i] > cap()) {
+      plan.push_back(std::move(current));
+      current.clear();
+      current_bytes = 0;
+    }
+    current.push_back(i);
+    current_bytes += param_bytes[i];
+    if (current_bytes >= cap()) {  // full, or one parameter larger than the cap
+      plan.push_back(std::move(current));
+      current.clear();
+      current_bytes = 0;
+    }
+  }
+  if (!current.empty()) plan.push_back(std::move(current));
+  return plan;
+}
+
+struct Reducer::State {
+  struct Param {
+    torch::Tensor tensor;
+    torch::Tensor view;  // its slice of the bucket, shaped like the parameter
+    size_t bucket = 0;
+    unsigned hook = 0;
+    bool ready = false;     // its gradient arrived in this backward
+    bool has_data = false;  // view holds a gradient of this accumulation window
+  };
+  struct Bucket {
+    torch::Tensor flat;           // one contiguous buffer: one allreduce per bucket
+    std::vector<size_t> params;   // indices into State::params
+    size_t ready = 0;             // params whose gradient arrived in this backward
+    std::unique_ptr<Work> work;   // set from launch until finalize
+  };
+
+  explicit State(Communicator& c) : comm(c) {}
+
+  void on_grad(size_t index, const torch::Tensor& grad);
+  void launch_full_buckets();
+
+  Communicator& comm;
+  std::vector<Param> params;
+  std::vector<Bucket> buckets;
+  size_t next_launch = 0;     // buckets start in index order, so in the same order on every rank
+  bool sync = false;          // this backward reduces
+  bool sync_pending = false;  // prepare(true) seen, finalize() not yet
+};
+
+void Reducer::State::on_grad(size_t index, const torch::Tensor& grad) {
+  if (!grad.defined()) return;
+  torch::NoGradGuard no_grad;  // bucket writes are not part of any graph
+  Param& param = params[index];
+  if (param.ready) {  // its bucket may be on the wire already: never write it twice
+    throw std::logic_error("Reducer: parameter " + std::to_string(index) +
+                           " got a second gradient in one backward; call prepare() before each "
+                           "backward");
+  }
+  if (param.has_data) {
+    param.view.add_(grad);  // gradient accumulation
+  } else {
+    param.view.copy_(grad);
+    param.has_data = true;
+  }
+  param.ready = true;
+  ++buckets[param.bucket].ready;
+  if (sync) launch_full_buckets();
+  // OpenMPI progresses only inside MPI calls: nudge the oldest unfinished allreduce.
+  for (size_t b = 0; b < next_launch; ++b) {
+    if (!buckets[b].work->test()) break;
+  }
+}
+
+void Reducer::State::launch_full_buckets() {
+  while (next_launch < buckets.size() &&
+         buckets[next_launch].ready == buckets[next_launch].params.size()) {
+    Bucket& bucket = buckets[next_launch];
+    bucket.work = comm.allreduce_async(bucket.flat, ReduceOp::kAvg);
+    ++next_launch;
+  }
+}
+
+Reducer::Reducer(std::vector<torch::Tensor> params, Communicator& comm, int64_t cap_bytes,
+                 int64_t first_cap_bytes)
+    : state_(std::make_unique<State>(comm)) {
+  std::vector<int64_t> bytes;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const torch::Tensor& p = params[i];
+    if (!p.defined() || !p.requires_grad() || !p.is_leaf()) {
+      throw std::invalid_argument("Reducer: parameter " + std::to_string(i) +
+                                  " must be a defined leaf tensor that requires grad");
+    }
+    bytes.push_back(p.numel() * static_cast<int64_t>(p.element_size()));
+    state_->params.push_back({p, torch::Tensor()});
+  }
+
+  // A bucket is one tensor, so a planned bucket splits where dtype or device changes.
+  auto& buckets = state_->buckets;
+  for (const auto& planned : plan_buckets(bytes, cap_bytes, first_cap_bytes)) {
+    buckets.emplace_back();
+    for (size_t i : planned) {
+      if (!buckets.back().params.empty()) {
+        const torch::Tensor& head = params[buckets.back().params.front()];
+        if (head.scalar_type() != params[i].scalar_type() || head.device() != params[i].device()) {
+          buckets.emplace_back();
+        }
+      }
+      buckets.back().params.push_back(i);
+    }
+  }
+
+  torch::NoGradGuard no_grad;
+  for (size_t b = 0; b < state_->buckets.size(); ++b) {
+    State::Bucket& bucket = state_->buckets[b];
+    int64_t numel = 0;
+    for (size_t i : bucket.params) numel += params[i].numel();
+    bucket.flat = torch::zeros({numel}, params[bucket.params.front()].options());
+    int64_t offset = 0;
+    for (size_t i : bucket.params) {
+      State::Param& param = state_->params[i];
+      // detach(): a plain alias, not an autograd view, so optimizers may detach_() the grad.
+      param.view =
+          bucket.flat.narrow(0, offset, param.tensor.numel()).view(param.tensor.sizes()).detach();
+      param.bucket = b;
+      offset += param.tensor.numel();
+    }
+  }
+
+  State* state = state_.get();  // outlives the hooks: the destructor removes them first
+  for (size_t i = 0; i < state_->params.size(); ++i) {
+    // A hook on a leaf runs with the gradient before AccumulateGrad stores it (1.13 and 2.x).
+    state_->params[i].hook = state_->params[i].tensor.register_hook(
+        [state, i](torch::Tensor grad) { state->on_grad(i, grad); });
+  }
+}
+
+Reducer::~Reducer() {
+  for (auto& param : state_->params) param.tensor.remove_hook(param.hook);
+}
+
+void Reducer::prepare(bool sync) {
+  State& s = *state_;
+  for (const auto& bucket : s.buckets) {
+    if (bucket.work) {
+      throw std::logic_error("Reducer::prepare: finalize() was not called after the last "
+                             "synchronised backward");
+    }
+  }
+  for (auto& param : s.params) {
+    param.ready = false;
+    // Without a grad, AccumulateGrad just stores the new one instead of adding to a stale one.
+    param.tensor.mutable_grad() = torch::Tensor();
+  }
+  for (auto& bucket : s.buckets) bucket.ready = 0;
+  s.next_launch = 0;
+  s.sync = sync;
+  s.sync_pending = sync;
+}
+
+void Reducer::finalize() {
+  State& s = *state_;
+  if (!s.sync_pending) return;  // after prepare(false) gradients stay in the buckets
+  s.launch_full_buckets();
+  if (s.next_launch < s.buckets.size()) {
+    for (size_t i : s.buckets[s.next_launch].params) {
+      if (s.params[i].ready) continue;
+      std::ostringstream msg;
+      msg << "Reducer: parameter " << i << " (shape " << s.params[i].tensor.sizes()
+          << ") got no gradient in this synchronised backward; every parameter must take part in "
+             "the loss";
+      throw std::runtime_error(msg.str());
+    }
+  }
+  const auto start = std::chrono::steady_clock::now();
+  for (auto& bucket : s.buckets) bucket.work->wait();
+  wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  for (auto& bucket : s.buckets) bucket.work.reset();
+  for (auto& param : s.params) {
+    param.tensor.mutable_grad() = param.view;  // the optimizer reads the average, no copy
+    param.has_data = false;                    // the accumulation window ends here
+  }
+  s.sync_pending = false;
+}
+
+void Reducer::zero_grad() {
+  State& s = *state_;
+  for (const auto& bucket : s.buckets) {
+    if (bucket.work) throw std::logic_error("Reducer::zero_grad: an allreduce is still in flight");
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& bucket : s.buckets) bucket.flat.zero_();
+  for (auto& param : s.params) param.has_data = false;
+}
+
+size_t Reducer::num_buckets() const { return state_->buckets.size(); }
+
+}  // namespace nin::dist

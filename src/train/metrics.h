@@ -1,0 +1,49 @@
+// What a run reports: per-epoch records (metrics.jsonl, metrics.csv), curves, progress.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace nin::train {
+
+struct EpochRecord {
+  int64_t epoch = 0;  // 1-based
+  int64_t step = 0;   // optimizer steps so far
+  double train_loss = 0, train_acc = 0, test_loss = 0, test_acc = 0;
+  double lr = 0;
+  double images_per_s = 0;  // training images (all ranks) per second of epoch time
+  double epoch_s = 0;       // wall time of the training part of the epoch
+  double comm_wait_s = 0;   // rank 0's time blocked on gradient allreduce this epoch
+  int64_t world_size = 1;
+};
+
+// Appends one record to metrics.jsonl and metrics.csv in `run_dir` (rank 0 only).
+void append_metrics(const std::filesystem::path& run_dir, const EpochRecord& record);
+std::vector<EpochRecord> read_metrics(const std::filesystem::path& run_dir);
+
+// Draws curves.png and curves.svg in `out_dir` from the runs' metrics.jsonl with gnuplot:
+// losses and accuracies against epoch, one line per run. Returns false (with `warning`
+// set) when gnuplot is missing or fails: plotting never stops training.
+bool plot_curves(const std::vector<std::filesystem::path>& run_dirs, const std::filesystem::path& out_dir,
+                 std::string& warning);
+
+// Rank 0's progress within an epoch: a redrawn bar on a terminal, throttled plain lines
+// (every `every` steps) otherwise, nothing when quiet.
+class Progress {
+ public:
+  Progress(int64_t epoch, int64_t epochs, int64_t steps, int64_t every, bool quiet, bool enabled);
+  void update(int64_t step, double running_loss, double images_per_s);
+  void finish();
+
+ private:
+  int64_t epoch_, epochs_, steps_, every_;
+  bool tty_, quiet_, enabled_;
+  std::chrono::steady_clock::time_point start_, last_draw_;
+};
+
+std::string format_record(const EpochRecord& r, int64_t epochs);
+
+}  // namespace nin::train

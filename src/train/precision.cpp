@@ -1,0 +1,36 @@
+#include "train/precision.h"
+
+#include <ATen/autocast_mode.h>
+#include <ATen/Context.h>
+#include <torch/version.h>
+
+namespace nin::train {
+
+void configure_precision(const std::string& precision, const torch::Device& device) {
+  if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
+}
+
+// The autocast API moved in LibTorch 2.4 (per-device setters); both forms are kept.
+AutocastGuard::AutocastGuard(const std::string& precision, const torch::Device& device)
+    : active_(precision == "bf16" && device.is_cuda()) {
+  if (!active_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+  at::autocast::set_autocast_enabled(at::kCUDA, true);
+#else
+  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+  at::autocast::set_enabled(true);
+#endif
+}
+
+AutocastGuard::~AutocastGuard() {
+  if (!active_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
+  at::autocast::set_enabled(false);
+#endif
+  at::autocast::clear_cache();
+}
+
+}  // namespace nin::train

@@ -1,0 +1,164 @@
+// MPI communicator and process layer; closed-form expectations that hold for any world size.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <string>
+
+#include "dist/factory.h"
+#include "dist/mpi_check.h"
+#include "dist/mpi_communicator.h"
+#include "dist/process.h"
+#include "util/error.h"
+
+namespace nin::dist {
+namespace {
+
+constexpr std::chrono::milliseconds kTimeout{60000};  // a hang becomes a failure, not a stuck job
+const std::vector<torch::ScalarType> kTypes = {torch::kFloat, torch::kDouble, torch::kInt,
+                                               torch::kLong};
+const std::vector<int64_t> kSizes = {1, 7, 1000003};  // elements; 1000003 is prime
+
+std::unique_ptr<Communicator> world() { return make_mpi_communicator(MPI_COMM_WORLD, kTimeout); }
+
+// Element i of rank r holds r + i % 7, so misplaced elements show up too.
+torch::Tensor pattern(int64_t n, torch::ScalarType type) {
+  return torch::arange(n, torch::kLong).remainder(7).to(type);
+}
+
+TEST(Process, DescribesTheWorld) {
+  Process process(nullptr, nullptr);  // MPI is up already: this one does not own it
+  int size = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  EXPECT_EQ(process.size(), size);
+  EXPECT_GE(process.rank(), 0);
+  EXPECT_LT(process.rank(), size);
+  EXPECT_GE(process.local_rank(), 0);
+  EXPECT_LT(process.local_rank(), process.local_size());
+  EXPECT_GE(process.num_nodes(), 1);
+  EXPECT_LE(process.num_nodes(), size);
+  // The node leaders' local sizes add up to the world.
+  int leaders_local = process.local_rank() == 0 ? process.local_size() : 0;
+  MPI_Allreduce(MPI_IN_PLACE, &leaders_local, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  EXPECT_EQ(leaders_local, size);
+  EXPECT_FALSE(process.host().empty());
+}
+
+TEST(Factory, PicksABackendForTheDevice) {
+  Process process(nullptr, nullptr);
+  auto comm = make_communicator(process, torch::kCPU, kTimeout);
+  EXPECT_EQ(comm->size(), process.size());
+  EXPECT_EQ(comm->rank(), process.rank());
+  EXPECT_FALSE(nccl_available());
+  EXPECT_THROW(make_communicator(process, torch::Device(torch::kCUDA, 0), kTimeout), InputError);
+}
+
+TEST(MpiCheck, NamesCallRankHostAndMpiError) {
+  try {
+    NIN_MPI_CHECK(MPI_ERR_COUNT);
+    FAIL() << "no exception";
+  } catch (const std::runtime_error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("MPI error in MPI_ERR_COUNT at "), std::string::npos) << msg;
+    EXPECT_NE(msg.find("dist_collectives_test.cpp:"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(" on rank "), std::string::npos) << msg;
+    EXPECT_NE(msg.find("(host "), std::string::npos) << msg;
+    char text[MPI_MAX_ERROR_STRING] = {};
+    int len = 0;
+    MPI_Error_string(MPI_ERR_COUNT, text, &len);
+    EXPECT_NE(msg.find(std::string(text, len)), std::string::npos) << msg;
+  }
+}
+
+struct OpCase {
+  ReduceOp op;
+  const char* name;
+};
+
+TEST(MpiCommunicator, AllreduceClosedForm) {
+  auto comm = world();
+  const int64_t r = comm->rank();
+  const int64_t s = comm->size();
+  for (const OpCase& c : {OpCase{ReduceOp::kSum, "sum"}, OpCase{ReduceOp::kAvg, "avg"},
+                          OpCase{ReduceOp::kMax, "max"}, OpCase{ReduceOp::kMin, "min"}}) {
+    for (auto type : kTypes) {
+      for (int64_t n : kSizes) {
+        SCOPED_TRACE(std::string(c.name) + " " + c10::toString(type) + " n=" + std::to_string(n));
+        const auto base = pattern(n, torch::kDouble);  // exact in every dtype here
+        auto t = (base + static_cast<double>(r)).to(type);
+        comm->allreduce(t, c.op);
+        torch::Tensor want;
+        switch (c.op) {
+          case ReduceOp::kSum: want = base * s + s * (s - 1) / 2.0; break;
+          case ReduceOp::kMax: want = base + (s - 1); break;
+          case ReduceOp::kMin: want = base; break;
+          case ReduceOp::kAvg:
+            want = base + (s - 1) / 2.0;
+            if (!torch::isFloatingType(type)) want = want.trunc();  // integer average truncates
+            break;
+        }
+        EXPECT_TRUE(torch::equal(t, want.to(type)));
+      }
+    }
+  }
+}
+
+TEST(MpiCommunicator, SeveralAllreducesInFlight) {
+  auto comm = world();
+  const int64_t s = comm->size();
+  std::vector<torch::Tensor> tensors;
+  std::vector<std::unique_ptr<Work>> works;
+  for (int k = 0; k < 5; ++k) {
+    tensors.push_back(torch::full({1000 + k}, static_cast<float>(comm->rank() + k)));
+    works.push_back(comm->allreduce_async(tensors.back(), ReduceOp::kAvg));
+  }
+  for (int k = 4; k >= 0; --k) works[k]->wait();  // completion order is ours to pick
+  for (int k = 0; k < 5; ++k) {
+    EXPECT_TRUE(torch::equal(tensors[k], torch::full({1000 + k}, k + (s - 1) / 2.0f))) << k;
+    EXPECT_TRUE(works[k]->test());  // test() after completion must not divide again
+    EXPECT_TRUE(torch::equal(tensors[k], torch::full({1000 + k}, k + (s - 1) / 2.0f))) << k;
+  }
+}
+
+TEST(MpiCommunicator, BroadcastFromFirstAndLastRank) {
+  auto comm = world();
+  for (int root : {0, comm->size() - 1}) {
+    for (auto type : kTypes) {
+      for (int64_t n : kSizes) {
+        SCOPED_TRACE("root " + std::to_string(root) + " " + c10::toString(type) +
+                     " n=" + std::to_string(n));
+        const auto want = (pattern(n, torch::kDouble) + 100 * root).to(type);
+        auto t = comm->rank() == root ? want.clone() : torch::full({n}, -1, type);
+        comm->broadcast(t, root);
+        EXPECT_TRUE(torch::equal(t, want));
+      }
+    }
+  }
+}
+
+TEST(MpiCommunicator, Barrier) {
+  auto comm = world();
+  for (int k = 0; k < 3; ++k) comm->barrier();
+}
+
+TEST(MpiCommunicator, SmallIntegerTypes) {
+  auto comm = world();
+  for (auto type : {torch::kByte, torch::kChar}) {
+    auto t = torch::full({9}, comm->rank() % 50, type);
+    comm->allreduce(t, ReduceOp::kMax);
+    EXPECT_TRUE(torch::equal(t, torch::full({9}, (comm->size() - 1) % 50, type)));
+  }
+}
+
+TEST(MpiCommunicator, RejectsBadArguments) {
+  auto comm = world();  // every rank throws before any collective starts
+  EXPECT_THROW(comm->allreduce(torch::ones({4, 4}).t(), ReduceOp::kSum), std::invalid_argument);
+  EXPECT_THROW(comm->allreduce(torch::ones({4}, torch::kBool), ReduceOp::kSum),
+               std::invalid_argument);
+  EXPECT_THROW(comm->broadcast(torch::ones({4}), comm->size()), std::invalid_argument);
+  EXPECT_THROW(comm->broadcast(torch::ones({4}), -1), std::invalid_argument);
+  EXPECT_THROW(make_mpi_communicator(MPI_COMM_WORLD, std::chrono::milliseconds(0)),
+               std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace nin::dist

@@ -1,0 +1,180 @@
+// NCCL backend without a GPU: type and op mapping, error messages, the no-device path.
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+#include <mpi.h>
+#include <nccl.h>
+
+#include "dist/nccl/cuda_check.h"
+#include "dist/nccl/nccl_comm.h"
+
+namespace nin::dist {
+namespace {
+
+// NcclComm shares its id over MPI; one MPI_Init per test process (ctest runs each test
+// as its own process). gtest_discover_tests only lists tests, which skips SetUp.
+class MpiEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (initialized) return;
+    int provided = 0;
+    ASSERT_EQ(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided), MPI_SUCCESS);
+    owned_ = true;
+  }
+  void TearDown() override {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (owned_ && !finalized) MPI_Finalize();
+  }
+
+ private:
+  bool owned_ = false;
+};
+::testing::Environment* const kMpi = ::testing::AddGlobalTestEnvironment(new MpiEnvironment);
+
+int visible_devices() {
+  int count = 0;
+  const cudaError_t error = cudaGetDeviceCount(&count);
+  (void)cudaGetLastError();
+  return error == cudaSuccess ? count : 0;
+}
+
+std::string message_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "<no exception>";
+}
+
+ncclResult_t failing_nccl_call() { return ncclInvalidArgument; }
+cudaError_t failing_cuda_call() { return cudaErrorInvalidValue; }
+
+TEST(NcclMapping, DTypes) {
+  EXPECT_EQ(to_nccl(DType::kFloat32), ncclFloat32);
+  EXPECT_EQ(to_nccl(DType::kFloat64), ncclFloat64);
+  EXPECT_EQ(to_nccl(DType::kBFloat16), ncclBfloat16);
+  EXPECT_EQ(to_nccl(DType::kFloat16), ncclFloat16);
+  EXPECT_EQ(to_nccl(DType::kInt32), ncclInt32);
+  EXPECT_EQ(to_nccl(DType::kInt64), ncclInt64);
+  EXPECT_EQ(to_nccl(DType::kUInt8), ncclUint8);
+  EXPECT_EQ(dtype_bytes(DType::kFloat32), 4u);
+  EXPECT_EQ(dtype_bytes(DType::kBFloat16), 2u);
+  EXPECT_EQ(dtype_bytes(DType::kInt64), 8u);
+  EXPECT_EQ(dtype_bytes(DType::kUInt8), 1u);
+  EXPECT_STREQ(dtype_name(DType::kFloat16), "float16");
+}
+
+TEST(NcclMapping, Ops) {
+  EXPECT_EQ(to_nccl(NcclOp::kSum), ncclSum);
+  EXPECT_EQ(to_nccl(NcclOp::kAvg), ncclAvg);  // NCCL divides on the device, no extra pass
+  EXPECT_EQ(to_nccl(NcclOp::kMax), ncclMax);
+  EXPECT_EQ(to_nccl(NcclOp::kMin), ncclMin);
+}
+
+TEST(NcclErrors, EveryResultHasNcclsStringAndAHint) {
+  for (int code = ncclSuccess; code < ncclNumResults; ++code) {
+    const auto result = static_cast<ncclResult_t>(code);
+    const std::string text = describe_nccl_result(result);
+    EXPECT_NE(text.find(ncclGetErrorString(result)), std::string::npos) << text;
+    EXPECT_NE(text.find(nccl_result_hint(result)), std::string::npos) << text;
+  }
+  EXPECT_NE(describe_nccl_result(ncclRemoteError).find("a peer rank failed or the network dropped; see that rank's log"),
+            std::string::npos);
+  EXPECT_NE(describe_nccl_result(ncclSystemError).find("NCCL_SOCKET_IFNAME"), std::string::npos);
+  EXPECT_NE(describe_nccl_result(static_cast<ncclResult_t>(42)).find("hint:"), std::string::npos);
+}
+
+TEST(NcclErrors, NcclCheckNamesCallSiteHostAndNcclString) {
+  const int line = __LINE__ + 2;
+  try {
+    NIN_NCCL_CHECK(failing_nccl_call());
+    FAIL() << "NIN_NCCL_CHECK did not throw";
+  } catch (const NcclError& e) {
+    const std::string text = e.what();
+    EXPECT_EQ(e.result(), ncclInvalidArgument);
+    EXPECT_NE(text.find("failing_nccl_call() failed at"), std::string::npos) << text;
+    EXPECT_NE(text.find("nccl_comm_test.cpp:" + std::to_string(line)), std::string::npos) << text;
+    EXPECT_NE(text.find("(host " + host_name() + ")"), std::string::npos) << text;
+    EXPECT_NE(text.find(ncclGetErrorString(ncclInvalidArgument)), std::string::npos) << text;
+  }
+  EXPECT_NO_THROW(NIN_NCCL_CHECK(ncclSuccess));
+}
+
+TEST(NcclErrors, CudaCheckNamesCallSiteHostAndCudaString) {
+  const int line = __LINE__ + 2;
+  try {
+    NIN_CUDA_CHECK(failing_cuda_call());
+    FAIL() << "NIN_CUDA_CHECK did not throw";
+  } catch (const CudaError& e) {
+    const std::string text = e.what();
+    EXPECT_EQ(e.error(), cudaErrorInvalidValue);
+    EXPECT_NE(text.find("failing_cuda_call() failed at"), std::string::npos) << text;
+    EXPECT_NE(text.find("nccl_comm_test.cpp:" + std::to_string(line)), std::string::npos) << text;
+    EXPECT_NE(text.find("(host " + host_name() + ")"), std::string::npos) << text;
+    EXPECT_NE(text.find(cudaGetErrorString(cudaErrorInvalidValue)), std::string::npos) << text;
+  }
+  EXPECT_NO_THROW(NIN_CUDA_CHECK(cudaSuccess));
+}
+
+// On a CPU node: the "no CUDA device" message. On a GPU node: one index past the last GPU.
+TEST(NcclComm, RefusesAMissingDevice) {
+  const int count = visible_devices();
+  const std::string text = message_of([&] { NcclComm comm(MPI_COMM_SELF, count, std::chrono::seconds(5)); });
+  if (count == 0) {
+    EXPECT_NE(text.find("no CUDA device visible on host " + host_name() + " (rank 0)"), std::string::npos) << text;
+    EXPECT_NE(text.find("set device = \"cpu\" or run on a GPU node"), std::string::npos) << text;
+  } else {
+    const std::string gpus = std::to_string(count) + (count == 1 ? " GPU" : " GPUs");
+    EXPECT_NE(text.find("node " + host_name() + " has " + gpus + " but rank 0 wants device " + std::to_string(count)),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("launch at most " + std::to_string(count) + " ranks per node"), std::string::npos) << text;
+  }
+}
+
+// A world of one on a real GPU: sum and average leave the data unchanged, broadcast from
+// rank 0 too, and every wait path works. Skipped where no GPU is visible.
+TEST(NcclComm, OneRankCollectivesOnGpu) {
+  if (visible_devices() == 0) GTEST_SKIP() << "no CUDA device on this host";
+  constexpr size_t kCount = 1000;
+  std::vector<float> host(kCount);
+  for (size_t i = 0; i < kCount; ++i) host[i] = static_cast<float>(i) * 0.5f;
+
+  NcclComm comm(MPI_COMM_SELF, 0, std::chrono::seconds(60));
+  EXPECT_EQ(comm.rank(), 0);
+  EXPECT_EQ(comm.size(), 1);
+  cudaStream_t compute = nullptr;
+  NIN_CUDA_CHECK(cudaStreamCreateWithFlags(&compute, cudaStreamNonBlocking));
+  float* data = nullptr;
+  NIN_CUDA_CHECK(cudaMalloc(&data, kCount * sizeof(float)));
+  NIN_CUDA_CHECK(cudaMemcpyAsync(data, host.data(), kCount * sizeof(float), cudaMemcpyHostToDevice, compute));
+  {
+    NcclWork sum = comm.allreduce(data, kCount, DType::kFloat32, NcclOp::kSum, compute);
+    sum.wait(compute);
+    NcclWork avg = comm.allreduce(data, kCount, DType::kFloat32, NcclOp::kAvg, compute);
+    avg.synchronize();
+    EXPECT_TRUE(avg.test());
+    NcclWork bcast = comm.broadcast(data, kCount, DType::kFloat32, /*root=*/0, compute);
+    bcast.wait(compute);
+    comm.synchronize();
+  }
+  std::vector<float> back(kCount, -1.0f);
+  NIN_CUDA_CHECK(cudaMemcpyAsync(back.data(), data, kCount * sizeof(float), cudaMemcpyDeviceToHost, compute));
+  NIN_CUDA_CHECK(cudaStreamSynchronize(compute));
+  EXPECT_EQ(back, host);
+  EXPECT_THROW(comm.broadcast(data, kCount, DType::kFloat32, /*root=*/1, compute), std::invalid_argument);
+  EXPECT_FALSE(comm.aborted());
+  NIN_CUDA_CHECK(cudaFree(data));
+  NIN_CUDA_CHECK(cudaStreamDestroy(compute));
+}
+
+}  // namespace
+}  // namespace nin::dist

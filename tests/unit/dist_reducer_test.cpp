@@ -1,0 +1,186 @@
+// Bucket planning and the reducer in a world of one (local communicator).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "dist/communicator.h"
+#include "dist/reducer.h"
+
+namespace nin::dist {
+namespace {
+
+using Plan = std::vector<std::vector<size_t>>;
+
+TEST(PlanBuckets, ReverseOrderAndCaps) {
+  // Four parameters of 40 bytes, cap 100: two per bucket, last parameters first.
+  EXPECT_EQ(plan_buckets({40, 40, 40, 40}, 100, 100), (Plan{{3, 2}, {1, 0}}));
+}
+
+TEST(PlanBuckets, FirstCapSmaller) {
+  EXPECT_EQ(plan_buckets({40, 40, 40, 40}, 100, 40), (Plan{{3}, {2, 1}, {0}}));
+}
+
+TEST(PlanBuckets, OversizeParameterGetsItsOwnBucket) {
+  EXPECT_EQ(plan_buckets({10, 500, 10, 10}, 100, 100), (Plan{{3, 2}, {1}, {0}}));
+  EXPECT_EQ(plan_buckets({500}, 100, 10), (Plan{{0}}));
+}
+
+TEST(PlanBuckets, ExactFitClosesTheBucket) {
+  EXPECT_EQ(plan_buckets({50, 50, 50, 50}, 100, 100), (Plan{{3, 2}, {1, 0}}));
+}
+
+TEST(PlanBuckets, EmptyAndInvalid) {
+  EXPECT_TRUE(plan_buckets({}, 100, 100).empty());
+  EXPECT_THROW(plan_buckets({1}, 0, 100), std::invalid_argument);
+  EXPECT_THROW(plan_buckets({1}, 100, -1), std::invalid_argument);
+}
+
+TEST(LocalCommunicator, LeavesTensorsUnchanged) {
+  auto comm = make_local_communicator();
+  EXPECT_EQ(comm->rank(), 0);
+  EXPECT_EQ(comm->size(), 1);
+  const auto expected = torch::arange(7, torch::kFloat);
+  for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kAvg, ReduceOp::kMax, ReduceOp::kMin}) {
+    auto t = expected.clone();
+    auto work = comm->allreduce_async(t, op);
+    EXPECT_TRUE(work->test());
+    work->wait();
+    EXPECT_TRUE(torch::equal(t, expected));
+  }
+  auto t = expected.clone();
+  comm->broadcast(t, 0);
+  EXPECT_TRUE(torch::equal(t, expected));
+  EXPECT_THROW(comm->broadcast(t, 1), std::invalid_argument);
+  EXPECT_THROW(comm->allreduce(torch::ones({4, 4}).t(), ReduceOp::kSum), std::invalid_argument);
+  comm->barrier();
+}
+
+// Conv + two Linear layers: 6 parameters of different sizes.
+torch::nn::Sequential make_net() {
+  torch::manual_seed(7);
+  return torch::nn::Sequential(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 3, /*kernel_size=*/3)),
+                               torch::nn::Flatten(), torch::nn::Linear(3 * 4 * 4, 16),
+                               torch::nn::ReLU(), torch::nn::Linear(16, 4));
+}
+
+torch::Tensor batch(int step) {
+  torch::manual_seed(100 + step);
+  return torch::randn({5, 1, 6, 6});
+}
+
+std::vector<int64_t> byte_sizes(const std::vector<torch::Tensor>& params) {
+  std::vector<int64_t> bytes;
+  for (const auto& p : params) bytes.push_back(p.numel() * static_cast<int64_t>(p.element_size()));
+  return bytes;
+}
+
+constexpr int64_t kCap = 512;       // bytes: several buckets for this small net
+constexpr int64_t kFirstCap = 128;  // bytes
+
+TEST(Reducer, NumBucketsMatchesThePlan) {
+  auto net = make_net();
+  auto comm = make_local_communicator();
+  Reducer reducer(net->parameters(), *comm, kCap, kFirstCap);
+  const auto plan = plan_buckets(byte_sizes(net->parameters()), kCap, kFirstCap);
+  EXPECT_EQ(reducer.num_buckets(), plan.size());
+  EXPECT_GT(reducer.num_buckets(), 2u);
+}
+
+TEST(Reducer, SameGradientsAsPlainBackward) {
+  auto net = make_net();
+  auto reference = make_net();
+  auto comm = make_local_communicator();
+  Reducer reducer(net->parameters(), *comm, kCap, kFirstCap);
+  for (int step = 0; step < 3; ++step) {  // buckets are reused across steps
+    reducer.prepare(/*sync=*/true);
+    net->forward(batch(step)).square().sum().backward();
+    reducer.finalize();
+
+    reference->zero_grad();
+    reference->forward(batch(step)).square().sum().backward();
+    const auto got = net->parameters();
+    const auto want = reference->parameters();
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_TRUE(torch::equal(got[i].grad(), want[i].grad())) << "param " << i << " step " << step;
+    }
+  }
+  EXPECT_GE(reducer.wait_seconds(), 0.0);
+}
+
+TEST(Reducer, AccumulationSumsMicroBatches) {
+  auto net = make_net();
+  auto reference = make_net();
+  auto comm = make_local_communicator();
+  Reducer reducer(net->parameters(), *comm, kCap, kFirstCap);
+  for (int window = 0; window < 2; ++window) {  // the second window must start fresh
+    reducer.zero_grad();
+    reference->zero_grad();
+    for (int micro = 0; micro < 3; ++micro) {
+      reducer.prepare(/*sync=*/micro == 2);
+      net->forward(batch(10 * window + micro)).square().sum().backward();
+      reducer.finalize();  // a no-op after a local backward
+      reference->forward(batch(10 * window + micro)).square().sum().backward();
+    }
+    const auto got = net->parameters();
+    const auto want = reference->parameters();
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_TRUE(torch::allclose(got[i].grad(), want[i].grad(), 1e-6, 1e-6))
+          << "param " << i << " window " << window;
+    }
+  }
+}
+
+TEST(Reducer, OptimizerCanZeroAndStepTheBucketGrads) {
+  auto net = make_net();
+  auto comm = make_local_communicator();
+  Reducer reducer(net->parameters(), *comm, kCap, kFirstCap);
+  torch::optim::SGD opt(net->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+  for (int step = 0; step < 2; ++step) {
+    opt.zero_grad();
+    reducer.prepare(/*sync=*/true);
+    net->forward(batch(step)).square().sum().backward();
+    reducer.finalize();
+    opt.step();
+  }
+  for (const auto& p : net->parameters()) EXPECT_TRUE(torch::isfinite(p).all().item<bool>());
+}
+
+TEST(Reducer, UnusedParameterIsAnError) {
+  auto net = make_net();
+  auto comm = make_local_communicator();
+  Reducer reducer(net->parameters(), *comm, kCap, kFirstCap);
+  reducer.prepare(/*sync=*/true);
+  // Only the conv layer takes part: the Linear parameters get no gradient.
+  net[0]->as<torch::nn::Conv2d>()->forward(batch(0)).sum().backward();
+  try {
+    reducer.finalize();
+    FAIL() << "finalize() accepted a parameter without gradient";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("got no gradient"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Reducer, SecondBackwardWithoutPrepareIsAnError) {
+  auto net = make_net();
+  auto comm = make_local_communicator();
+  Reducer reducer(net->parameters(), *comm, kCap, kFirstCap);
+  reducer.prepare(/*sync=*/false);
+  auto loss = net->forward(batch(0)).sum();
+  loss.backward({}, /*retain_graph=*/true);
+  EXPECT_THROW(loss.backward(), std::exception);
+}
+
+TEST(Reducer, HooksAreRemovedWithTheReducer) {
+  auto net = make_net();
+  auto comm = make_local_communicator();
+  { Reducer reducer(net->parameters(), *comm, kCap, kFirstCap); }
+  net->forward(batch(0)).sum().backward();  // would touch freed state if a hook remained
+  for (const auto& p : net->parameters()) EXPECT_TRUE(p.grad().defined());
+}
+
+TEST(Reducer, RejectsTensorsWithoutGrad) {
+  auto comm = make_local_communicator();
+  EXPECT_THROW(Reducer({torch::zeros({3})}, *comm, kCap, kFirstCap), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace nin::dist
