@@ -1,15 +1,20 @@
 #include "app/commands.h"
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <limits>
 #include <sstream>
 
 #include <boost/program_options.hpp>
+#include <mpi.h>
 #include <torch/cuda.h>
 #include <torch/optim/sgd.h>
 #include <torch/version.h>
 
+#include "app/image.h"
 #include "data/batch.h"
 #include "data/fashion_mnist.h"
 #include "data/idx.h"
@@ -63,38 +68,6 @@ model::NiN model_from_checkpoint(const train::CheckpointFile& ck, train::Config&
   return model;
 }
 
-// Reads a binary (P5) or plain (P2) 8-bit PGM file as [H, W] uint8.
-torch::Tensor read_pgm(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path + ": image not found or not readable");
-  std::string magic;
-  in >> magic;
-  auto next_int = [&]() {
-    in >> std::ws;
-    while (in.peek() == '#') in.ignore(1 << 20, '\n') >> std::ws;
-    int v = -1;
-    in >> v;
-    return v;
-  };
-  if (magic != "P5" && magic != "P2") throw InputError(path + ": not a PGM image (expected P5 or P2 header)");
-  const int w = next_int(), h = next_int(), maxval = next_int();
-  if (w <= 0 || h <= 0 || maxval <= 0 || maxval > 255) throw InputError(path + ": unsupported PGM (8-bit grayscale only)");
-  auto img = torch::empty({h, w}, torch::kUInt8);
-  auto* p = img.data_ptr<uint8_t>();
-  if (magic == "P5") {
-    in.get();
-    in.read(reinterpret_cast<char*>(p), int64_t{w} * h);
-    if (in.gcount() != int64_t{w} * h) throw InputError(path + ": truncated PGM data");
-  } else {
-    for (int64_t i = 0; i < int64_t{w} * h; ++i) {
-      const int v = next_int();
-      if (v < 0) throw InputError(path + ": truncated PGM data");
-      p[i] = static_cast<uint8_t>(v * 255 / maxval);
-    }
-  }
-  return img;
-}
-
 std::string class_name(int64_t c, int64_t classes) {
   return classes == 10 ? data::kFashionMnistClasses[c] : "class " + std::to_string(c);
 }
@@ -115,13 +88,27 @@ std::string usage_text() {
          "`nin-dist COMMAND --help` lists a command's options; --version prints the build.\n";
 }
 
+namespace {
+// The first line of the MPI library's own description, e.g. "Open MPI v4.1.4, ...".
+std::string mpi_library_version() {
+  char text[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+  int length = 0;
+  if (MPI_Get_library_version(text, &length) != MPI_SUCCESS) return "unknown";
+  std::string version(text, static_cast<size_t>(std::max(length, 0)));
+  version = version.substr(0, version.find('\n'));
+  while (!version.empty() && (version.back() == '\0' || std::isspace(static_cast<unsigned char>(version.back()))))
+    version.pop_back();
+  return version.empty() ? "unknown" : version;
+}
+}  // namespace
+
 std::string version_text() {
   std::ostringstream out;
   out << "nin-dist " << NIN_VERSION << "\n"
       << "LibTorch " << TORCH_VERSION_MAJOR << "." << TORCH_VERSION_MINOR << "." << TORCH_VERSION_PATCH
       << "\nCUDA: " << (torch::cuda::is_available() ? "available" : "not available") << "\n"
       << "NCCL: " << (dist::nccl_available() ? "built in" : "not built in") << "\n"
-      << "MPI: " << NIN_MPI_LIBRARY << "\n";
+      << "MPI: " << mpi_library_version() << "\n";
   return out.str();
 }
 
@@ -202,8 +189,10 @@ int cmd_evaluate(const Args& args, dist::Process& process) {
   const auto r = train::evaluate(model, test, data::BatchOptions{config.resize, config.normalize}, *control,
                                  vm["batch"].as<int64_t>(), torch::kCPU);
   if (process.rank() != 0) return kExitOk;
-  std::cout << std::fixed << std::setprecision(4) << "checkpoint " << ck.path.string() << " (epoch " << ck.state.epoch
-            << ")\ntest loss " << r.loss << ", accuracy " << r.accuracy << " on " << r.count << " images\n\n"
+  const int64_t correct = r.confusion.diagonal().sum().item<int64_t>();
+  std::cout << "checkpoint " << ck.path.string() << " (epoch " << ck.state.epoch << ")\n"
+            << std::fixed << std::setprecision(4) << "test loss " << r.loss << ", accuracy "
+            << std::setprecision(6) << r.accuracy << " (" << correct << "/" << r.count << " correct)\n\n"
             << "confusion matrix (rows: true class, columns: predicted)\n";
   const int64_t classes = config.num_classes;
   std::cout << std::setw(12) << "";
@@ -221,23 +210,29 @@ int cmd_predict(const Args& args) {
   po::options_description desc("nin-dist predict");
   desc.add_options()
       ("checkpoint", po::value<std::string>()->required(), "checkpoint file")
-      ("image", po::value<std::vector<std::string>>()->composing(), "PGM or IDX image file(s)")
-      ("range", po::value<std::string>()->default_value("0:10"), "for IDX files: entries BEGIN:END");
+      ("image", po::value<std::vector<std::string>>()->composing(), "PNG, PGM or IDX[.gz] image file(s)")
+      ("range", po::value<std::string>()->default_value("0:10"), "for IDX files: entries BEGIN:END")
+      ("logits", po::bool_switch(), "print each image's raw logits (full float precision) instead of its class");
   po::positional_options_description pos;
   pos.add("image", -1);
   po::variables_map vm;
-  if (!parse(args, desc, vm, "nin-dist predict --checkpoint PATH IMAGE.pgm... | IMAGES.idx[.gz] --range 0:10", &pos))
+  if (!parse(args, desc, vm,
+             "nin-dist predict --checkpoint PATH [--logits] IMAGE.png|IMAGE.pgm... | IMAGES.idx[.gz] --range 0:10",
+             &pos))
     return kExitOk;
   if (!vm.count("image")) throw InputError("predict: give at least one image file");
   const auto ck = train::read_checkpoint(vm["checkpoint"].as<std::string>());
   train::Config config;
   auto model = model_from_checkpoint(ck, config);
+  const bool logits = vm["logits"].as<bool>();
+  if (logits)  // what a reimplementation needs to preprocess alike (tests/python/check_export.py)
+    std::cout << "# nin-dist resize=" << config.resize << " normalize=" << int{config.normalize}
+              << " num_classes=" << config.num_classes << " in_channels=" << config.in_channels << "\n";
   torch::NoGradGuard no_grad;
   for (const auto& file : vm["image"].as<std::vector<std::string>>()) {
     std::vector<std::pair<std::string, torch::Tensor>> images;  // (label, [H, W] uint8)
-    const bool pgm = file.size() > 4 && file.substr(file.size() - 4) == ".pgm";
-    if (pgm) {
-      images.emplace_back(file, read_pgm(file));
+    if (is_image_file(file)) {
+      images.emplace_back(file, read_image(file));
     } else {
       const auto all = data::read_idx_u8(file, 3);
       const std::string range = vm["range"].as<std::string>();
@@ -251,10 +246,17 @@ int cmd_predict(const Args& args) {
     for (const auto& [label, img] : images) {
       const auto x = data::make_batch(img.unsqueeze(0), torch::zeros({1}, torch::kInt64),
                                       data::BatchOptions{config.resize, config.normalize});
-      const auto probs = torch::softmax(model->forward(x), 1)[0];
+      const auto out = model->forward(x)[0].to(torch::kFloat64);
+      if (logits) {
+        std::cout << label << ": logits" << std::setprecision(std::numeric_limits<float>::max_digits10);
+        for (int64_t c = 0; c < out.size(0); ++c) std::cout << " " << out[c].item<double>();
+        std::cout << "\n";
+        continue;
+      }
+      const auto probs = torch::softmax(out, 0);
       const int64_t c = probs.argmax().item<int64_t>();
       std::cout << label << ": " << class_name(c, config.num_classes) << " (" << std::fixed << std::setprecision(3)
-                << probs[c].item<double>() << ")\n";
+                << probs[c].item<double>() << ")\n" << std::defaultfloat;
     }
   }
   return kExitOk;

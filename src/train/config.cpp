@@ -1,6 +1,7 @@
 #include "train/config.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <functional>
 #include <sstream>
@@ -30,7 +31,10 @@ std::string toml_text(const T& v) {
   } else if constexpr (std::is_same_v<T, bool>) {
     out << (v ? "true" : "false");
   } else if constexpr (std::is_floating_point_v<T>) {
-    out << toml::value<double>(v);
+    char buf[64];  // shortest text that reads back as the same double
+    std::string text(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+    if (text.find_first_of(".en") == std::string::npos) text += ".0";  // stay a TOML float
+    out << text;
   } else {
     out << v;
   }
@@ -91,23 +95,23 @@ const std::vector<Field>& fields() {
       field("train.epochs", &Config::epochs, "passes over the training set"),
       field("train.batch_size", &Config::batch_size, "global batch, split evenly over the ranks"),
       field("train.accumulate", &Config::accumulate, "micro-batches per optimizer step"),
-      field("train.optimizer", &Config::optimizer, "sgd | adam | adamw"),
+      field("train.optimizer", &Config::optimizer, "sgd, adam or adamw"),
       field("train.lr", &Config::lr, "learning rate"),
       field("train.momentum", &Config::momentum, "SGD momentum"),
       field("train.weight_decay", &Config::weight_decay, "L2 penalty (decoupled for adamw)"),
-      field("train.lr_scaling", &Config::lr_scaling, "none | linear: lr * batch_size / base_batch_size"),
+      field("train.lr_scaling", &Config::lr_scaling, "none, or linear: lr * batch_size / base_batch_size"),
       field("train.base_batch_size", &Config::base_batch_size, "the batch size lr was tuned for"),
       field("train.warmup_epochs", &Config::warmup_epochs, "linear warm-up from lr/10, in epochs"),
       field("train.seed", &Config::seed, "seed for init, shuffling and dropout"),
       field("train.threads", &Config::threads, "intra-op threads per rank; 0 = node cores / ranks on node"),
-      field("train.device", &Config::device, "auto | cpu | cuda (cuda:local_rank)"),
-      field("train.precision", &Config::precision, "fp32 | bf16 (autocast on CUDA)"),
+      field("train.device", &Config::device, "auto, cpu or cuda (cuda:local_rank)"),
+      field("train.precision", &Config::precision, "fp32, or bf16 (autocast on CUDA)"),
       field("train.stall_steps", &Config::stall_steps, "warn when the loss stays at ln(classes) this many steps; 0 = off"),
       field("dist.bucket_mb", &Config::bucket_mb, "gradient bucket cap, MiB"),
       field("dist.first_bucket_mb", &Config::first_bucket_mb, "first gradient bucket cap, MiB"),
       field("dist.timeout_s", &Config::timeout_s, "seconds before a stuck collective ends the job"),
       field("dist.check_every", &Config::check_every, "steps between cross-rank parameter checksums; 0 = off"),
-      field("dist.on_nonfinite", &Config::on_nonfinite, "stop | skip: a NaN or Inf loss or gradient"),
+      field("dist.on_nonfinite", &Config::on_nonfinite, "stop, or skip the step: a NaN or Inf loss or gradient"),
       field("checkpoint.every", &Config::checkpoint_every, "epochs between checkpoints (the last epoch always)"),
       field("checkpoint.keep", &Config::checkpoint_keep, "newest checkpoints kept"),
       field("log.every", &Config::log_every, "steps between progress lines when stdout is not a terminal"),

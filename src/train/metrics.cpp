@@ -3,7 +3,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -43,7 +45,10 @@ void append_metrics(const fs::path& run_dir, const EpochRecord& r) {
   csv << std::setprecision(8) << r.epoch << ',' << r.step << ',' << r.train_loss << ',' << r.train_acc << ','
       << r.test_loss << ',' << r.test_acc << ',' << r.lr << ',' << r.images_per_s << ',' << r.epoch_s << ','
       << r.comm_wait_s << ',' << r.world_size << "\n";
-  if (!jsonl || !csv) throw std::runtime_error("cannot append metrics in " + run_dir.string());
+  jsonl.flush();
+  csv.flush();
+  if (!jsonl || !csv)
+    throw std::runtime_error("cannot append metrics in " + run_dir.string() + ": " + std::strerror(errno));
 }
 
 std::vector<EpochRecord> read_metrics(const fs::path& run_dir) {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -67,8 +68,8 @@ void set_lr(torch::optim::Optimizer& opt, double lr) {
 
 void broadcast_model(torch::nn::Module& model, dist::Communicator& comm) {
   torch::NoGradGuard no_grad;
-  for (auto& p : model.parameters()) comm.broadcast(p, /*root=*/0);
-  for (auto& b : model.buffers()) comm.broadcast(b, /*root=*/0);
+  for (auto& p : model.parameters()) comm.broadcast(p.detach(), /*root=*/0);
+  for (auto& b : model.buffers()) comm.broadcast(b.detach(), /*root=*/0);
 }
 
 // Every rank must run the same config: compare hashes (max and min over ranks).
@@ -142,6 +143,28 @@ void prepare_run_dir(const Config& c, dist::Communicator& control, bool lead) {
   auto failed = torch::tensor({error.empty() ? 0 : 1}, torch::kInt32);
   control.allreduce(failed, dist::ReduceOp::kMax);
   if (failed.item<int>() != 0) throw InputError(lead ? error : "rank 0 could not prepare run.dir = " + c.run_dir);
+}
+
+// Fault injection for the reliability tests: NIN_FAULT=KIND:STEP:RANK makes rank RANK
+// poison its loss with NaN (KIND "nan") or nudge one weight (KIND "perturb") at STEP.
+struct Fault {
+  std::string kind;
+  int64_t step = -1;  // global step, 1-based
+  int rank = -1;
+  bool at(const char* k, int64_t s, int r) const { return kind == k && step == s && rank == r; }
+};
+
+Fault fault_from_env() {
+  Fault f;
+  const char* spec = std::getenv("NIN_FAULT");
+  if (!spec) return f;
+  std::istringstream in(spec);
+  std::string step, rank;
+  if (!std::getline(in, f.kind, ':') || !std::getline(in, step, ':') || !std::getline(in, rank))
+    throw InputError(std::string("NIN_FAULT=") + spec + ": expected KIND:STEP:RANK");
+  f.step = std::stoll(step);
+  f.rank = std::stoi(rank);
+  return f;
 }
 
 }  // namespace
@@ -218,12 +241,6 @@ int train(const Config& cfg, const RunOptions& options, dist::Process& process) 
   prepare_run_dir(cfg, *control, lead);
   const fs::path run_dir = cfg.run_dir;
 
-  // Data: uint8 on the training device; batches are built there, step by step.
-  auto train_set = data::load_split(cfg.data_dir, /*train=*/true, cfg.num_classes, cfg.train_limit);
-  auto test_set = data::load_split(cfg.data_dir, /*train=*/false, cfg.num_classes, cfg.test_limit);
-  for (auto* s : {&train_set, &test_set}) s->images = s->images.to(device), s->labels = s->labels.to(device);
-  const data::BatchOptions batch_opts{cfg.resize, cfg.normalize};
-
   torch::manual_seed(cfg.seed);
   model::NiN model(model::NiNOptions{cfg.in_channels, cfg.num_classes, cfg.dropout});
   auto optimizer = make_optimizer(cfg, model->parameters());
@@ -250,6 +267,12 @@ int train(const Config& cfg, const RunOptions& options, dist::Process& process) 
           std::to_string(state.global_step) + " (written by " + std::to_string(ck->world_size) + " ranks)");
     }
   }
+  // Data: uint8 on the training device; batches are built there, step by step.
+  auto train_set = data::load_split(cfg.data_dir, /*train=*/true, cfg.num_classes, cfg.train_limit);
+  auto test_set = data::load_split(cfg.data_dir, /*train=*/false, cfg.num_classes, cfg.test_limit);
+  for (auto* s : {&train_set, &test_set}) s->images = s->images.to(device), s->labels = s->labels.to(device);
+  const data::BatchOptions batch_opts{cfg.resize, cfg.normalize};
+
   model->to(device);
   move_optimizer_state(*optimizer, device);
   broadcast_model(*model, grad_comm);  // identical replicas, whatever each rank's seed did
@@ -270,6 +293,7 @@ int train(const Config& cfg, const RunOptions& options, dist::Process& process) 
       std::to_string(steps_per_epoch) + " steps/epoch, " + std::to_string(reducer.num_buckets()) + " gradient buckets");
 
   install_stop_handlers();
+  const Fault fault = fault_from_env();
   int64_t stalled_since = -1;
   bool stall_warned = false;
   for (int64_t epoch = state.epoch; epoch < cfg.epochs; ++epoch) {
@@ -288,6 +312,8 @@ int train(const Config& cfg, const RunOptions& options, dist::Process& process) 
     for (int64_t step = first_step; step < steps_per_epoch; ++step) {
       const int64_t begin = step * local_batch, end = std::min(begin + local_batch, sampler.num_samples());
       reducer.zero_grad();
+      auto step_loss = torch::zeros_like(loss_sum);
+      auto step_correct = torch::zeros_like(correct);
       for (int64_t m = begin; m < end; m += micro_batch) {
         const int64_t m_end = std::min(m + micro_batch, end);
         const auto idx = shard.slice(0, m, m_end);
@@ -300,15 +326,15 @@ int train(const Config& cfg, const RunOptions& options, dist::Process& process) 
           AutocastGuard autocast(cfg.precision, device);
           logits = model->forward(x);
         }
-        const auto loss = F::cross_entropy(logits.to(torch::kFloat), y);
+        auto loss = F::cross_entropy(logits.to(torch::kFloat), y);
+        if (fault.at("nan", state.global_step + 1, process.rank())) loss = loss * std::nan("");
         // Weighted so that the step's gradient is the mean over all of its images.
         (loss * (double(m_end - m) / double(end - begin))).backward();
         torch::NoGradGuard no_grad;
-        loss_sum += loss.detach().to(torch::kDouble) * double(m_end - m);
-        correct += (logits.argmax(1) == y).sum();
+        step_loss += loss.detach().to(torch::kDouble) * double(m_end - m);
+        step_correct += (logits.argmax(1) == y).sum();
       }
       reducer.finalize();
-      seen += end - begin;
 
       if (!gradients_finite(*model)) {
         const std::string where = "epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(step + 1) +
@@ -321,6 +347,13 @@ int train(const Config& cfg, const RunOptions& options, dist::Process& process) 
         lr = lr_at(cfg, state.global_step, steps_per_epoch);
         set_lr(*optimizer, lr);
         optimizer->step();
+        loss_sum += step_loss;  // a skipped step counts in no metric
+        correct += step_correct;
+        seen += end - begin;
+      }
+      if (fault.at("perturb", state.global_step + 1, process.rank())) {
+        torch::NoGradGuard no_grad;
+        model->parameters().front().add_(1e-3);
       }
       ++state.global_step;
       state.step_in_epoch = step + 1;
@@ -392,12 +425,12 @@ int train(const Config& cfg, const RunOptions& options, dist::Process& process) 
     state.loss_sum = 0, state.correct = 0, state.seen = 0;
     if (lead) {
       std::cout << format_record(record, cfg.epochs) << std::endl;
-      append_metrics(run_dir, record);
       if (state.epoch % cfg.checkpoint_every == 0 || state.epoch == cfg.epochs) {
         write_checkpoint(run_dir / checkpoint_name(state.global_step), *model, *optimizer, cfg.optimizer, state,
                          to_toml(cfg), world);
         prune_checkpoints(run_dir, cfg.checkpoint_keep);
       }
+      append_metrics(run_dir, record);
       std::string warning;
       if (!plot_curves({run_dir}, run_dir, warning)) std::cout << "warning: " << warning << std::endl;
     }

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# One rank trains on a slice of the real FashionMNIST: the loss falls, accuracy beats chance,
+# and the run directory holds checkpoints, metrics and curves.
+source "$(dirname "$0")/../lib/common.bash"
+RUN=$WORK/run
+"$NIN" --config "$SMOKE" --run-dir "$RUN" | tee "$WORK/out.txt"
+grep -q "^epoch 3/3  train loss" "$WORK/out.txt" || fail "no epoch summary line"
+grep -q "final: test accuracy" "$WORK/out.txt" || fail "no final summary"
+[ "$(wc -l < "$RUN/metrics.jsonl")" -eq 3 ] || fail "metrics.jsonl should have 3 records"
+[ "$(wc -l < "$RUN/metrics.csv")" -eq 4 ] || fail "metrics.csv should have a header and 3 rows"
+l1=$(metric "$RUN" 1 train_loss); l3=$(metric "$RUN" 3 train_loss); acc=$(metric "$RUN" 3 test_acc)
+/usr/bin/python3 -c "import sys; sys.exit(0 if $l3 < $l1 - 0.1 else 1)" || fail "train loss did not fall: $l1 -> $l3"
+/usr/bin/python3 -c "import sys; sys.exit(0 if $acc > 0.25 else 1)" || fail "test accuracy $acc not above chance"
+[ "$(metric "$RUN" 3 world_size)" = 1 ] || fail "world_size"
+ls "$RUN"/ckpt-step*.nin >/dev/null || fail "no checkpoint"
+[ -s "$RUN/curves.png" ] && [ -s "$RUN/curves.svg" ] || fail "no curves"
+[ -s "$RUN/config.toml" ] || fail "no config.toml copy"
+pass "loss $l1 -> $l3, test accuracy $acc"

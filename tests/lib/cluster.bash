@@ -1,0 +1,168 @@
+# Cluster test helpers (sourced after common.bash): a private one-node Slurm (munged, slurmctld,
+# slurmd with their state, sockets and logs under $WORK) and a teardown that stops, by PID, only
+# what this test started. Needs root; installs slurm-wlm and munge when missing.
+
+[ "$(id -u)" -eq 0 ] || { echo "skip: cluster tests start daemons and namespaces; run as root" >&2; exit 77; }
+
+# at_exit CMD...: run CMD at exit, latest first, before $WORK goes (replaces common.bash's trap).
+CLEANUP=()
+at_exit() { CLEANUP=("$(printf '%q ' "$@")" "${CLEANUP[@]}"); }
+_run_cleanup() {
+  local rc=$? c
+  trap - EXIT INT TERM
+  for c in "${CLEANUP[@]}"; do eval "$c" || true; done
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap _run_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# need_packages BINARY=PACKAGE...: apt-get installs the packages whose binary is missing.
+need_packages() {
+  local want=() pair
+  for pair in "$@"; do [ -x "${pair%%=*}" ] || want+=("${pair#*=}"); done
+  [ "${#want[@]}" -eq 0 ] && return 0
+  echo "installing ${want[*]}"
+  local apt=(apt-get -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends)
+  # policy-rc.d-less images would start the packaged daemons; ours run from $WORK instead.
+  DEBIAN_FRONTEND=noninteractive "${apt[@]}" install "${want[@]}" > "$WORK/apt.log" 2>&1 \
+    || { DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 update > "$WORK/apt.log" 2>&1 \
+         && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install "${want[@]}" >> "$WORK/apt.log" 2>&1; } \
+    || { tail -n 20 "$WORK/apt.log" >&2; fail "could not install ${want[*]}"; }
+  for pair in "$@"; do [ -x "${pair%%=*}" ] || fail "${pair#*=} installed, but ${pair%%=*} is missing"; done
+}
+
+# free_port: a TCP port nothing listens on now (Slurm's ports must be fixed in slurm.conf).
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# wait_for SECONDS WHAT CMD...: poll CMD every 0.5 s; fail with the daemon logs after SECONDS.
+wait_for() {
+  local limit=$1 what=$2 t; shift 2
+  for ((t = 0; t < limit * 2; t++)); do "$@" && return 0; sleep 0.5; done
+  fail "timed out after ${limit}s waiting for $what$(daemon_logs)"
+}
+
+# daemon_logs: the tails of the daemon logs, for failure messages.
+daemon_logs() {
+  local f
+  for f in "$WORK"/slurm/*.log "$WORK"/munge/munged.log; do
+    [ -f "$f" ] && printf '\n--- %s (tail) ---\n%s' "$f" "$(tail -n 25 "$f")"
+  done
+}
+
+# start_daemon NAME CMD...: start a foreground daemon in the background; stopped at exit.
+start_daemon() {
+  local name=$1; shift
+  "$@" > "$WORK/slurm/$name.stdout" 2>&1 &
+  local pid=$!
+  at_exit stop_pid "$pid" "$name"
+  eval "PID_${name}=$pid"
+}
+
+# stop_pid PID NAME: SIGTERM, then SIGKILL after 10 s.
+stop_pid() {
+  local pid=$1 t
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((t = 0; t < 100; t++)); do kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }; sleep 0.1; done
+  echo "warning: $2 (pid $pid) ignored SIGTERM; killing it" >&2
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+# slurm_start: munged + slurmctld + slurmd for one node named $(hostname), with $(nproc) CPUs;
+# exports SLURM_CONF so that sbatch/squeue/scontrol (and the jobs) use it.
+slurm_start() {
+  need_packages /usr/sbin/slurmctld=slurmctld /usr/sbin/slurmd=slurmd /usr/bin/sbatch=slurm-client \
+    /usr/sbin/munged=munge
+  local node cpus
+  node=$(hostname)
+  cpus=$(nproc)
+
+  # munged as the munge user on a private socket. It insists that every directory above its
+  # socket be searchable by all and writable only by its owner, so $WORK becomes 0711.
+  chmod 711 "$WORK"
+  mkdir -p "$WORK/munge" "$WORK/slurm/state" "$WORK/slurm/spool"
+  chown munge:munge "$WORK/munge"
+  chmod 711 "$WORK/munge"
+  if [ ! -s /etc/munge/munge.key ]; then  # the package's postinst makes one; make sure
+    install -d -o munge -g munge -m 700 /etc/munge
+    runuser -u munge -- /usr/sbin/mungekey --create --keyfile=/etc/munge/munge.key
+  fi
+  local sock=$WORK/munge/munge.socket
+  setpriv --reuid=munge --regid=munge --clear-groups /usr/sbin/munged --foreground --force \
+    --socket="$sock" --key-file=/etc/munge/munge.key --pid-file="$WORK/munge/munged.pid" \
+    --log-file="$WORK/munge/munged.log" --seed-file="$WORK/munge/munged.seed" > "$WORK/munge/stdout" 2>&1 &
+  at_exit stop_pid $! munged
+  wait_for 20 "munged on $sock" test -S "$sock"
+
+  # cred_expire=10: a requeued job may start again 10 s after it ended (default 120 s).
+  export SLURM_CONF=$WORK/slurm/slurm.conf
+  cat > "$SLURM_CONF" <<EOF
+ClusterName=nintest
+SlurmctldHost=$node(127.0.0.1)
+SlurmctldPort=$(free_port)
+SlurmdPort=$(free_port)
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$sock,cred_expire=10
+StateSaveLocation=$WORK/slurm/state
+SlurmdSpoolDir=$WORK/slurm/spool
+SlurmctldPidFile=$WORK/slurm/slurmctld.pid
+SlurmdPidFile=$WORK/slurm/slurmd.pid
+SlurmctldLogFile=$WORK/slurm/slurmctld.log
+SlurmdLogFile=$WORK/slurm/slurmd.log
+SlurmctldDebug=info
+SlurmdDebug=info
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SchedulerType=sched/backfill
+SchedulerParameters=sched_interval=2,bf_interval=2
+MpiDefault=none
+ReturnToService=2
+JobRequeue=1
+KillWait=10
+MinJobAge=600
+NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=1000 State=UNKNOWN
+PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP
+EOF
+  start_daemon slurmctld /usr/sbin/slurmctld -D -i -f "$SLURM_CONF"
+  start_daemon slurmd /usr/sbin/slurmd -D -f "$SLURM_CONF"
+  wait_for 60 "node $node to be idle" _node_idle
+  at_exit slurm_cancel_all  # runs before the daemons stop: job steps outlive slurmd
+  echo "slurm: node $node idle ($cpus CPUs), SLURM_CONF=$SLURM_CONF"
+}
+_node_idle() { [ "$(sinfo -h -N -o %t 2>/dev/null)" = idle ]; }
+
+# slurm_cancel_all: cancel this cluster's jobs and wait (20 s) until none runs.
+slurm_cancel_all() {
+  [ -n "$(squeue -h -o %i 2>/dev/null)" ] || return 0
+  scancel --user=root 2>/dev/null || true
+  local t
+  for ((t = 0; t < 40; t++)); do [ -z "$(squeue -h -o %i 2>/dev/null)" ] && return 0; sleep 0.5; done
+  echo "warning: jobs still in squeue 20 s after scancel: $(squeue 2>&1)" >&2
+}
+
+# job_field JOBID KEY: one KEY=VALUE field of `scontrol show job` (empty when unknown).
+job_field() { scontrol -o show job "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
+
+# wait_job JOBID SECONDS: wait until the job has ended (any final state); print its state.
+wait_job() {
+  local id=$1 limit=$2 t state
+  for ((t = 0; t < limit * 2; t++)); do
+    state=$(job_field "$id" JobState)
+    case "$state" in
+      COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|BOOT_FAIL|DEADLINE|PREEMPTED)
+        echo "$state"; return 0 ;;
+    esac
+    sleep 0.5
+  done
+  fail "job $id not done after ${limit}s (state ${state:-unknown}): $(scontrol show job "$id")$(daemon_logs)"
+}
