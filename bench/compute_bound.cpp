@@ -2,6 +2,7 @@
 // on an in-memory batch, with no data loading and no communication, on LibTorch directly.
 //
 // Usage: bench_compute_bound [--batch 64] [--resize 96] [--threads 1] [--warmup 3] [--steps 20]
+//                            [--grads none|zero]
 // Prints one JSON line; exits 1 when a check fails (non-finite loss, parameters that did
 // not move, a parameter without a gradient).
 #include <algorithm>
@@ -9,6 +10,8 @@
 #include <cmath>
 #include <iostream>
 #include <vector>
+
+#include <time.h>
 
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
@@ -45,11 +48,19 @@ double sum_of_parameters(nin::model::NiN& model) {
   return s;
 }
 
+// CPU seconds of this process: on a shared machine, a second figure beside the wall clock.
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int64_t batch = 64, resize = 96, threads = 1, warmup = 3, steps = 20;
   double lr = 0.05, dropout = 0.5;
+  std::string grads = "none";
   po::options_description opts("bench_compute_bound");
   opts.add_options()("help,h", "show this help")
       ("batch", po::value(&batch)->default_value(batch), "images per step (one rank's share)")
@@ -58,7 +69,10 @@ int main(int argc, char** argv) {
       ("warmup", po::value(&warmup)->default_value(warmup), "untimed steps first")
       ("steps", po::value(&steps)->default_value(steps), "timed steps")
       ("lr", po::value(&lr)->default_value(lr), "SGD learning rate")
-      ("dropout", po::value(&dropout)->default_value(dropout), "before the last NiN block");
+      ("dropout", po::value(&dropout)->default_value(dropout), "before the last NiN block")
+      ("grads", po::value(&grads)->default_value(grads),
+       "between steps: none (drop the gradients, as PyTorch's set_to_none) or zero (zero-fill "
+       "them, as LibTorch 1.13's Optimizer::zero_grad)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, opts), vm);
@@ -71,9 +85,10 @@ int main(int argc, char** argv) {
     std::cout << opts;
     return 0;
   }
-  if (batch < 1 || steps < 1 || warmup < 0 || threads < 1 || resize < nin::model::min_input_size()) {
-    std::cerr << "bench_compute_bound: need batch, steps, threads >= 1, warmup >= 0 and resize >= "
-              << nin::model::min_input_size() << "\n";
+  if (batch < 1 || steps < 1 || warmup < 0 || threads < 1 || resize < nin::model::min_input_size() ||
+      (grads != "none" && grads != "zero")) {
+    std::cerr << "bench_compute_bound: need batch, steps, threads >= 1, warmup >= 0, resize >= "
+              << nin::model::min_input_size() << " and --grads none or zero\n";
     return 2;
   }
 
@@ -86,16 +101,20 @@ int main(int argc, char** argv) {
   const auto y = torch::randint(0, kClasses, {batch}, torch::kInt64);
 
   std::vector<double> losses, step_s;
-  double params_before = 0;
   auto step = [&] {
-    opt.zero_grad();
+    if (grads == "zero") {
+      opt.zero_grad();
+    } else {  // backward then hands its gradient buffers over instead of adding into zeros
+      for (auto& p : model->parameters()) p.mutable_grad().reset();
+    }
     auto loss = F::cross_entropy(model->forward(x), y);
     loss.backward();
     opt.step();
     losses.push_back(loss.item<double>());  // a sync point, as nin-dist's per-step loss
   };
   for (int64_t i = 0; i < warmup; ++i) step();
-  params_before = sum_of_parameters(model);
+  const double params_before = sum_of_parameters(model);
+  const double cpu_start = cpu_seconds();
   const auto start = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < steps; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -103,6 +122,7 @@ int main(int argc, char** argv) {
     step_s.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double cpu_s = cpu_seconds() - cpu_start;
 
   std::vector<std::string> failures;
   if (!std::all_of(losses.begin(), losses.end(), [](double v) { return std::isfinite(v); }))
@@ -117,8 +137,9 @@ int main(int argc, char** argv) {
   std::sort(sorted.begin(), sorted.end());
   nlohmann::json out = {{"bench", "compute_bound"}, {"impl", "libtorch"}, {"torch", TORCH_VERSION},
                         {"batch", batch}, {"resize", resize}, {"threads", torch::get_num_threads()},
-                        {"warmup_steps", warmup}, {"steps", steps}, {"elapsed_s", elapsed},
+                        {"grads", grads}, {"warmup_steps", warmup}, {"steps", steps}, {"elapsed_s", elapsed},
                         {"images_per_s", double(batch) * steps / elapsed},
+                        {"cpu_s", cpu_s}, {"images_per_cpu_s", double(batch) * steps / cpu_s},
                         {"step_s_median", sorted[sorted.size() / 2]}, {"step_s_min", sorted.front()},
                         {"loss_first", losses.front()}, {"loss_last", losses.back()}};
   std::string verdict = "ok";

@@ -5,7 +5,10 @@ Runs N processes on this machine (torch.multiprocessing, no torchrun), each with
 cores // N intra-op threads, trains the seed's NiN on FashionMNIST (torchvision reading
 the local IDX files, Resize per image + ToTensor, DistributedSampler) and measures
 images/s over --steps steps after --warmup steps, plus peak RSS per rank. Prints one
-JSON line; exits nonzero when a check fails (world size, finite loss, falling loss).
+JSON line; exits nonzero when a check fails: world size, identical replicas after the last
+step, a finite loss that does not rise by more than --loss-tol from the first quarter of
+the steps to the last (at the seed's lr 0.05 NiN sits near ln 10 = 2.3026 for its first
+hundreds of steps, so a strict fall over a few dozen steps is luck, not a check).
 
 Needs Debian's /usr/bin/python3 (torch 1.13 + torchvision 0.14), not the pyenv one.
 Usage: /usr/bin/python3 bench/ddp_baseline.py --ranks 2 --batch 128 --steps 24
@@ -120,13 +123,21 @@ def worker(rank, args, root, port, out_path):
     mean_losses = torch.tensor(losses, dtype=torch.float64)
     dist.all_reduce(mean_losses)
     mean_losses /= world
+    # Replicas must agree bit for bit: DDP averages the same gradients on every rank.
+    with torch.no_grad():
+        flat = torch.cat([p.detach().reshape(-1).double() for p in model.parameters()])
+    mine = torch.stack([flat.sum(), flat.square().sum()])
+    sums = [torch.zeros_like(mine) for _ in range(world)]
+    dist.all_gather(sums, mine)
+    replicas_equal = all(torch.equal(s, sums[0]) for s in sums)
     rss = torch.zeros(world, dtype=torch.float64)
     rss[rank] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     dist.all_reduce(rss)
     if rank == 0:
         with open(out_path, "w") as f:
             json.dump({"world_size": world, "losses": mean_losses.tolist(), "elapsed_s": elapsed,
-                       "rss_mb": rss.tolist(), "local_batch": local_batch}, f)
+                       "rss_mb": rss.tolist(), "local_batch": local_batch,
+                       "replicas_equal": replicas_equal}, f)
     dist.destroy_process_group()
 
 
@@ -145,7 +156,9 @@ def main():
     p.add_argument("--train-limit", type=int, default=0, help="first N training images; 0 = all")
     p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--no-check-loss", action="store_true", help="skip the falling-loss check (tiny runs)")
+    p.add_argument("--loss-tol", type=float, default=0.02,
+                   help="largest allowed rise of the mean loss from the first to the last quarter")
+    p.add_argument("--no-check-loss", action="store_true", help="skip the loss-trend check (tiny runs)")
     args = p.parse_args()
     if args.batch % args.ranks:
         sys.exit(f"ddp_baseline: --batch {args.batch} does not split over {args.ranks} ranks")
@@ -167,16 +180,19 @@ def main():
         "global_batch": args.batch, "local_batch": r["local_batch"], "resize": args.resize,
         "warmup_steps": args.warmup, "steps": args.steps, "elapsed_s": round(r["elapsed_s"], 3),
         "images_per_s": round(args.steps * args.batch / r["elapsed_s"], 2),
-        "loss_first": round(first, 4), "loss_last": round(last, 4),
+        "loss_first": round(first, 4), "loss_last": round(last, 4), "loss_falls": last < first,
+        "replicas_equal": r["replicas_equal"],
         "rss_mb_per_rank": [round(v, 1) for v in r["rss_mb"]], "rss_mb_max": round(max(r["rss_mb"]), 1),
     }
     failures = []
     if r["world_size"] != args.ranks:
         failures.append(f"world size {r['world_size']}, asked for {args.ranks}")
+    if not r["replicas_equal"]:
+        failures.append("replicas differ after training (parameter checksums)")
     if not all(math.isfinite(v) for v in losses):
         failures.append("non-finite loss")
-    elif not args.no_check_loss and not last < first:
-        failures.append(f"loss did not fall: first-quarter mean {first:.4f}, last-quarter mean {last:.4f}")
+    elif not args.no_check_loss and last > first + args.loss_tol:
+        failures.append(f"loss rose: first-quarter mean {first:.4f}, last-quarter mean {last:.4f}")
     result["checks"] = "ok" if not failures else "; ".join(failures)
     print(json.dumps(result), flush=True)
     if failures:

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <limits>
@@ -280,7 +279,8 @@ int cmd_import(const Args& args) {
   po::options_description desc("nin-dist import");
   add_config_options(desc);
   desc.add_options()
-      ("state-dict", po::value<std::string>()->required(), "file saved by torch.save(dict(model.state_dict()), path)")
+      ("state-dict", po::value<std::string>()->required(),
+       "file saved in Python by torch.save(model.state_dict(), path), of the seed's NiN")
       ("out", po::value<std::string>()->required(), "checkpoint to write (must not exist)");
   po::variables_map vm;
   if (!parse(args, desc, vm, "nin-dist import --state-dict model.pt --out ckpt.nin [--config FILE]")) return kExitOk;

@@ -164,11 +164,11 @@ torch::Tensor read_png(const std::string& path) {
   PngReader reader;
   png_uint_32 width = 0, height = 0;
   if (!reader.open(path)) throw InputError(path + ": " + reader.message());
-  if (!reader.read_header(width, height)) throw InputError(path + ": bad PNG: " + reader.message());
+  if (!reader.read_header(width, height)) throw InputError(path + ": bad or truncated PNG: " + reader.message());
   auto img = torch::empty({int64_t{height}, int64_t{width}}, torch::kUInt8);
   std::vector<png_bytep> rows(height);
   for (png_uint_32 r = 0; r < height; ++r) rows[r] = img.data_ptr<uint8_t>() + int64_t{r} * width;
-  if (!reader.read_rows(rows.data())) throw InputError(path + ": bad PNG: " + reader.message());
+  if (!reader.read_rows(rows.data())) throw InputError(path + ": bad or truncated PNG: " + reader.message());
   return img;
 }
 

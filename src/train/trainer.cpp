@@ -12,15 +12,14 @@
 
 #include <torch/cuda.h>
 #include <torch/nn/functional/loss.h>
-#include <torch/optim/adam.h>
-#include <torch/optim/adamw.h>
-#include <torch/optim/sgd.h>
 #include <torch/utils.h>
 
 #include "data/sampler.h"
 #include "dist/factory.h"
 #include "dist/reducer.h"
 #include "train/checkpoint.h"
+#include "train/optim.h"
+#include "train/replicas.h"
 #include "train/metrics.h"
 #include "train/precision.h"
 #include "train/signals.h"
@@ -45,89 +44,6 @@ uint64_t splitmix64(uint64_t x) {
 // position, so a resumed run draws the same masks as an uninterrupted one.
 uint64_t dropout_seed(uint64_t seed, int64_t step, int64_t micro, int rank) {
   return splitmix64(seed ^ splitmix64(static_cast<uint64_t>(step) * 1024 + micro) ^ splitmix64(rank + 1)) >> 1;
-}
-
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Config& c, const std::vector<torch::Tensor>& params) {
-  using namespace torch::optim;
-  if (c.optimizer == "adam") return std::make_unique<Adam>(params, AdamOptions(c.lr).weight_decay(c.weight_decay));
-  if (c.optimizer == "adamw") return std::make_unique<AdamW>(params, AdamWOptions(c.lr).weight_decay(c.weight_decay));
-  return std::make_unique<SGD>(params, SGDOptions(c.lr).momentum(c.momentum).weight_decay(c.weight_decay));
-}
-
-// Goyal et al.: lr scaled with the global batch, reached by a linear warm-up from a tenth.
-double lr_at(const Config& c, int64_t global_step, int64_t steps_per_epoch) {
-  const double target = c.lr * (c.lr_scaling == "linear" ? double(c.batch_size) / c.base_batch_size : 1.0);
-  const double warm_steps = c.warmup_epochs * steps_per_epoch;
-  if (warm_steps > 0 && global_step < warm_steps) return target * (0.1 + 0.9 * global_step / warm_steps);
-  return target;
-}
-
-void set_lr(torch::optim::Optimizer& opt, double lr) {
-  for (auto& group : opt.param_groups()) group.options().set_lr(lr);
-}
-
-void broadcast_model(torch::nn::Module& model, dist::Communicator& comm) {
-  torch::NoGradGuard no_grad;
-  for (auto& p : model.parameters()) comm.broadcast(p.detach(), /*root=*/0);
-  for (auto& b : model.buffers()) comm.broadcast(b.detach(), /*root=*/0);
-}
-
-// Every rank must run the same config: compare hashes (max and min over ranks).
-void check_same_config(const Config& c, dist::Communicator& control) {
-  const uint64_t h = config_hash(c);
-  const int64_t hi = static_cast<int64_t>(h >> 32), lo = static_cast<int64_t>(h & 0xffffffffULL);
-  auto t = torch::tensor({hi, lo, -hi, -lo}, torch::kInt64);
-  control.allreduce(t, dist::ReduceOp::kMax);
-  if (t[0].item<int64_t>() != -t[2].item<int64_t>() || t[1].item<int64_t>() != -t[3].item<int64_t>())
-    throw InputError(c.source + ": the ranks run different configurations (config hashes differ); "
-                     "give every rank the same --config and --set flags");
-}
-
-// Replicas must hold the same parameters: compare a checksum across ranks.
-void check_replicas(torch::nn::Module& model, dist::Communicator& control, int64_t step, int64_t epoch) {
-  torch::NoGradGuard no_grad;
-  double sum = 0, sq = 0;
-  for (const auto& p : model.parameters()) {
-    const auto d = p.to(torch::kCPU, torch::kDouble);
-    sum += d.sum().item<double>();
-    sq += d.square().sum().item<double>();
-  }
-  auto t = torch::tensor({sum, sq, -sum, -sq}, torch::kDouble);
-  control.allreduce(t, dist::ReduceOp::kMax);
-  if (t[0].item<double>() != -t[2].item<double>() || t[1].item<double>() != -t[3].item<double>())
-    throw CollectiveFault("replicas diverged at epoch " + std::to_string(epoch + 1) + ", step " +
-                          std::to_string(step) + ": parameter checksums differ across ranks");
-}
-
-// True when every averaged gradient is finite; the gradients are identical on all
-// ranks after the allreduce, so every rank reaches the same verdict without a message.
-bool gradients_finite(torch::nn::Module& model) {
-  torch::NoGradGuard no_grad;
-  torch::Tensor total;
-  for (const auto& p : model.parameters()) {
-    if (!p.grad().defined()) continue;
-    auto s = p.grad().sum();
-    total = total.defined() ? total + s : s;
-  }
-  return !total.defined() || std::isfinite(total.item<double>());
-}
-
-// Moves optimizer state restored on the CPU to the parameters' device.
-void move_optimizer_state(torch::optim::Optimizer& opt, const torch::Device& device) {
-  using namespace torch::optim;
-  for (auto& item : opt.state()) {
-    if (auto* s = dynamic_cast<SGDParamState*>(item.second.get())) {
-      if (s->momentum_buffer().defined()) s->momentum_buffer(s->momentum_buffer().to(device));
-    } else if (auto* a = dynamic_cast<AdamParamState*>(item.second.get())) {
-      a->exp_avg(a->exp_avg().to(device));
-      a->exp_avg_sq(a->exp_avg_sq().to(device));
-      if (a->max_exp_avg_sq().defined()) a->max_exp_avg_sq(a->max_exp_avg_sq().to(device));
-    } else if (auto* w = dynamic_cast<AdamWParamState*>(item.second.get())) {
-      w->exp_avg(w->exp_avg().to(device));
-      w->exp_avg_sq(w->exp_avg_sq().to(device));
-      if (w->max_exp_avg_sq().defined()) w->max_exp_avg_sq(w->max_exp_avg_sq().to(device));
-    }
-  }
 }
 
 // Rank 0 creates the run directory; every rank learns whether that worked.
@@ -190,39 +106,6 @@ int64_t select_threads(int64_t setting, const dist::Process& process) {
   if (setting > 0) return setting;
   const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
   return std::max<int64_t>(1, cores / process.local_size());
-}
-
-EvalResult evaluate(model::NiN& model, const data::Split& split, const data::BatchOptions& batch,
-                    dist::Communicator& control, int64_t batch_size, const torch::Device& device) {
-  torch::NoGradGuard no_grad;
-  const bool was_training = model->is_training();
-  model->eval();
-  const data::DistributedSampler sampler(split.size(), control.rank(), control.size(), 0, /*shuffle=*/false,
-                                         /*drop_last=*/false);
-  auto shard = sampler.indices(0);
-  int64_t valid = 0;  // padding sits at the end of a shard
-  while (valid < sampler.num_samples() && !sampler.is_padding(valid)) ++valid;
-  const auto index = torch::tensor(std::vector<int64_t>(shard.begin(), shard.begin() + valid)).to(device);
-  const int64_t classes = model->options.num_classes;
-  auto loss_sum = torch::zeros({}, torch::TensorOptions(device).dtype(torch::kDouble));
-  auto confusion = torch::zeros({classes * classes}, torch::TensorOptions(device).dtype(torch::kInt64));
-  for (int64_t begin = 0; begin < valid; begin += batch_size) {
-    const auto idx = index.slice(0, begin, std::min(begin + batch_size, valid));
-    const auto logits = model->forward(data::make_batch(split.images, idx, batch)).to(torch::kFloat);
-    const auto labels = split.labels.index_select(0, idx);
-    loss_sum += F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().reduction(torch::kSum)).to(torch::kDouble);
-    confusion.index_add_(0, labels * classes + logits.argmax(1), torch::ones_like(labels));
-  }
-  auto sums = torch::cat({loss_sum.reshape({1}), confusion.to(torch::kDouble)}).cpu();
-  control.allreduce(sums, dist::ReduceOp::kSum);  // counts stay exact in double up to 2^53
-  model->train(was_training);
-
-  EvalResult r;
-  r.confusion = sums.slice(0, 1).to(torch::kInt64).reshape({classes, classes});
-  r.count = r.confusion.sum().item<int64_t>();
-  r.loss = sums[0].item<double>() / std::max<int64_t>(r.count, 1);
-  r.accuracy = double(r.confusion.diagonal().sum().item<int64_t>()) / std::max<int64_t>(r.count, 1);
-  return r;
 }
 
 int train(const Config& cfg, const RunOptions& options, dist::Process& process) {

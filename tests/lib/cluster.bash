@@ -21,11 +21,13 @@ trap 'exit 143' TERM
 # need_packages BINARY=PACKAGE...: apt-get installs the packages whose binary is missing.
 need_packages() {
   local want=() pair
-  for pair in "$@"; do [ -x "${pair%%=*}" ] || want+=("${pair#*=}"); done
+  for pair in "$@"; do
+    [ -x "${pair%%=*}" ] || [[ " ${want[*]} " == *" ${pair#*=} "* ]] || want+=("${pair#*=}")
+  done
   [ "${#want[@]}" -eq 0 ] && return 0
   echo "installing ${want[*]}"
   local apt=(apt-get -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends)
-  # policy-rc.d-less images would start the packaged daemons; ours run from $WORK instead.
+  # The packages' own daemons stay off (or run on their default paths): the tests start theirs.
   DEBIAN_FRONTEND=noninteractive "${apt[@]}" install "${want[@]}" > "$WORK/apt.log" 2>&1 \
     || { DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 update > "$WORK/apt.log" 2>&1 \
          && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install "${want[@]}" >> "$WORK/apt.log" 2>&1; } \
@@ -43,21 +45,29 @@ wait_for() {
   fail "timed out after ${limit}s waiting for $what$(daemon_logs)"
 }
 
-# daemon_logs: the tails of the daemon logs, for failure messages.
+# daemon_logs: the tails of the daemon logs and job outputs, for failure messages.
 daemon_logs() {
   local f
-  for f in "$WORK"/slurm/*.log "$WORK"/munge/munged.log; do
+  for f in "$WORK"/slurm/*.log "$WORK"/slurm/*.stdout "$WORK"/munge/munged.* "$WORK"/job-*.out; do
     [ -f "$f" ] && printf '\n--- %s (tail) ---\n%s' "$f" "$(tail -n 25 "$f")"
   done
 }
 
 # start_daemon NAME CMD...: start a foreground daemon in the background; stopped at exit.
+DAEMONS=()
 start_daemon() {
   local name=$1; shift
   "$@" > "$WORK/slurm/$name.stdout" 2>&1 &
-  local pid=$!
-  at_exit stop_pid "$pid" "$name"
-  eval "PID_${name}=$pid"
+  at_exit stop_pid $! "$name"
+  DAEMONS+=("$name:$!")
+}
+
+# daemons_alive: fail at once, with the logs, if a daemon this test started has exited.
+daemons_alive() {
+  local d
+  for d in "${DAEMONS[@]}"; do
+    kill -0 "${d#*:}" 2>/dev/null || fail "${d%%:*} (pid ${d#*:}) exited$(daemon_logs)"
+  done
 }
 
 # stop_pid PID NAME: SIGTERM, then SIGKILL after 10 s.
@@ -73,7 +83,7 @@ stop_pid() {
 # slurm_start: munged + slurmctld + slurmd for one node named $(hostname), with $(nproc) CPUs;
 # exports SLURM_CONF so that sbatch/squeue/scontrol (and the jobs) use it.
 slurm_start() {
-  need_packages /usr/sbin/slurmctld=slurmctld /usr/sbin/slurmd=slurmd /usr/bin/sbatch=slurm-client \
+  need_packages /usr/sbin/slurmctld=slurm-wlm /usr/sbin/slurmd=slurm-wlm /usr/bin/sbatch=slurm-wlm \
     /usr/sbin/munged=munge
   local node cpus
   node=$(hostname)
@@ -82,7 +92,7 @@ slurm_start() {
   # munged as the munge user on a private socket. It insists that every directory above its
   # socket be searchable by all and writable only by its owner, so $WORK becomes 0711.
   chmod 711 "$WORK"
-  mkdir -p "$WORK/munge" "$WORK/slurm/state" "$WORK/slurm/spool"
+  mkdir -p "$WORK/munge" "$WORK/slurm/state" "$WORK/slurm/spool" "$WORK/slurm/tmp"
   chown munge:munge "$WORK/munge"
   chmod 711 "$WORK/munge"
   if [ ! -s /etc/munge/munge.key ]; then  # the package's postinst makes one; make sure
@@ -90,13 +100,16 @@ slurm_start() {
     runuser -u munge -- /usr/sbin/mungekey --create --keyfile=/etc/munge/munge.key
   fi
   local sock=$WORK/munge/munge.socket
-  setpriv --reuid=munge --regid=munge --clear-groups /usr/sbin/munged --foreground --force \
+  setpriv --reuid=munge --regid=munge --clear-groups /usr/sbin/munged --foreground \
     --socket="$sock" --key-file=/etc/munge/munge.key --pid-file="$WORK/munge/munged.pid" \
-    --log-file="$WORK/munge/munged.log" --seed-file="$WORK/munge/munged.seed" > "$WORK/munge/stdout" 2>&1 &
+    --log-file="$WORK/munge/munged.log" --seed-file="$WORK/munge/munged.seed" > "$WORK/munge/munged.stdout" 2>&1 &
   at_exit stop_pid $! munged
-  wait_for 20 "munged on $sock" test -S "$sock"
+  DAEMONS+=("munged:$!")
+  wait_for 20 "munged on $sock" _munge_up "$sock"
 
   # cred_expire=10: a requeued job may start again 10 s after it ended (default 120 s).
+  # TmpFS (srun's PMIx directories, named by job id) and FirstJobId (Open MPI's shared-memory
+  # names come from it): another test's cluster on this machine must not collide with this one.
   export SLURM_CONF=$WORK/slurm/slurm.conf
   cat > "$SLURM_CONF" <<EOF
 ClusterName=nintest
@@ -108,7 +121,9 @@ SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
 AuthInfo=socket=$sock,cred_expire=10
+FirstJobId=$((1000 + $$ % 50000 * 10))
 StateSaveLocation=$WORK/slurm/state
+TmpFS=$WORK/slurm/tmp
 SlurmdSpoolDir=$WORK/slurm/spool
 SlurmctldPidFile=$WORK/slurm/slurmctld.pid
 SlurmdPidFile=$WORK/slurm/slurmd.pid
@@ -139,7 +154,8 @@ EOF
   at_exit slurm_cancel_all  # runs before the daemons stop: job steps outlive slurmd
   echo "slurm: node $node idle ($cpus CPUs), SLURM_CONF=$SLURM_CONF"
 }
-_node_idle() { [ "$(sinfo -h -N -o %t 2>/dev/null)" = idle ]; }
+_munge_up() { daemons_alive; [ -S "$1" ]; }
+_node_idle() { daemons_alive; [ "$(sinfo -h -N -o %t 2>/dev/null)" = idle ]; }
 
 # slurm_cancel_all: cancel this cluster's jobs and wait (20 s) until none runs.
 slurm_cancel_all() {
@@ -165,4 +181,42 @@ wait_job() {
     sleep 0.5
   done
   fail "job $id not done after ${limit}s (state ${state:-unknown}): $(scontrol show job "$id")$(daemon_logs)"
+}
+
+# netns_pair NS1 IP1 NS2 IP2: two network namespaces, "hosts" joined by a veth pair called
+# eth0 on both sides (it never exists in this namespace), with IP1/24 and IP2/24. They, and
+# whatever still runs in them, go at exit.
+netns_pair() {
+  local ns1=$1 ip1=$2 ns2=$3 ip2=$4 ns
+  for ns in "$ns1" "$ns2"; do
+    ip netns add "$ns" || fail "ip netns add $ns failed"
+    at_exit netns_delete "$ns"
+  done
+  ip link add name eth0 netns "$ns1" type veth peer name eth0 netns "$ns2" || fail "veth $ns1 <-> $ns2 failed"
+  ip -n "$ns1" addr add "$ip1/24" dev eth0
+  ip -n "$ns2" addr add "$ip2/24" dev eth0
+  for ns in "$ns1" "$ns2"; do ip -n "$ns" link set lo up && ip -n "$ns" link set eth0 up; done
+}
+
+# netns_delete NS: SIGTERM (SIGKILL after 5 s) what still runs inside NS, then delete NS.
+netns_delete() {
+  local pids t
+  pids=$(ip netns pids "$1" 2>/dev/null | tr '\n' ' ')
+  if [ -n "${pids// }" ]; then
+    echo "stopping what still runs in $1: $pids" >&2
+    # shellcheck disable=SC2086 # one PID per word
+    kill -TERM $pids 2>/dev/null
+    for ((t = 0; t < 50; t++)); do [ -z "$(ip netns pids "$1" 2>/dev/null)" ] && break; sleep 0.1; done
+    pids=$(ip netns pids "$1" 2>/dev/null | tr '\n' ' ')
+    # shellcheck disable=SC2086
+    [ -n "${pids// }" ] && kill -KILL $pids 2>/dev/null
+  fi
+  ip netns del "$1" 2>/dev/null || true
+}
+
+# in_host NS HOSTNAME CMD...: run CMD in NS with its own UTS namespace called HOSTNAME, so that
+# Open MPI sees one host per namespace (its session directories are named by hostname).
+in_host() {
+  local ns=$1 name=$2; shift 2
+  ip netns exec "$ns" unshare --uts /bin/sh -c 'hostname "$0" && exec "$@"' "$name" "$@"
 }

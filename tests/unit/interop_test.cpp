@@ -5,6 +5,8 @@
 #include <fstream>
 #include <functional>
 
+#include <caffe2/serialize/inline_container.h>
+
 #include "model/nin.h"
 #include "train/interop.h"
 #include "util/error.h"
@@ -38,6 +40,33 @@ NamedTensors tensors_of(const nin::model::NiN& model) {
 
 NamedTensors::iterator find(NamedTensors& tensors, const std::string& name) {
   return std::find_if(tensors.begin(), tensors.end(), [&](const auto& nt) { return nt.first == name; });
+}
+
+// Pickle snippets, spelled as Python's pickle (protocol 2) writes them for torch.save.
+std::string str(const std::string& s) {
+  std::string out = "X";
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((s.size() >> (8 * i)) & 0xff));
+  return out + s;
+}
+std::string small_int(int v) { return std::string("K") + static_cast<char>(v); }
+std::string ints(std::initializer_list<int> values) {
+  std::string out = "(";
+  for (int v : values) out += small_int(v);
+  return out + "t";
+}
+const std::string kOrderedDict = "ccollections\nOrderedDict\n)R";
+// _rebuild_tensor_v2(storage data/KEY of 6 floats, offset, size, stride, False, OrderedDict())
+std::string tensor(const std::string& key, int offset, std::initializer_list<int> size,
+                   std::initializer_list<int> stride) {
+  return "ctorch._utils\n_rebuild_tensor_v2\n((" + str("storage") + "ctorch\nFloatStorage\n" + str(key) + str("cpu") +
+         small_int(6) + "tQ" + small_int(offset) + ints(size) + ints(stride) + "\x89" + kOrderedDict + "tR";
+}
+void write_archive(const fs::path& path, const std::string& pickle) {
+  caffe2::serialize::PyTorchStreamWriter writer(path.string());
+  writer.writeRecord("data.pkl", pickle.data(), pickle.size());
+  const auto storage = torch::arange(6, torch::kFloat32);
+  writer.writeRecord("data/0", storage.data_ptr(), storage.nbytes());
+  writer.writeEndOfFile();
 }
 
 }  // namespace
@@ -115,4 +144,40 @@ TEST(Interop, AssignRejectsMissingWrongShapeAndExtraTensorsAndLeavesModelUnchang
   EXPECT_NE(msg.find("net.8.weight"), std::string::npos) << msg;
 
   EXPECT_TRUE(unchanged());
+}
+
+TEST(Interop, ReadsAnOrderedDictWithMetadataAndViewsOfOneStorage) {
+  // torch.save(model.state_dict(), p): OrderedDict, its items, then BUILD with {'_metadata': ...}.
+  const auto dir = fresh_dir("ordered");
+  const std::string metadata = "}(" + str("_metadata") + kOrderedDict + "(" + str("") + "}" + str("version") +
+                               small_int(1) + "suub";
+  write_archive(dir / "sd.pt", "\x80\x02" + kOrderedDict + "q\x01(" + str("w") + tensor("0", 1, {2, 2}, {1, 2}) +
+                                   str("b") + tensor("0", 0, {3}, {1}) + "u" + metadata + ".");
+  const auto loaded = load_state_dict(dir / "sd.pt");
+  ASSERT_EQ(loaded.size(), 2u);
+  EXPECT_EQ(loaded[0].first, "w");
+  EXPECT_TRUE(torch::equal(loaded[0].second, torch::tensor({{1.f, 3.f}, {2.f, 4.f}})));
+  EXPECT_TRUE(loaded[0].second.is_contiguous());
+  EXPECT_EQ(loaded[1].first, "b");
+  EXPECT_TRUE(torch::equal(loaded[1].second, torch::tensor({0.f, 1.f, 2.f})));
+}
+
+TEST(Interop, RefusesPythonObjectsAndTensorsOutsideTheirStorage) {
+  const auto dir = fresh_dir("hostile");
+  write_archive(dir / "call.pt", "\x80\x02" "cos\nsystem\n(" + str("touch " + (dir / "pwned").string()) + "tR.");
+  auto msg = input_error([&] { load_state_dict(dir / "call.pt"); });
+  EXPECT_NE(msg.find("os.system"), std::string::npos) << msg;
+  EXPECT_FALSE(fs::exists(dir / "pwned"));
+
+  write_archive(dir / "outside.pt", "\x80\x02}(" + str("w") + tensor("0", 4, {2, 2}, {2, 1}) + "u.");
+  msg = input_error([&] { load_state_dict(dir / "outside.pt"); });
+  EXPECT_NE(msg.find("outside its storage"), std::string::npos) << msg;
+
+  write_archive(dir / "nested.pt", "\x80\x02}(" + str("model") + "}u.");
+  msg = input_error([&] { load_state_dict(dir / "nested.pt"); });
+  EXPECT_NE(msg.find("'model' holds a dict, not a tensor"), std::string::npos) << msg;
+
+  write_archive(dir / "cut.pt", "\x80\x02}(" + str("w"));
+  msg = input_error([&] { load_state_dict(dir / "cut.pt"); });
+  EXPECT_NE(msg.find("truncated pickle"), std::string::npos) << msg;
 }

@@ -1,0 +1,51 @@
+#include "train/replicas.h"
+
+#include <cmath>
+
+#include "util/error.h"
+
+namespace nin::train {
+
+void broadcast_model(torch::nn::Module& model, dist::Communicator& comm) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : model.parameters()) comm.broadcast(p.detach(), /*root=*/0);
+  for (auto& b : model.buffers()) comm.broadcast(b.detach(), /*root=*/0);
+}
+
+void check_same_config(const Config& c, dist::Communicator& control) {
+  const uint64_t h = config_hash(c);
+  const int64_t hi = static_cast<int64_t>(h >> 32), lo = static_cast<int64_t>(h & 0xffffffffULL);
+  auto t = torch::tensor({hi, lo, -hi, -lo}, torch::kInt64);
+  control.allreduce(t, dist::ReduceOp::kMax);
+  if (t[0].item<int64_t>() != -t[2].item<int64_t>() || t[1].item<int64_t>() != -t[3].item<int64_t>())
+    throw InputError(c.source + ": the ranks run different configurations (config hashes differ); "
+                     "give every rank the same --config and --set flags");
+}
+
+void check_replicas(torch::nn::Module& model, dist::Communicator& control, int64_t step, int64_t epoch) {
+  torch::NoGradGuard no_grad;
+  double sum = 0, sq = 0;
+  for (const auto& p : model.parameters()) {
+    const auto d = p.to(torch::kCPU, torch::kDouble);
+    sum += d.sum().item<double>();
+    sq += d.square().sum().item<double>();
+  }
+  auto t = torch::tensor({sum, sq, -sum, -sq}, torch::kDouble);
+  control.allreduce(t, dist::ReduceOp::kMax);
+  if (t[0].item<double>() != -t[2].item<double>() || t[1].item<double>() != -t[3].item<double>())
+    throw CollectiveFault("replicas diverged at epoch " + std::to_string(epoch + 1) + ", step " +
+                          std::to_string(step) + ": parameter checksums differ across ranks");
+}
+
+bool gradients_finite(torch::nn::Module& model) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor total;
+  for (const auto& p : model.parameters()) {
+    if (!p.grad().defined()) continue;
+    auto s = p.grad().sum();
+    total = total.defined() ? total + s : s;
+  }
+  return !total.defined() || std::isfinite(total.item<double>());
+}
+
+}  // namespace nin::train

@@ -1,0 +1,23 @@
+// Keeping replicas identical: the initial broadcast and the cross-rank checks.
+#pragma once
+
+#include <cstdint>
+
+#include <torch/nn/module.h>
+
+#include "dist/communicator.h"
+#include "train/config.h"
+
+namespace nin::train {
+
+// Rank 0's parameters and buffers to every rank.
+void broadcast_model(torch::nn::Module& model, dist::Communicator& comm);
+// Every rank must run the same config: compares hashes; InputError when they differ.
+void check_same_config(const Config& c, dist::Communicator& control);
+// Compares a parameter checksum across ranks; CollectiveFault on a mismatch.
+void check_replicas(torch::nn::Module& model, dist::Communicator& control, int64_t step, int64_t epoch);
+// True when every gradient is finite. After the allreduce the gradients are identical on
+// all ranks, so every rank reaches the same verdict without exchanging a message.
+bool gradients_finite(torch::nn::Module& model);
+
+}  // namespace nin::train
