@@ -170,7 +170,8 @@ def main():
     table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     table += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     lines = [
-        f"weak-scaling efficiency (2 ranks x batch 64 vs 1 rank x batch 64): {fmt(weak_eff and 100 * weak_eff)}%",
+        f"weak-scaling efficiency (2 ranks x batch 64 vs 1 rank x batch 64): "
+        + (f"{100 * weak_eff:.1f}%" if weak_eff is not None else "-"),
         f"2-rank / 1-rank images/s: nin-dist {fmt(summary['nin_dist_speedup_2_over_1'], 2)}, "
         f"PyTorch DDP {fmt(summary['ddp_speedup_2_over_1'], 2)}",
         f"compute-bound limit at 2 ranks: {fmt(summary['compute_bound_limit_2_ranks'])} images/s "

@@ -5,7 +5,7 @@
 # the run directory does not hold exactly checkpoint.keep = 2 checkpoints at the end.
 #
 # Usage: bench/soak.sh              400 steps (50 epochs x 8): about 5 minutes on 2 cores
-#        QUICK=1 bench/soak.sh      48 steps, to check the plumbing
+#        QUICK=1 bench/soak.sh      48 steps, to check the plumbing (RSS growth not judged)
 # Knobs (environment): NP, EPOCHS, LIMIT, BATCH, INTERVAL (s), NIN, RESULTS.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,9 +71,9 @@ EPOCH_LINES=$(grep -c . "$WORK/run/metrics.jsonl" 2>/dev/null) || EPOCH_LINES=0
 mkdir -p "$RESULTS"
 cp "$WORK/samples.csv" "$RESULTS/soak_samples.csv"
 /usr/bin/python3 - "$WORK/samples.csv" "$RESULTS" "$NP" "$RC" "$CKPTS" "$KEEP" "$EPOCH_LINES" "$EPOCHS" \
-  "$WARMUP_FRAC" "$MAX_GROWTH" "$COMMAND" <<'EOF'
+  "$WARMUP_FRAC" "$MAX_GROWTH" "$COMMAND" "${QUICK:+quick}" <<'EOF'
 import csv, datetime, json, os, statistics, sys
-samples, results, np_, rc, ckpts, keep, epoch_lines, epochs, warm, max_growth, command = sys.argv[1:]
+samples, results, np_, rc, ckpts, keep, epoch_lines, epochs, warm, max_growth, command, quick = sys.argv[1:]
 np_, rc, ckpts, keep, epoch_lines, epochs = map(int, (np_, rc, ckpts, keep, epoch_lines, epochs))
 warm, max_growth = float(warm), float(max_growth)
 by_rank = {}
@@ -106,7 +106,7 @@ for rank, s in sorted(by_rank.items()):
     per_rank[rank] = {"samples": n, "rss_mb_first": s[0][1] / 1024, "rss_mb_after_warmup": rss_base,
                       "rss_mb_end": rss_end, "rss_mb_peak": max(x[1] for x in s) / 1024, "rss_growth": growth,
                       "fds_first": s[0][2], "fds_after_warmup": fd_base, "fds_last": s[-1][2], "fds_end_min": fd_end}  # first: before MPI_Init
-    if growth > max_growth:
+    if growth > max_growth and not quick:  # 48 steps: RSS is still ramping up, no verdict
         failures.append(f"rank {rank}: RSS grew {100 * growth:.1f}% after warm-up ({rss_base:.0f} -> {rss_end:.0f} MB)")
     if fd_end > fd_base:
         failures.append(f"rank {rank}: open fds grew after warm-up ({fd_base} -> {fd_end})")
@@ -116,7 +116,8 @@ table = ["| rank | samples | RSS MB after warm-up | RSS MB at end | growth | pea
          "|---|---|---|---|---|---|---|", *rows]
 status = "all checks passed" if not failures else "FAILED:\n" + "\n".join("- " + f for f in failures)
 now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-text = "\n".join(table) + f"\n\ncheckpoints kept: {ckpts} (checkpoint.keep = {keep}); epochs: {epoch_lines}/{epochs}\n\nChecks: {status}"
+note = "\n\nQUICK: RSS growth reported, not checked (the run is too short to leave warm-up)" if quick else ""
+text = "\n".join(table) + note + f"\n\ncheckpoints kept: {ckpts} (checkpoint.keep = {keep}); epochs: {epoch_lines}/{epochs}\n\nChecks: {status}"
 print("\n" + text)
 with open(os.path.join(results, "soak.md"), "w") as f:
     f.write(f"# Soak ({now}, {os.cpu_count()} cores)\n\nCommand: `{command}`\n\n{text}\n\nSamples: soak_samples.csv\n")

@@ -4,7 +4,7 @@
 # ssh-like agent and talking TCP only; the result equals a 2-rank run on one host.
 source "$(dirname "$0")/../lib/common.bash"
 source "$(dirname "$0")/../lib/cluster.bash"
-command -v unshare > /dev/null && command -v ip > /dev/null || fail "needs ip (iproute2) and unshare (util-linux)"
+{ command -v unshare && command -v ip; } > /dev/null || fail "needs ip (iproute2) and unshare (util-linux)"
 
 A=nin-$$-a B=nin-$$-b
 netns_pair "$A" 10.77.0.1 "$B" 10.77.0.2
