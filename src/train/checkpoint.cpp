@@ -34,7 +34,7 @@ void write_all(int fd, const char* data, size_t n, const fs::path& path) {
   while (n > 0) {
     const ssize_t w = ::write(fd, data, n);
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) throw std::runtime_error(sys_error("write", path));
+    if (w <= 0) throw std::runtime_error(sys_error("write checkpoint", path));
     data += w;
     n -= static_cast<size_t>(w);
   }
@@ -104,8 +104,8 @@ void write_checkpoint(const fs::path& path, const torch::nn::Module& model,
   try {
     write_all(fd, header.data(), header.size(), tmp);
     write_all(fd, payload.data(), payload.size(), tmp);
-    if (::fsync(fd) != 0) throw std::runtime_error(sys_error("flush", tmp));
-    if (::close(fd) != 0) throw std::runtime_error(sys_error("close", tmp));
+    if (::fsync(fd) != 0) throw std::runtime_error(sys_error("flush checkpoint", tmp));
+    if (::close(fd) != 0) throw std::runtime_error(sys_error("close checkpoint", tmp));
   } catch (const std::exception& e) {
     ::close(fd);
     ::unlink(tmp.c_str());

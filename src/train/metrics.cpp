@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iomanip>
@@ -138,9 +139,21 @@ bool plot_curves(const std::vector<fs::path>& run_dirs, const fs::path& out_dir,
   return true;
 }
 
+bool stdout_is_terminal() {
+  // Open MPI gives every rank a pseudo-terminal, even when mpirun's output goes to a file,
+  // and forwards output line by line: under a launcher, plain lines are the honest choice.
+  for (const char* launcher_var : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "SLURM_STEP_ID"})
+    if (std::getenv(launcher_var)) return false;
+  return ::isatty(STDOUT_FILENO) == 1;
+}
+
 Progress::Progress(int64_t epoch, int64_t epochs, int64_t steps, int64_t every, bool quiet, bool enabled)
-    : epoch_(epoch), epochs_(epochs), steps_(steps), every_(every), tty_(::isatty(STDOUT_FILENO) == 1),
+    : epoch_(epoch), epochs_(epochs), steps_(steps), every_(every), tty_(stdout_is_terminal()),
       quiet_(quiet), enabled_(enabled), start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
+
+bool Progress::due(int64_t step) const {
+  return enabled_ && !quiet_ && (tty_ || step % every_ == 0 || step == steps_);
+}
 
 void Progress::update(int64_t step, double running_loss, double images_per_s) {
   if (!enabled_ || quiet_) return;
@@ -157,7 +170,7 @@ void Progress::update(int64_t step, double running_loss, double images_per_s) {
          << " loss " << running_loss << std::setprecision(0) << " | " << images_per_s << " img/s | ETA " << eta << " s";
     std::cout << "\r" << line.str() << "\033[K" << std::flush;
   } else {
-    if (step % every_ != 0) return;
+    if (step % every_ != 0 && step != steps_) return;
     line << " step " << step << "/" << steps_ << " loss " << running_loss << std::setprecision(0) << " | "
          << images_per_s << " img/s | ETA " << eta << " s";
     std::cout << line.str() << std::endl;

@@ -35,6 +35,7 @@ bool plot_curves(const std::vector<std::filesystem::path>& run_dirs, const std::
 class Progress {
  public:
   Progress(int64_t epoch, int64_t epochs, int64_t steps, int64_t every, bool quiet, bool enabled);
+  bool due(int64_t step) const;  // whether update(step) would print: skip computing its figures
   void update(int64_t step, double running_loss, double images_per_s);
   void finish();
 
@@ -43,6 +44,9 @@ class Progress {
   bool tty_, quiet_, enabled_;
   std::chrono::steady_clock::time_point start_, last_draw_;
 };
+
+// A terminal that shows a redrawn bar: not under mpirun or srun, which give ranks a pty.
+bool stdout_is_terminal();
 
 std::string format_record(const EpochRecord& r, int64_t epochs);
 

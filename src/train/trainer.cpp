@@ -109,6 +109,7 @@ int64_t select_threads(int64_t setting, const dist::Process& process) {
 }
 
 int train(const Config& cfg, const RunOptions& options, dist::Process& process) {
+  install_stop_handlers();  // first: a signal during set-up still ends in a checkpoint
   validate(cfg, process.size());
   const bool lead = process.rank() == 0;
   const int world = process.size();
@@ -146,8 +147,11 @@ int train(const Config& cfg, const RunOptions& options, dist::Process& process) 
                          "\", the config says \"" + cfg.optimizer + "\"");
       restore(*ck, *model, optimizer.get());
       state = ck->state;
-      say("resumed from " + ck->path.string() + " at epoch " + std::to_string(state.epoch) + ", step " +
-          std::to_string(state.global_step) + " (written by " + std::to_string(ck->world_size) + " ranks)");
+      say("resumed from " + ck->path.string() +
+          (state.step_in_epoch == 0 ? " at the end of epoch " + std::to_string(state.epoch)
+                                    : " in epoch " + std::to_string(state.epoch + 1) + " after step " +
+                                          std::to_string(state.step_in_epoch)) +
+          ", global step " + std::to_string(state.global_step) + " (written by " + std::to_string(ck->world_size) + " ranks)");
     }
   }
   // Data: uint8 on the training device; batches are built there, step by step.
@@ -175,7 +179,6 @@ int train(const Config& cfg, const RunOptions& options, dist::Process& process) 
       std::to_string(cfg.resize) + "px, global batch " + std::to_string(cfg.batch_size) + ", " +
       std::to_string(steps_per_epoch) + " steps/epoch, " + std::to_string(reducer.num_buckets()) + " gradient buckets");
 
-  install_stop_handlers();
   const Fault fault = fault_from_env();
   int64_t stalled_since = -1;
   bool stall_warned = false;
@@ -264,8 +267,7 @@ int train(const Config& cfg, const RunOptions& options, dist::Process& process) 
         return kExitPreempted;
       }
 
-      const bool tty_redraw = lead && !cfg.quiet;
-      if (tty_redraw && ((step + 1) % cfg.log_every == 0 || step + 1 == steps_per_epoch || ::isatty(1))) {
+      if (progress.due(step + 1)) {
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         const double running = loss_sum.item<double>() / std::max<int64_t>(seen, 1);
         progress.update(step + 1, running, double(seen) * world / std::max(secs, 1e-9));

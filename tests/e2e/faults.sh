@@ -30,7 +30,7 @@ rank_pid() {
 # once epoch 2 runs, and print how many seconds the job took to end.
 fault_in_epoch2() {
   local sig=$1 run=$2; shift 2
-  mpirun_np 2 "$NIN" --config "$SMOKE" --log-every 1 --run-dir "$run" "$@" > "$run.log" 2>&1 &
+  "$MPIRUN" -np 2 "${MPI_FLAGS[@]}" "$NIN" --config "$SMOKE" --log-every 1 --run-dir "$run" "$@" > "$run.log" 2>&1 &
   local mpirun=$! victim=""
   for _ in $(seq 600); do grep -q "epoch 2/3 step 2/" "$run.log" 2>/dev/null && break; sleep 0.1; done
   victim=$(rank_pid "$mpirun" 1)
@@ -48,7 +48,7 @@ cat "$WORK/kill.log"
 [ "$secs" -le 60 ] || fail "job took $secs s to end after SIGKILL"
 grep -qiE "rank 1|signal 9|killed" "$WORK/kill.log" || fail "no message names the lost rank"
 mpirun_np 2 "$NIN" "${ARGS[@]}" --run-dir "$WORK/kill" --resume auto | tee "$WORK/kill-resume.log"
-grep -q "resumed from .* at epoch 1" "$WORK/kill-resume.log" || fail "did not resume from the epoch-1 checkpoint"
+grep -q "resumed from .* at the end of epoch 1" "$WORK/kill-resume.log" || fail "did not resume from the epoch-1 checkpoint"
 [ "$(wc -l < "$WORK/kill/metrics.jsonl")" -eq 3 ] || fail "resumed run did not finish"
 pass "SIGKILL of rank 1: ended in $secs s, resumed and finished"
 

@@ -9,7 +9,7 @@ ARGS=(--config "$SMOKE" --set model.dropout=0.5 --log-every 1)
 stop_at() {
   local np=$1 run=$2 step=$3 log=$WORK/$(basename "$2").log pid rc=0
   if [ "$np" -eq 1 ]; then "$NIN" "${ARGS[@]}" --run-dir "$run" > "$log" 2>&1 & pid=$!
-  else mpirun_np "$np" "$NIN" "${ARGS[@]}" --run-dir "$run" > "$log" 2>&1 & pid=$!; fi
+  else "$MPIRUN" -np "$np" "${MPI_FLAGS[@]}" "$NIN" "${ARGS[@]}" --run-dir "$run" > "$log" 2>&1 & pid=$!; fi
   for _ in $(seq 600); do grep -q "epoch 2/3 step $step/" "$log" && break; sleep 0.1; done
   kill -USR1 "$pid"
   wait "$pid" || rc=$?

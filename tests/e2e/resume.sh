@@ -6,7 +6,7 @@ source "$(dirname "$0")/../lib/common.bash"
 "$NIN" --config "$SMOKE" --run-dir "$WORK/resumed" --quiet --set model.dropout=0.5 --set train.epochs=1
 [ "$(ls "$WORK/resumed"/ckpt-step*.nin | wc -l)" -eq 1 ] || fail "expected one checkpoint after epoch 1"
 "$NIN" --config "$SMOKE" --run-dir "$WORK/resumed" --quiet --set model.dropout=0.5 --resume auto | tee "$WORK/out.txt"
-grep -q "resumed from .*ckpt-step0000000032.nin at epoch 1" "$WORK/out.txt" || fail "did not resume from epoch 1"
+grep -q "resumed from .*ckpt-step0000000032.nin at the end of epoch 1" "$WORK/out.txt" || fail "did not resume from epoch 1"
 same_weights "$(newest_ckpt "$WORK/straight")" "$(newest_ckpt "$WORK/resumed")" || fail "resumed run differs"
 [ "$(wc -l < "$WORK/resumed/metrics.jsonl")" -eq 3 ] || fail "metrics.jsonl should hold 3 epochs in all"
 pass "resume after epoch 1 is bitwise identical"

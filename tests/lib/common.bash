@@ -10,9 +10,12 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
 
 # Real ranks on this machine: shared memory and TCP, no binding (nin-dist sets its threads).
+# (Call "$MPIRUN" "${MPI_FLAGS[@]}" directly where the job goes to the background: a
+# backgrounded function is a subshell, and $! would not be mpirun's pid.)
+MPI_FLAGS=(--oversubscribe --allow-run-as-root --bind-to none --mca btl self,vader,tcp)
 mpirun_np() {
   local np=$1; shift
-  "$MPIRUN" -np "$np" --oversubscribe --allow-run-as-root --bind-to none --mca btl self,vader,tcp "$@"
+  "$MPIRUN" -np "$np" "${MPI_FLAGS[@]}" "$@"
 }
 
 # expect_exit CODE PATTERN CMD...: the command exits with CODE and its output matches PATTERN.
