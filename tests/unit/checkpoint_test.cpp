@@ -8,19 +8,15 @@
 
 #include "model/nin.h"
 #include "train/checkpoint.h"
+#include "test_util.h"
 #include "util/error.h"
 
 namespace fs = std::filesystem;
 using namespace nin::train;
+using nin::test::fresh_dir;
+using nin::test::input_error;
 
 namespace {
-
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("nin-ckpt-test-" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
 
 struct Fixture {
   nin::model::NiN model{nin::model::NiNOptions{1, 10, 0.5}};
@@ -38,19 +34,10 @@ std::string read_bytes(const fs::path& p) {
 }
 void write_bytes(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
 
-std::string input_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const nin::InputError& e) {
-    return e.what();
-  }
-  return "";
-}
-
 }  // namespace
 
 TEST(Checkpoint, RoundTripRestoresModelOptimizerAndState) {
-  const auto dir = fresh_dir("roundtrip");
+  const auto dir = fresh_dir("ckpt-roundtrip");
   Fixture a;
   TrainState s{3, 5, 1234, 2.5, 77, 99};
   write_checkpoint(dir / checkpoint_name(1234), *a.model, a.opt, "adam", s, "[train]\nlr = 0.001\n", 2);
@@ -82,7 +69,7 @@ TEST(Checkpoint, RoundTripRestoresModelOptimizerAndState) {
 }
 
 TEST(Checkpoint, TruncatedAndFlippedFilesAreRejected) {
-  const auto dir = fresh_dir("corrupt");
+  const auto dir = fresh_dir("ckpt-corrupt");
   Fixture a;
   const auto path = dir / checkpoint_name(1);
   write_checkpoint(path, *a.model, a.opt, "adam", {}, "", 1);
@@ -102,7 +89,7 @@ TEST(Checkpoint, TruncatedAndFlippedFilesAreRejected) {
 }
 
 TEST(Checkpoint, ShapeMismatchNamesTheTensorAndLeavesTheModelAlone) {
-  const auto dir = fresh_dir("shape");
+  const auto dir = fresh_dir("ckpt-shape");
   nin::model::NiN five(nin::model::NiNOptions{1, 5, 0.5});
   torch::optim::Adam opt(five->parameters(), torch::optim::AdamOptions(1e-3));
   write_checkpoint(dir / checkpoint_name(1), *five, opt, "adam", {}, "", 1);
@@ -115,7 +102,7 @@ TEST(Checkpoint, ShapeMismatchNamesTheTensorAndLeavesTheModelAlone) {
 }
 
 TEST(Checkpoint, NewestValidFallsBackPastCorruptOnesAndPruneKeepsNewest) {
-  const auto dir = fresh_dir("fallback");
+  const auto dir = fresh_dir("ckpt-fallback");
   Fixture a;
   for (int64_t step : {10, 20, 30}) write_checkpoint(dir / checkpoint_name(step), *a.model, a.opt, "adam", TrainState{0, 0, step}, "", 1);
   EXPECT_EQ(list_checkpoints(dir).front().filename(), checkpoint_name(30));
@@ -131,11 +118,11 @@ TEST(Checkpoint, NewestValidFallsBackPastCorruptOnesAndPruneKeepsNewest) {
   EXPECT_EQ(list_checkpoints(dir).size(), 2u);
   EXPECT_FALSE(fs::exists(dir / checkpoint_name(10)));
   std::vector<std::string> none;
-  EXPECT_EQ(newest_valid_checkpoint(fresh_dir("empty"), none), nullptr);
+  EXPECT_EQ(newest_valid_checkpoint(fresh_dir("ckpt-empty"), none), nullptr);
 }
 
 TEST(Checkpoint, FailedWriteLeavesThePreviousOneIntact) {
-  const auto dir = fresh_dir("failed-write");
+  const auto dir = fresh_dir("ckpt-failed-write");
   Fixture a;
   write_checkpoint(dir / checkpoint_name(1), *a.model, a.opt, "adam", {}, "", 1);
   const std::string before = read_bytes(dir / checkpoint_name(1));

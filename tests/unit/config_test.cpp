@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "train/config.h"
+#include "test_util.h"
 #include "util/error.h"
 
 using nin::InputError;
@@ -19,17 +20,6 @@ std::string write_file(const std::string& name, const std::string& text) {
   const fs::path path = dir / name;
   std::ofstream(path) << text;
   return path.string();
-}
-
-// The InputError message of `f`, or "" when it does not throw one.
-template <typename F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace
@@ -59,34 +49,34 @@ TEST(Config, OverridesTakeTomlValuesAndBareWords) {
 }
 
 TEST(Config, MissingFileNamesThePath) {
-  const auto msg = error_of([] { nin::train::load_config("/nonexistent/nin.toml"); });
+  const auto msg = nin::test::input_error([] { nin::train::load_config("/nonexistent/nin.toml"); });
   EXPECT_NE(msg.find("/nonexistent/nin.toml"), std::string::npos) << msg;
 }
 
 TEST(Config, SyntaxErrorHasLineAndColumn) {
   const auto path = write_file("syntax.toml", "[train]\nlr = 0.1\nepochs = = 3\n");
-  const auto msg = error_of([&] { nin::train::load_config(path); });
+  const auto msg = nin::test::input_error([&] { nin::train::load_config(path); });
   EXPECT_NE(msg.find(path + ":3:"), std::string::npos) << msg;
   EXPECT_NE(msg.find("syntax"), std::string::npos) << msg;
 }
 
 TEST(Config, UnknownKeySuggestsTheNearest) {
   const auto path = write_file("unknown.toml", "[train]\nlrr = 0.1\n");
-  const auto msg = error_of([&] { nin::train::load_config(path); });
+  const auto msg = nin::test::input_error([&] { nin::train::load_config(path); });
   EXPECT_NE(msg.find("unknown key 'train.lrr'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("did you mean 'train.lr'"), std::string::npos) << msg;
   EXPECT_NE(msg.find(path + ":2"), std::string::npos) << msg;
-  const auto set_msg = error_of([] { nin::train::load_config("", {"train.epoch=3"}); });
+  const auto set_msg = nin::test::input_error([] { nin::train::load_config("", {"train.epoch=3"}); });
   EXPECT_NE(set_msg.find("--set train.epoch=3"), std::string::npos) << set_msg;
   EXPECT_NE(set_msg.find("did you mean 'train.epochs'"), std::string::npos) << set_msg;
 }
 
 TEST(Config, WrongTypeNamesKeyAndTypes) {
   const auto path = write_file("type.toml", "[train]\nepochs = \"ten\"\n");
-  const auto msg = error_of([&] { nin::train::load_config(path); });
+  const auto msg = nin::test::input_error([&] { nin::train::load_config(path); });
   EXPECT_NE(msg.find("'train.epochs' must be an integer, got a string"), std::string::npos) << msg;
-  EXPECT_NE(error_of([] { nin::train::load_config("", {"train.lr=fast"}); }).find("must be a number"), std::string::npos);
-  EXPECT_NE(error_of([] { nin::train::load_config("", {"train.lr"}); }).find("KEY=VALUE"), std::string::npos);
+  EXPECT_NE(nin::test::input_error([] { nin::train::load_config("", {"train.lr=fast"}); }).find("must be a number"), std::string::npos);
+  EXPECT_NE(nin::test::input_error([] { nin::train::load_config("", {"train.lr"}); }).find("KEY=VALUE"), std::string::npos);
 }
 
 TEST(Config, OutOfRangeValuesAreRejected) {
@@ -97,7 +87,7 @@ TEST(Config, OutOfRangeValuesAreRejected) {
       {"model.dropout=1.0", "model.dropout"}, {"train.device=\"tpu\"", "train.device"}};
   for (const auto& [set, expect] : cases) {
     const auto c = nin::train::load_config("", {set});
-    const auto msg = error_of([&] { nin::train::validate(c, 1); });
+    const auto msg = nin::test::input_error([&] { nin::train::validate(c, 1); });
     EXPECT_NE(msg.find(expect), std::string::npos) << set << " -> " << msg;
   }
 }
@@ -105,7 +95,7 @@ TEST(Config, OutOfRangeValuesAreRejected) {
 TEST(Config, GlobalBatchMustSplitOverRanks) {
   const auto c = nin::train::load_config("", {"train.batch_size=100"});
   EXPECT_NO_THROW(nin::train::validate(c, 4));
-  const auto msg = error_of([&] { nin::train::validate(c, 3); });
+  const auto msg = nin::test::input_error([&] { nin::train::validate(c, 3); });
   EXPECT_NE(msg.find("divisible by the 3 ranks"), std::string::npos) << msg;
 }
 

@@ -9,28 +9,15 @@
 
 #include "model/nin.h"
 #include "train/interop.h"
+#include "test_util.h"
 #include "util/error.h"
 
 namespace fs = std::filesystem;
 using namespace nin::train;
+using nin::test::fresh_dir;
+using nin::test::input_error;
 
 namespace {
-
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("nin-interop-test-" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-std::string input_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const nin::InputError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 NamedTensors tensors_of(const nin::model::NiN& model) {
   NamedTensors out;
@@ -72,7 +59,7 @@ void write_archive(const fs::path& path, const std::string& pickle) {
 }  // namespace
 
 TEST(Interop, SaveLoadRoundTripKeepsNamesOrderAndValues) {
-  const auto dir = fresh_dir("roundtrip");
+  const auto dir = fresh_dir("interop-roundtrip");
   const NamedTensors saved = {{"net.0.0.weight", torch::randn({4, 1, 3, 3})},
                               {"net.0.0.bias", torch::randn({4})},
                               {"counter", torch::arange(5, torch::kInt64)},
@@ -89,7 +76,7 @@ TEST(Interop, SaveLoadRoundTripKeepsNamesOrderAndValues) {
 }
 
 TEST(Interop, ExportedNiNLoadsBackIntoAFreshModel) {
-  const auto dir = fresh_dir("nin");
+  const auto dir = fresh_dir("interop-nin");
   nin::model::NiN a(nin::model::NiNOptions{1, 10, 0.5});
   nin::model::NiN b(nin::model::NiNOptions{1, 10, 0.5});
   save_state_dict(dir / "model.pt", tensors_of(a));
@@ -105,7 +92,7 @@ TEST(Interop, ExportedNiNLoadsBackIntoAFreshModel) {
 }
 
 TEST(Interop, LoadRejectsMissingAndForeignFiles) {
-  const auto dir = fresh_dir("bad");
+  const auto dir = fresh_dir("interop-bad");
   EXPECT_NE(input_error([&] { load_state_dict(dir / "absent.pt"); }).find("absent.pt"), std::string::npos);
   std::ofstream(dir / "junk.pt", std::ios::binary) << "this is not a zip archive";
   const auto msg = input_error([&] { load_state_dict(dir / "junk.pt"); });
@@ -148,7 +135,7 @@ TEST(Interop, AssignRejectsMissingWrongShapeAndExtraTensorsAndLeavesModelUnchang
 
 TEST(Interop, ReadsAnOrderedDictWithMetadataAndViewsOfOneStorage) {
   // torch.save(model.state_dict(), p): OrderedDict, its items, then BUILD with {'_metadata': ...}.
-  const auto dir = fresh_dir("ordered");
+  const auto dir = fresh_dir("interop-ordered");
   const std::string metadata = "}(" + str("_metadata") + kOrderedDict + "(" + str("") + "}" + str("version") +
                                small_int(1) + "suub";
   write_archive(dir / "sd.pt", "\x80\x02" + kOrderedDict + "q\x01(" + str("w") + tensor("0", 1, {2, 2}, {1, 2}) +
@@ -163,7 +150,7 @@ TEST(Interop, ReadsAnOrderedDictWithMetadataAndViewsOfOneStorage) {
 }
 
 TEST(Interop, RefusesPythonObjectsAndTensorsOutsideTheirStorage) {
-  const auto dir = fresh_dir("hostile");
+  const auto dir = fresh_dir("interop-hostile");
   write_archive(dir / "call.pt", "\x80\x02" "cos\nsystem\n(" + str("touch " + (dir / "pwned").string()) + "tR.");
   auto msg = input_error([&] { load_state_dict(dir / "call.pt"); });
   EXPECT_NE(msg.find("os.system"), std::string::npos) << msg;
