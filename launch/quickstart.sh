@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh build
-exec launch/local.sh --config configs/cpu.toml --run-dir runs/quickstart "$@"
+NP=${NP:-2} exec launch/local.sh --config configs/cpu.toml --run-dir runs/quickstart "$@"

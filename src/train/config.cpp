@@ -102,6 +102,7 @@ const std::vector<Field>& fields() {
       field("train.lr_scaling", &Config::lr_scaling, "none, or linear: lr * batch_size / base_batch_size"),
       field("train.base_batch_size", &Config::base_batch_size, "the batch size lr was tuned for"),
       field("train.warmup_epochs", &Config::warmup_epochs, "linear warm-up from lr/10, in epochs"),
+      field("train.lr_decay", &Config::lr_decay, "none, or cosine: decay to 0 at the last step"),
       field("train.seed", &Config::seed, "seed for init, shuffling and dropout"),
       field("train.threads", &Config::threads, "intra-op threads per rank; 0 = node cores / ranks on node"),
       field("train.device", &Config::device, "auto, cpu or cuda (cuda:local_rank)"),
@@ -256,6 +257,8 @@ void validate(const Config& c, int world_size) {
   require(c.weight_decay >= 0, c, "train.weight_decay", str(c.weight_decay), "must be >= 0");
   require(c.lr_scaling == "none" || c.lr_scaling == "linear", c, "train.lr_scaling", str(c.lr_scaling),
           "must be \"none\" or \"linear\"");
+  require(c.lr_decay == "none" || c.lr_decay == "cosine", c, "train.lr_decay", str(c.lr_decay),
+          "must be \"none\" or \"cosine\"");
   require(c.base_batch_size >= 1, c, "train.base_batch_size", str(c.base_batch_size), "must be >= 1");
   require(c.warmup_epochs >= 0, c, "train.warmup_epochs", str(c.warmup_epochs), "must be >= 0");
   require(c.threads >= 0, c, "train.threads", str(c.threads), "must be >= 0");

@@ -29,6 +29,7 @@ struct Config {
   std::string lr_scaling = "none";  // none | linear (Goyal et al.: lr * batch / base_batch)
   int64_t base_batch_size = 128;    // the batch `lr` was tuned for, for lr_scaling
   double warmup_epochs = 0.0;       // linear warm-up from lr/10 over this many epochs
+  std::string lr_decay = "none";    // none | cosine (to 0 at the last step)
   uint64_t seed = 42;         // init, shuffling and dropout
   int64_t threads = 0;        // intra-op threads per rank; 0 = node cores / ranks on node
   std::string device = "auto";      // auto | cpu | cuda

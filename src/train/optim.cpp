@@ -1,5 +1,8 @@
 #include "train/optim.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include <torch/optim/adam.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
@@ -17,6 +20,11 @@ double lr_at(const Config& c, int64_t global_step, int64_t steps_per_epoch) {
   const double target = c.lr * (c.lr_scaling == "linear" ? double(c.batch_size) / c.base_batch_size : 1.0);
   const double warm_steps = c.warmup_epochs * steps_per_epoch;
   if (warm_steps > 0 && global_step < warm_steps) return target * (0.1 + 0.9 * global_step / warm_steps);
+  if (c.lr_decay == "cosine") {  // from the target at the end of warm-up to 0 at the last step
+    const double total = double(c.epochs) * steps_per_epoch - warm_steps;
+    const double t = std::min(1.0, (global_step - warm_steps) / std::max(total, 1.0));
+    return target * 0.5 * (1.0 + std::cos(M_PI * t));
+  }
   return target;
 }
 

@@ -13,7 +13,8 @@ namespace nin::train {
 
 // SGD (with momentum and weight decay), Adam or AdamW, as `train.optimizer` says.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Config& c, const std::vector<torch::Tensor>& params);
-// Goyal et al.: lr scaled with the global batch, reached by a linear warm-up from a tenth.
+// Goyal et al.: lr scaled with the global batch, reached by a linear warm-up from a tenth;
+// then constant, or a cosine decay to 0 over the remaining steps.
 double lr_at(const Config& c, int64_t global_step, int64_t steps_per_epoch);
 void set_lr(torch::optim::Optimizer& opt, double lr);
 // Moves optimizer state restored on the CPU to the parameters' device.
