@@ -83,6 +83,19 @@ Fault fault_from_env() {
   return f;
 }
 
+// NiN's last ReLU sits before the global average pool: a class whose channel dies there
+// is never predicted again. Say so, with the usual cures.
+void warn_dead_classes(const torch::Tensor& confusion) {
+  const auto predicted = confusion.sum(0);
+  for (int64_t c = 0; c < predicted.size(0); ++c) {
+    if (predicted[c].item<int64_t>() != 0) continue;
+    std::cout << "warning: class " << c
+              << (predicted.size(0) == 10 ? std::string(" (") + data::kFashionMnistClasses[c] + ")" : "")
+              << " was never predicted: its channel before the global average pool is likely dead; "
+              << "a lower train.lr or another train.seed usually avoids it" << std::endl;
+  }
+}
+
 }  // namespace
 
 torch::Device select_device(const std::string& setting, const dist::Process& process) {
@@ -310,6 +323,7 @@ int train(const Config& cfg, const RunOptions& options, dist::Process& process) 
     state.loss_sum = 0, state.correct = 0, state.seen = 0;
     if (lead) {
       std::cout << format_record(record, cfg.epochs) << std::endl;
+      warn_dead_classes(eval.confusion);
       if (state.epoch % cfg.checkpoint_every == 0 || state.epoch == cfg.epochs) {
         write_checkpoint(run_dir / checkpoint_name(state.global_step), *model, *optimizer, cfg.optimizer, state,
                          to_toml(cfg), world);
