@@ -5,6 +5,7 @@
 //                            [--grads none|zero]
 // Prints one JSON line; exits 1 when a check fails (non-finite loss, parameters that did
 // not move, a parameter without a gradient).
+#include <malloc.h>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -58,6 +59,10 @@ double cpu_seconds() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The same heap settings as nin-dist's main: without them page faults, not arithmetic,
+  // set the pace, and the "limit" would sit below what nin-dist reaches.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   int64_t batch = 64, resize = 96, threads = 1, warmup = 3, steps = 20;
   double lr = 0.05, dropout = 0.5;
   std::string grads = "none";
