@@ -207,6 +207,12 @@ int train(const Config& cfg, const RunOptions& options, dist::Process& process) 
     auto correct = torch::zeros({}, torch::TensorOptions(device).dtype(torch::kInt64));
     int64_t seen = 0;  // this rank, this session
     double lr = lr_at(cfg, state.global_step, steps_per_epoch);
+    // This session's (loss sum, correct, images) of the epoch, summed over all ranks.
+    auto epoch_sums = [&] {
+      auto sums = torch::tensor({loss_sum.item<double>(), double(correct.item<int64_t>()), double(seen)}, torch::kDouble);
+      control->allreduce(sums, dist::ReduceOp::kSum);
+      return sums;
+    };
 
     for (int64_t step = first_step; step < steps_per_epoch; ++step) {
       const int64_t begin = step * local_batch, end = std::min(begin + local_batch, sampler.num_samples());
@@ -263,8 +269,7 @@ int train(const Config& cfg, const RunOptions& options, dist::Process& process) 
       auto stop = torch::tensor({stop_signal()}, torch::kInt32);
       control->allreduce(stop, dist::ReduceOp::kMax);
       if (stop.item<int>() != 0) {
-        auto sums = torch::tensor({loss_sum.item<double>(), double(correct.item<int64_t>()), double(seen)}, torch::kDouble);
-        control->allreduce(sums, dist::ReduceOp::kSum);
+        const auto sums = epoch_sums();
         state.loss_sum += sums[0].item<double>();
         state.correct += static_cast<int64_t>(sums[1].item<double>());
         state.seen += static_cast<int64_t>(sums[2].item<double>());
@@ -301,8 +306,7 @@ int train(const Config& cfg, const RunOptions& options, dist::Process& process) 
     const double epoch_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     progress.finish();
 
-    auto sums = torch::tensor({loss_sum.item<double>(), double(correct.item<int64_t>()), double(seen)}, torch::kDouble);
-    control->allreduce(sums, dist::ReduceOp::kSum);
+    const auto sums = epoch_sums();
     const double total_seen = sums[2].item<double>() + state.seen;
     const auto eval = evaluate(model, test_set, batch_opts, *control, local_batch, device);
     EpochRecord record;
