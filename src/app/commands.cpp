@@ -8,21 +8,21 @@
 #include <sstream>
 
 #include <boost/program_options.hpp>
-#include <mpi.h>
 #include <torch/cuda.h>
 #include <torch/optim/sgd.h>
 #include <torch/version.h>
 
 #include "app/image.h"
-#include "data/batch.h"
 #include "data/fashion_mnist.h"
 #include "data/idx.h"
 #include "dist/factory.h"
 #include "model/nin.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
+#include "train/evaluate.h"
 #include "train/interop.h"
 #include "train/metrics.h"
+#include "train/model_io.h"
 #include "train/trainer.h"
 #include "util/error.h"
 
@@ -58,15 +58,6 @@ train::Config config_from(const po::variables_map& vm) {
   return train::load_config(vm["config"].as<std::string>(), sets);
 }
 
-// A model shaped as the checkpoint's config says, with its weights.
-model::NiN model_from_checkpoint(const train::CheckpointFile& ck, train::Config& config) {
-  config = train::from_toml(ck.config_toml, ck.path.string() + " (embedded config)");
-  model::NiN model(model::NiNOptions{config.in_channels, config.num_classes, config.dropout});
-  train::restore(ck, *model, nullptr);
-  model->eval();
-  return model;
-}
-
 std::string class_name(int64_t c, int64_t classes) {
   return classes == 10 ? data::kFashionMnistClasses[c] : "class " + std::to_string(c);
 }
@@ -78,28 +69,15 @@ std::string usage_text() {
          "commands:\n"
          "  train      train NiN (the default command): nin-dist --config configs/fmnist.toml\n"
          "  evaluate   test loss, accuracy and confusion matrix of a checkpoint\n"
-         "  predict    classify PGM images or IDX entries with a checkpoint\n"
+         "  predict    classify images (PNG, PGM, IDX) or test-set entries with a checkpoint\n"
          "  summary    layer-by-layer output shapes and the parameter count\n"
          "  export     write a checkpoint's weights as a PyTorch state dict\n"
          "  import     make a checkpoint from a PyTorch state dict\n"
          "  plot       draw curves.png for one or more run directories\n"
          "  config     print the effective config, or the reference of every key\n\n"
+         "A first run, minutes on a laptop: nin-dist --config configs/cpu.toml\n"
          "`nin-dist COMMAND --help` lists a command's options; --version prints the build.\n";
 }
-
-namespace {
-// The first line of the MPI library's own description, e.g. "Open MPI v4.1.4, ...".
-std::string mpi_library_version() {
-  char text[MPI_MAX_LIBRARY_VERSION_STRING] = {};
-  int length = 0;
-  if (MPI_Get_library_version(text, &length) != MPI_SUCCESS) return "unknown";
-  std::string version(text, static_cast<size_t>(std::max(length, 0)));
-  version = version.substr(0, version.find('\n'));
-  while (!version.empty() && (version.back() == '\0' || std::isspace(static_cast<unsigned char>(version.back()))))
-    version.pop_back();
-  return version.empty() ? "unknown" : version;
-}
-}  // namespace
 
 std::string version_text() {
   std::ostringstream out;
@@ -107,7 +85,7 @@ std::string version_text() {
       << "LibTorch " << TORCH_VERSION_MAJOR << "." << TORCH_VERSION_MINOR << "." << TORCH_VERSION_PATCH
       << "\nCUDA: " << (torch::cuda::is_available() ? "available" : "not available") << "\n"
       << "NCCL: " << (dist::nccl_available() ? "built in" : "not built in") << "\n"
-      << "MPI: " << mpi_library_version() << "\n";
+      << "MPI: " << dist::Process::library_version() << "\n";
   return out.str();
 }
 
@@ -149,7 +127,7 @@ int cmd_summary(const Args& args) {
       shape[3] < model::min_input_size())
     throw InputError("--input " + vm["input"].as<std::string>() + ": expected NxCxHxW with C = model.in_channels = " +
                      std::to_string(config.in_channels) + " and H, W >= " + std::to_string(model::min_input_size()));
-  model::NiN model(model::NiNOptions{config.in_channels, config.num_classes, config.dropout});
+  auto model = train::make_model(config);
   model::print_summary(std::cout, model, shape);
   return kExitOk;
 }
@@ -179,21 +157,16 @@ int cmd_evaluate(const Args& args, dist::Process& process) {
       ("batch", po::value<int64_t>()->default_value(256), "images per forward pass");
   po::variables_map vm;
   if (!parse(args, desc, vm, "nin-dist evaluate --checkpoint PATH [--data-dir DIR]")) return kExitOk;
-  const auto ck = train::read_checkpoint(vm["checkpoint"].as<std::string>());
-  train::Config config;
-  auto model = model_from_checkpoint(ck, config);
-  if (vm.count("data-dir")) config.data_dir = vm["data-dir"].as<std::string>();
-  auto test = data::load_split(config.data_dir, /*train=*/false, config.num_classes, config.test_limit);
-  auto control = dist::make_communicator(process, torch::kCPU, std::chrono::minutes(5));
-  const auto r = train::evaluate(model, test, data::BatchOptions{config.resize, config.normalize}, *control,
-                                 vm["batch"].as<int64_t>(), torch::kCPU);
+  auto loaded = train::load_model(vm["checkpoint"].as<std::string>());
+  const auto r = train::evaluate_checkpoint(loaded, vm.count("data-dir") ? vm["data-dir"].as<std::string>() : "",
+                                            vm["batch"].as<int64_t>(), process);
   if (process.rank() != 0) return kExitOk;
   const int64_t correct = r.confusion.diagonal().sum().item<int64_t>();
-  std::cout << "checkpoint " << ck.path.string() << " (epoch " << ck.state.epoch << ")\n"
+  std::cout << "checkpoint " << loaded.path << " (epoch " << loaded.state.epoch << ")\n"
             << std::fixed << std::setprecision(4) << "test loss " << r.loss << ", accuracy "
             << std::setprecision(6) << r.accuracy << " (" << correct << "/" << r.count << " correct)\n\n"
             << "confusion matrix (rows: true class, columns: predicted)\n";
-  const int64_t classes = config.num_classes;
+  const int64_t classes = loaded.config.num_classes;
   std::cout << std::setw(12) << "";
   for (int64_t c = 0; c < classes; ++c) std::cout << std::setw(6) << c;
   std::cout << "\n";
@@ -202,62 +175,88 @@ int cmd_evaluate(const Args& args, dist::Process& process) {
     for (int64_t p = 0; p < classes; ++p) std::cout << std::setw(6) << r.confusion[t][p].item<int64_t>();
     std::cout << "\n";
   }
+  std::cout << "\naccuracy per class\n" << std::setprecision(4);
+  const auto per_class = r.class_accuracy();
+  for (int64_t t = 0; t < classes; ++t)
+    std::cout << std::setw(12) << class_name(t, classes).substr(0, 11) << "  " << per_class[size_t(t)] << "\n";
   return kExitOk;
 }
+
+namespace {
+using LabelledImages = std::vector<std::pair<std::string, torch::Tensor>>;  // (label, [H, W] uint8)
+
+// Entries BEGIN:END of `count`; InputError naming --range otherwise.
+std::pair<int64_t, int64_t> parse_range(const std::string& range, int64_t count) {
+  int64_t begin = 0, end = 0;
+  char colon = 0;
+  std::istringstream rs(range);
+  if (!(rs >> begin >> colon >> end) || colon != ':' || begin < 0 || end <= begin || end > count)
+    throw InputError("--range " + range + ": expected BEGIN:END within 0:" + std::to_string(count));
+  return {begin, end};
+}
+
+// The images a predict argument names: one image file, or the IDX entries of `range`.
+LabelledImages read_inputs(const std::string& file, const std::string& range) {
+  if (is_image_file(file)) return {{file, read_image(file)}};
+  const auto all = data::read_idx_u8(file, 3);
+  const auto [begin, end] = parse_range(range, all.size(0));
+  LabelledImages images;
+  for (int64_t i = begin; i < end; ++i) images.emplace_back(file + "[" + std::to_string(i) + "]", all[i]);
+  return images;
+}
+
+// Entries of the test split the model was evaluated on, each labelled with its true class.
+LabelledImages test_inputs(const train::Config& c, const std::string& range) {
+  const auto test = data::load_split(c.data_dir, /*train=*/false, c.num_classes);
+  const auto [begin, end] = parse_range(range, test.size());
+  LabelledImages images;
+  for (int64_t i = begin; i < end; ++i)
+    images.emplace_back("test[" + std::to_string(i) + "] (true: " + class_name(test.labels[i].item<int64_t>(), c.num_classes) + ")",
+                        test.images[i]);
+  return images;
+}
+}  // namespace
 
 int cmd_predict(const Args& args) {
   po::options_description desc("nin-dist predict");
   desc.add_options()
       ("checkpoint", po::value<std::string>()->required(), "checkpoint file")
-      ("image", po::value<std::vector<std::string>>()->composing(), "PNG, PGM or IDX[.gz] image file(s)")
+      ("image", po::value<std::vector<std::string>>()->composing(),
+       "PNG, PGM or IDX[.gz] image file(s) (default: the test images of the checkpoint's data.dir)")
       ("range", po::value<std::string>()->default_value("0:10"), "for IDX files: entries BEGIN:END")
       ("logits", po::bool_switch(), "print each image's raw logits (full float precision) instead of its class");
   po::positional_options_description pos;
   pos.add("image", -1);
   po::variables_map vm;
   if (!parse(args, desc, vm,
-             "nin-dist predict --checkpoint PATH [--logits] IMAGE.png|IMAGE.pgm... | IMAGES.idx[.gz] --range 0:10",
+             "nin-dist predict --checkpoint PATH [--logits] [IMAGE.png|IMAGE.pgm|IMAGES.idx[.gz]...] [--range 0:10]",
              &pos))
     return kExitOk;
-  if (!vm.count("image")) throw InputError("predict: give at least one image file");
-  const auto ck = train::read_checkpoint(vm["checkpoint"].as<std::string>());
-  train::Config config;
-  auto model = model_from_checkpoint(ck, config);
+  auto loaded = train::load_model(vm["checkpoint"].as<std::string>());
+  const train::Config& config = loaded.config;
   const bool logits = vm["logits"].as<bool>();
   if (logits)  // what a reimplementation needs to preprocess alike (tests/python/check_export.py)
     std::cout << "# nin-dist resize=" << config.resize << " normalize=" << int{config.normalize}
               << " num_classes=" << config.num_classes << " in_channels=" << config.in_channels << "\n";
-  torch::NoGradGuard no_grad;
-  for (const auto& file : vm["image"].as<std::vector<std::string>>()) {
-    std::vector<std::pair<std::string, torch::Tensor>> images;  // (label, [H, W] uint8)
-    if (is_image_file(file)) {
-      images.emplace_back(file, read_image(file));
-    } else {
-      const auto all = data::read_idx_u8(file, 3);
-      const std::string range = vm["range"].as<std::string>();
-      int64_t begin = 0, end = 0;
-      char colon = 0;
-      std::istringstream rs(range);
-      if (!(rs >> begin >> colon >> end) || colon != ':' || begin < 0 || end <= begin || end > all.size(0))
-        throw InputError("--range " + range + ": expected BEGIN:END within 0:" + std::to_string(all.size(0)));
-      for (int64_t i = begin; i < end; ++i) images.emplace_back(file + "[" + std::to_string(i) + "]", all[i]);
-    }
+  auto show = [&](const LabelledImages& images) {
     for (const auto& [label, img] : images) {
-      const auto x = data::make_batch(img.unsqueeze(0), torch::zeros({1}, torch::kInt64),
-                                      data::BatchOptions{config.resize, config.normalize});
-      const auto out = model->forward(x)[0].to(torch::kFloat64);
+      const auto p = train::predict(loaded, img.unsqueeze(0)).front();
       if (logits) {
         std::cout << label << ": logits" << std::setprecision(std::numeric_limits<float>::max_digits10);
-        for (int64_t c = 0; c < out.size(0); ++c) std::cout << " " << out[c].item<double>();
+        for (int64_t c = 0; c < p.logits.size(0); ++c) std::cout << " " << p.logits[c].item<double>();
         std::cout << "\n";
         continue;
       }
-      const auto probs = torch::softmax(out, 0);
-      const int64_t c = probs.argmax().item<int64_t>();
-      std::cout << label << ": " << class_name(c, config.num_classes) << " (" << std::fixed << std::setprecision(3)
-                << probs[c].item<double>() << ")\n" << std::defaultfloat;
+      std::cout << label << ": " << class_name(p.label, config.num_classes) << " (" << std::fixed
+                << std::setprecision(3) << p.probability << ")\n" << std::defaultfloat;
     }
-  }
+  };
+  // No image given: the test split the model was evaluated on, so that a user sees it work,
+  // true class beside each prediction, before bringing images of their own.
+  const std::string range = vm["range"].as<std::string>();
+  if (!vm.count("image")) show(test_inputs(config, range));
+  else
+    for (const auto& file : vm["image"].as<std::vector<std::string>>()) show(read_inputs(file, range));
   return kExitOk;
 }
 
@@ -265,9 +264,12 @@ int cmd_export(const Args& args) {
   po::options_description desc("nin-dist export");
   desc.add_options()
       ("checkpoint", po::value<std::string>()->required(), "checkpoint file")
-      ("out", po::value<std::string>()->required(), "state dict file for torch.load");
+      ("out", po::value<std::string>()->required(), "state dict file for torch.load (must not exist)")
+      ("force", po::bool_switch(), "replace --out if it exists");
   po::variables_map vm;
-  if (!parse(args, desc, vm, "nin-dist export --checkpoint PATH --out model.pt")) return kExitOk;
+  if (!parse(args, desc, vm, "nin-dist export --checkpoint PATH --out model.pt [--force]")) return kExitOk;
+  if (fs::exists(vm["out"].as<std::string>()) && !vm["force"].as<bool>())
+    throw InputError(vm["out"].as<std::string>() + ": exists already; give --force to replace it");
   const auto ck = train::read_checkpoint(vm["checkpoint"].as<std::string>());
   train::save_state_dict(vm["out"].as<std::string>(), train::checkpoint_tensors(ck));
   std::cout << "wrote " << vm["out"].as<std::string>() << ": load it with "
@@ -287,7 +289,7 @@ int cmd_import(const Args& args) {
   const auto config = config_from(vm);
   const std::string out = vm["out"].as<std::string>();
   if (fs::exists(out)) throw InputError(out + ": exists already; import never overwrites a file");
-  model::NiN model(model::NiNOptions{config.in_channels, config.num_classes, config.dropout});
+  auto model = train::make_model(config);
   const std::string in = vm["state-dict"].as<std::string>();
   train::assign_state_dict(*model, train::load_state_dict(in), in);
   torch::optim::SGD fresh(model->parameters(), torch::optim::SGDOptions(config.lr));

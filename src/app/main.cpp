@@ -19,12 +19,20 @@ int main(int argc, char** argv) {
   const std::string where = "rank " + std::to_string(process.rank()) + " (host " + process.host() + ")";
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
-    std::string command = "train";
-    if (!args.empty() && args[0].rfind("-", 0) != 0) command = args[0], args.erase(args.begin());
-    if (command == "train" && !args.empty() && (args[0] == "--version" || args[0] == "-V")) {
+    // Bare `nin-dist` would train the seed's 224 px recipe for hours on a CPU: it shows
+    // what there is to run instead, as a Unix tool does when an operand is missing.
+    if (args.empty()) {
+      if (lead) std::cerr << nin::app::usage_text();
+      return nin::kExitBadInput;
+    }
+    std::string command = "train";  // flags first: `nin-dist --config FILE` trains
+    const bool implicit = args[0].rfind("-", 0) == 0;
+    if (!implicit) command = args[0], args.erase(args.begin());
+    if (implicit && (args[0] == "--version" || args[0] == "-V")) {
       if (lead) std::cout << nin::app::version_text();
       return nin::kExitOk;
     }
+    if (implicit && (args[0] == "--help" || args[0] == "-h") && lead) std::cout << nin::app::usage_text() << "\n";
     if (command == "train") return nin::app::cmd_train(args, process);
     if (command == "summary") return nin::app::cmd_summary(args);
     if (command == "config") return nin::app::cmd_config(args);

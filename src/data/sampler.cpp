@@ -5,18 +5,9 @@
 #include <random>
 #include <stdexcept>
 
+#include "util/splitmix64.h"
+
 namespace nin::data {
-namespace {
-
-// splitmix64 finaliser: spreads nearby (seed, epoch) pairs to unrelated engine seeds.
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-}  // namespace
 
 std::vector<int64_t> permutation(int64_t n, uint64_t seed, int64_t epoch) {
   if (n < 0) throw std::invalid_argument("permutation: n must be >= 0");

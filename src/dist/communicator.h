@@ -1,14 +1,13 @@
 // The collectives a data-parallel trainer needs, behind one small interface.
 #pragma once
 
-#include <chrono>
 #include <memory>
 
 #include <torch/types.h>
 
-namespace nin::dist {
+#include "dist/reduce_op.h"
 
-enum class ReduceOp { kSum, kAvg, kMax, kMin };
+namespace nin::dist {
 
 // A collective in flight. wait() throws nin::CollectiveTimeout when the communicator's
 // timeout passes first (a peer died or stopped).
@@ -30,6 +29,10 @@ class Communicator {
   virtual std::unique_ptr<Work> allreduce_async(torch::Tensor tensor, ReduceOp op) = 0;
   virtual void broadcast(torch::Tensor tensor, int root) = 0;
   virtual void barrier() = 0;
+  // Throws what a background watchdog found since the last call (CollectiveTimeout,
+  // NcclError), else returns at once: no host sync, so it fits any point of the loop.
+  // Backends whose Work::wait() already waits on the host (local, MPI) have nothing to add.
+  virtual void check() {}
 
   void allreduce(torch::Tensor tensor, ReduceOp op) { allreduce_async(tensor, op)->wait(); }
 };

@@ -2,7 +2,7 @@
 #include "dist/factory.h"
 
 #include "dist/mpi_communicator.h"
-#include "dist/nccl/nccl_communicator.h"
+#include "dist/nccl/nccl_backend.h"
 
 namespace nin::dist {
 
@@ -11,7 +11,7 @@ std::unique_ptr<Communicator> make_communicator(const Process& process, const to
   if (device.is_cuda()) {
     // NCCL even for a world of one: the same code path on one GPU as on many.
     const int index = device.has_index() ? device.index() : process.local_rank();
-    return make_nccl_communicator(process.comm(), index, timeout);
+    return make_nccl_backend(process.comm(), index, timeout);
   }
   if (process.size() == 1) return make_local_communicator();
   return make_mpi_communicator(process.comm(), timeout);

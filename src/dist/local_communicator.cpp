@@ -27,7 +27,7 @@ class LocalCommunicator final : public Communicator {
   int size() const override { return 1; }
 
   // Sum, max and min of one contribution are that contribution; so is its average.
-  std::unique_ptr<Work> allreduce_async(torch::Tensor tensor, ReduceOp op) override {
+  std::unique_ptr<Work> allreduce_async(torch::Tensor tensor, ReduceOp /*op*/) override {
     check_tensor(tensor, "allreduce");
     return std::make_unique<DoneWork>();
   }

@@ -1,6 +1,8 @@
 // MPI lifetime and the process's place in the job.
 #include "dist/process.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -62,6 +64,17 @@ Process::~Process() {
 void Process::abort(int code) const {
   MPI_Abort(MPI_COMM_WORLD, code);
   std::_Exit(code);  // MPI_Abort should not return; make sure the process ends anyway
+}
+
+std::string Process::library_version() {
+  char text[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+  int length = 0;
+  if (MPI_Get_library_version(text, &length) != MPI_SUCCESS) return "unknown";
+  std::string version(text, static_cast<size_t>(std::max(length, 0)));
+  version = version.substr(0, version.find('\n'));
+  while (!version.empty() && (version.back() == '\0' || std::isspace(static_cast<unsigned char>(version.back()))))
+    version.pop_back();
+  return version.empty() ? "unknown" : version;
 }
 
 }  // namespace nin::dist

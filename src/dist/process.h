@@ -24,6 +24,8 @@ class Process {
   int num_nodes() const { return num_nodes_; }
   const std::string& host() const { return host_; }
   MPI_Comm comm() const { return MPI_COMM_WORLD; }
+  // The first line of the MPI library's own description, e.g. "Open MPI v4.1.4, ...".
+  static std::string library_version();
 
   // Ends every rank of the job now with `code`; for faults that other ranks cannot see.
   [[noreturn]] void abort(int code) const;

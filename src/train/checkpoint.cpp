@@ -1,17 +1,12 @@
 #include "train/checkpoint.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <algorithm>
-#include <cstring>
-#include <fstream>
+#include <cstdio>
 #include <sstream>
 
 #include <torch/serialize/output-archive.h>
-#include <xxhash.h>
 
+#include "format/checkpoint_file.h"
 #include "train/interop.h"
 #include "util/error.h"
 
@@ -19,26 +14,9 @@ namespace nin::train {
 namespace fs = std::filesystem;
 namespace {
 
-// File layout: magic, version, payload length, XXH64(payload), payload (a torch archive).
-constexpr char kMagic[8] = {'N', 'I', 'N', 'C', 'K', 'P', 'T', '\0'};
-constexpr uint32_t kVersion = 1;
-constexpr size_t kHeaderBytes = sizeof(kMagic) + sizeof(uint32_t) + 2 * sizeof(uint64_t);
+// File names: ckpt-step0000001234.nin.
 const std::string kPrefix = "ckpt-step";
 const std::string kSuffix = ".nin";
-
-std::string sys_error(const std::string& what, const fs::path& path) {
-  return "cannot " + what + " " + path.string() + ": " + std::strerror(errno);
-}
-
-void write_all(int fd, const char* data, size_t n, const fs::path& path) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, data, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) throw std::runtime_error(sys_error("write checkpoint", path));
-    data += w;
-    n -= static_cast<size_t>(w);
-  }
-}
 
 std::string serialize(const torch::nn::Module& model, const torch::optim::Optimizer& optimizer,
                       const std::string& optimizer_name, const TrainState& s,
@@ -88,71 +66,17 @@ std::string checkpoint_name(int64_t global_step) {
 void write_checkpoint(const fs::path& path, const torch::nn::Module& model,
                       const torch::optim::Optimizer& optimizer, const std::string& optimizer_name,
                       const TrainState& state, const std::string& config_toml, int64_t world_size) {
-  const std::string payload = serialize(model, optimizer, optimizer_name, state, config_toml, world_size);
-  std::string header(kHeaderBytes, '\0');
-  const uint64_t length = payload.size();
-  const uint64_t checksum = XXH64(payload.data(), payload.size(), /*seed=*/0);
-  char* h = header.data();
-  std::memcpy(h, kMagic, sizeof kMagic);
-  std::memcpy(h + 8, &kVersion, sizeof kVersion);
-  std::memcpy(h + 12, &length, sizeof length);
-  std::memcpy(h + 20, &checksum, sizeof checksum);
-
-  const fs::path tmp = path.string() + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error(sys_error("create checkpoint", tmp) + " (older checkpoints are intact)");
-  try {
-    write_all(fd, header.data(), header.size(), tmp);
-    write_all(fd, payload.data(), payload.size(), tmp);
-    if (::fsync(fd) != 0) throw std::runtime_error(sys_error("flush checkpoint", tmp));
-    if (::close(fd) != 0) throw std::runtime_error(sys_error("close checkpoint", tmp));
-  } catch (const std::exception& e) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw std::runtime_error(std::string(e.what()) + " (older checkpoints are intact)");
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string msg = sys_error("rename checkpoint to", path);
-    ::unlink(tmp.c_str());
-    throw std::runtime_error(msg + " (older checkpoints are intact)");
-  }
-  // The rename is durable only once the folder's entry is on disk.
-  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
-  if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  format::write_checkpoint_file(path, serialize(model, optimizer, optimizer_name, state, config_toml, world_size));
 }
 
 CheckpointFile read_checkpoint(const fs::path& path) {
   const std::string name = path.string();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(name + ": checkpoint not found or not readable");
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (bytes.size() < kHeaderBytes)
-    throw InputError(name + ": not a nin-dist checkpoint (" + std::to_string(bytes.size()) + " bytes, truncated)");
-  if (std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
-    throw InputError(name + ": not a nin-dist checkpoint (bad magic)");
-  uint32_t version;
-  uint64_t length, checksum;
-  std::memcpy(&version, bytes.data() + 8, sizeof version);
-  std::memcpy(&length, bytes.data() + 12, sizeof length);
-  std::memcpy(&checksum, bytes.data() + 20, sizeof checksum);
-  if (version != kVersion)
-    throw InputError(name + ": checkpoint version " + std::to_string(version) + ", this build reads version " +
-                     std::to_string(kVersion));
-  if (bytes.size() - kHeaderBytes != length)
-    throw InputError(name + ": truncated checkpoint: header says " + std::to_string(length) +
-                     " bytes of payload, found " + std::to_string(bytes.size() - kHeaderBytes));
-  const char* payload = bytes.data() + kHeaderBytes;
-  if (XXH64(payload, length, 0) != checksum)
-    throw InputError(name + ": corrupt checkpoint: XXH64 checksum mismatch");
-
+  const std::string payload = format::read_checkpoint_file(path);  // verified
   CheckpointFile file;
   file.path = path;
   file.archive = std::make_unique<torch::serialize::InputArchive>();
   try {
-    std::istringstream stream(std::string(payload, length));
+    std::istringstream stream(payload);
     file.archive->load_from(stream, torch::Device(torch::kCPU));  // GPU-written files load anywhere
     file.names = read_ivalue<std::vector<std::string>>(*file.archive, "names");
     file.config_toml = read_ivalue<std::string>(*file.archive, "config");

@@ -41,8 +41,9 @@ void write_checkpoint(const std::filesystem::path& path, const torch::nn::Module
                       const torch::optim::Optimizer& optimizer, const std::string& optimizer_name,
                       const TrainState& state, const std::string& config_toml, int64_t world_size);
 
-// Reads and verifies a checkpoint (magic, version, length, XXH64 checksum). A missing,
-// truncated or corrupt file is an InputError naming the path and the defect.
+// Reads and verifies a checkpoint (magic, version, length, XXH64 checksum: the file layout
+// is format/checkpoint_file.h). A missing, truncated or corrupt file is an InputError
+// naming the path and the defect.
 CheckpointFile read_checkpoint(const std::filesystem::path& path);
 
 // Copies the checkpoint's parameters and buffers into `model` after checking every name

@@ -2,25 +2,27 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cmath>
 #include <functional>
 #include <sstream>
+#include <type_traits>
 
 #include <toml++/toml.h>
 #include <xxhash.h>
 
 #include "model/nin.h"
+#include "train/config_rules.h"
 #include "util/error.h"
 
 namespace nin::train {
 namespace {
 
-// One config key: how to read it from a TOML node and write it back.
-struct Field {
-  std::string key;
-  std::string doc;
+// One config key, built from its line in config_keys.h.
+struct Key {
+  std::string name;  // dotted: "train.lr"
+  std::string help;
   std::function<void(Config&, const toml::node&, const std::string& where)> set;
-  std::function<std::string(const Config&)> get;
+  std::function<std::string(const Config&)> get;     // the value as TOML
+  std::function<std::string(const Config&)> broken;  // the key's own rule it breaks, or ""
 };
 
 template <typename T>
@@ -53,71 +55,50 @@ const char* toml_type_name(const toml::node& n) {
   }
 }
 
+// The node as a T, or an InputError naming `key` and the type it should have been.
 template <typename T>
-Field field(std::string key, T Config::*member, std::string doc) {
-  Field f;
-  f.key = key;
-  f.doc = std::move(doc);
-  f.set = [key, member](Config& c, const toml::node& n, const std::string& where) {
-    auto wrong = [&](const char* want) {
-      return InputError(where + ": key '" + key + "' must be " + want + ", got " + toml_type_name(n));
-    };
-    if constexpr (std::is_same_v<T, std::string>) {
-      if (!n.is_string()) throw wrong("a string");
-      c.*member = *n.value<std::string>();
-    } else if constexpr (std::is_same_v<T, bool>) {
-      if (!n.is_boolean()) throw wrong("a boolean (true or false)");
-      c.*member = *n.value<bool>();
-    } else if constexpr (std::is_floating_point_v<T>) {
-      if (!n.is_number()) throw wrong("a number");
-      c.*member = *n.value<double>();
-    } else {
-      if (!n.is_integer()) throw wrong("an integer");
-      const int64_t v = *n.value<int64_t>();
-      if (std::is_unsigned_v<T> && v < 0) throw InputError(where + ": key '" + key + "' must be >= 0, got " + std::to_string(v));
-      c.*member = static_cast<T>(v);
-    }
+T read(const toml::node& n, const std::string& key, const std::string& where) {
+  auto wrong = [&](const char* want) {
+    return InputError(where + ": key '" + key + "' must be " + want + ", got " + toml_type_name(n));
   };
-  f.get = [member](const Config& c) { return toml_text(c.*member); };
-  return f;
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (!n.is_string()) throw wrong("a string");
+    return *n.value<std::string>();
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (!n.is_boolean()) throw wrong("a boolean (true or false)");
+    return *n.value<bool>();
+  } else if constexpr (std::is_floating_point_v<T>) {
+    if (!n.is_number()) throw wrong("a number");
+    return *n.value<double>();
+  } else {
+    if (!n.is_integer()) throw wrong("an integer");
+    const int64_t v = *n.value<int64_t>();
+    if (std::is_unsigned_v<T> && v < 0)
+      throw InputError(where + ": key '" + key + "' must be >= 0, got " + std::to_string(v));
+    return static_cast<T>(v);
+  }
 }
 
-const std::vector<Field>& fields() {
-  static const std::vector<Field> all = {
-      field("model.in_channels", &Config::in_channels, "input image channels"),
-      field("model.num_classes", &Config::num_classes, "output classes (labels must lie in 0..num_classes-1)"),
-      field("model.dropout", &Config::dropout, "dropout probability before the last NiN block"),
-      field("data.dir", &Config::data_dir, "folder with the four FashionMNIST IDX files (.gz or raw)"),
-      field("data.resize", &Config::resize, "input height and width in pixels (at least 67)"),
-      field("data.train_limit", &Config::train_limit, "use the first N training images; 0 = all"),
-      field("data.test_limit", &Config::test_limit, "evaluate on the first N test images; 0 = all"),
-      field("data.normalize", &Config::normalize, "normalise with the train-set mean and std"),
-      field("train.epochs", &Config::epochs, "passes over the training set"),
-      field("train.batch_size", &Config::batch_size, "global batch, split evenly over the ranks"),
-      field("train.accumulate", &Config::accumulate, "micro-batches per optimizer step"),
-      field("train.optimizer", &Config::optimizer, "sgd, adam or adamw"),
-      field("train.lr", &Config::lr, "learning rate"),
-      field("train.momentum", &Config::momentum, "SGD momentum"),
-      field("train.weight_decay", &Config::weight_decay, "L2 penalty (decoupled for adamw)"),
-      field("train.lr_scaling", &Config::lr_scaling, "none, or linear: lr * batch_size / base_batch_size"),
-      field("train.base_batch_size", &Config::base_batch_size, "the batch size lr was tuned for"),
-      field("train.warmup_epochs", &Config::warmup_epochs, "linear warm-up from lr/10, in epochs"),
-      field("train.lr_decay", &Config::lr_decay, "none, or cosine: decay to 0 at the last step"),
-      field("train.seed", &Config::seed, "seed for init, shuffling and dropout"),
-      field("train.threads", &Config::threads, "intra-op threads per rank; 0 = node cores / ranks on node"),
-      field("train.device", &Config::device, "auto, cpu or cuda (cuda:local_rank)"),
-      field("train.precision", &Config::precision, "fp32, or bf16 (autocast on CUDA)"),
-      field("train.stall_steps", &Config::stall_steps, "warn when the loss stays at ln(classes) this many steps; 0 = off"),
-      field("dist.bucket_mb", &Config::bucket_mb, "gradient bucket cap, MiB"),
-      field("dist.first_bucket_mb", &Config::first_bucket_mb, "first gradient bucket cap, MiB"),
-      field("dist.timeout_s", &Config::timeout_s, "seconds before a stuck collective ends the job"),
-      field("dist.check_every", &Config::check_every, "steps between cross-rank parameter checksums; 0 = off"),
-      field("dist.on_nonfinite", &Config::on_nonfinite, "stop, or skip the step: a NaN or Inf loss or gradient"),
-      field("checkpoint.every", &Config::checkpoint_every, "epochs between checkpoints (the last epoch always)"),
-      field("checkpoint.keep", &Config::checkpoint_keep, "newest checkpoints kept"),
-      field("log.every", &Config::log_every, "steps between progress lines when stdout is not a terminal"),
-      field("log.quiet", &Config::quiet, "print only the epoch summaries"),
-      field("run.dir", &Config::run_dir, "run directory: checkpoints, metrics, plots"),
+// The reader, writer and check of one key. A rule that does not fit the member's type
+// (one_of on a number, a range on a string) has no rules::broken overload: it does not compile.
+template <typename T, typename Rule>
+Key make_key(const char* name, T Config::*member, Rule rule, const char* help) {
+  Key k{name, help, {}, {}, {}};
+  k.set = [key = k.name, member](Config& c, const toml::node& n, const std::string& where) {
+    c.*member = read<T>(n, key, where);
+  };
+  k.get = [member](const Config& c) { return toml_text(c.*member); };
+  k.broken = [member, rule](const Config& c) { return rules::broken(rule, c.*member); };
+  return k;
+}
+
+// Every key, in the canonical order of to_toml.
+const std::vector<Key>& keys() {
+  using namespace rules;  // the rule words of config_keys.h: at_least, one_of, ...
+  static const std::vector<Key> all = {
+#define NIN_CONFIG_KEY(member, key, type, value, rule, help) make_key<type>(key, &Config::member, rule, help),
+      NIN_CONFIG_KEYS(NIN_CONFIG_KEY)
+#undef NIN_CONFIG_KEY
   };
   return all;
 }
@@ -137,21 +118,21 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return row[b.size()];
 }
 
-const Field* find_field(const std::string& key) {
-  for (const auto& f : fields())
-    if (f.key == key) return &f;
+const Key* find_key(const std::string& name) {
+  for (const auto& k : keys())
+    if (k.name == name) return &k;
   return nullptr;
 }
 
 std::string unknown_key(const std::string& where, const std::string& key) {
-  const Field* best = nullptr;
+  const Key* best = nullptr;
   size_t best_d = std::string::npos;
-  for (const auto& f : fields()) {
-    const size_t d = edit_distance(key, f.key);
-    if (d < best_d) best_d = d, best = &f;
+  for (const auto& k : keys()) {
+    const size_t d = edit_distance(key, k.name);
+    if (d < best_d) best_d = d, best = &k;
   }
   std::string msg = where + ": unknown key '" + key + "'";
-  if (best && best_d <= std::max<size_t>(3, key.size() / 3)) msg += " (did you mean '" + best->key + "'?)";
+  if (best && best_d <= std::max<size_t>(3, key.size() / 3)) msg += " (did you mean '" + best->name + "'?)";
   return msg;
 }
 
@@ -162,8 +143,8 @@ std::string at(const std::string& file, const toml::node& n) {
 void apply_table(Config& c, const toml::table& table, const std::string& prefix, const std::string& file) {
   for (auto&& [k, node] : table) {
     const std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
-    if (const Field* f = find_field(key)) {
-      f->set(c, node, at(file, node));
+    if (const Key* known = find_key(key)) {
+      known->set(c, node, at(file, node));
     } else if (const auto* sub = node.as_table()) {
       apply_table(c, *sub, key, file);
     } else {
@@ -183,9 +164,19 @@ toml::table parse(const std::string& text, const std::string& source) {
   }
 }
 
+[[noreturn]] void out_of_range(const Config& c, const std::string& key, const std::string& value,
+                               const std::string& rule) {
+  const auto set = c.origin.find(key);  // blame the flag that gave the value, else the file
+  throw InputError((set != c.origin.end() ? set->second : c.source) + ": " + key + " = " + value +
+                   " is out of range: " + rule);
+}
+
+// A value as the error shows it: its TOML text, but an empty string as "" (what one types), not ''.
+std::string shown(const std::string& toml) { return toml == "''" ? "\"\"" : toml; }
+
 void require(bool ok, const Config& c, const std::string& key, const std::string& value,
              const std::string& rule) {
-  if (!ok) throw InputError(c.source + ": " + key + " = " + value + " is out of range: " + rule);
+  if (!ok) out_of_range(c, key, value, rule);
 }
 
 }  // namespace
@@ -226,57 +217,27 @@ void apply_override(Config& c, const std::string& assignment) {
     throw InputError(where + ": expected KEY=VALUE, e.g. --set train.lr=0.1");
   const std::string key = assignment.substr(0, eq);
   const std::string value = assignment.substr(eq + 1);
-  const Field* f = find_field(key);
-  if (!f) throw InputError(unknown_key(where, key));
+  const Key* k = find_key(key);
+  if (!k) throw InputError(unknown_key(where, key));
   toml::table parsed;
   try {
     parsed = toml::parse("v = " + value);
   } catch (const toml::parse_error&) {
     parsed = toml::table{{"v", value}};  // a bare word: take it as a string
   }
-  f->set(c, *parsed.get("v"), where);
+  k->set(c, *parsed.get("v"), where);
+  c.origin[key] = where;
 }
 
 void validate(const Config& c, int world_size) {
+  // Each key's own rule from config_keys.h, first: the split below divides by train.accumulate.
+  for (const auto& k : keys())
+    if (const std::string rule = k.broken(c); !rule.empty()) out_of_range(c, k.name, shown(k.get(c)), rule);
+  // Rules that involve the model or other keys.
   auto str = [](auto v) { return toml_text(v); };
-  require(c.in_channels >= 1, c, "model.in_channels", str(c.in_channels), "must be >= 1");
-  require(c.num_classes >= 2, c, "model.num_classes", str(c.num_classes), "must be >= 2");
-  require(c.dropout >= 0 && c.dropout < 1, c, "model.dropout", str(c.dropout), "must be in [0, 1)");
   const int64_t min_size = model::min_input_size();
   require(c.resize >= min_size, c, "data.resize", str(c.resize),
           "NiN needs inputs of at least " + std::to_string(min_size) + "x" + std::to_string(min_size) + " pixels");
-  require(c.train_limit >= 0, c, "data.train_limit", str(c.train_limit), "must be >= 0");
-  require(c.test_limit >= 0, c, "data.test_limit", str(c.test_limit), "must be >= 0");
-  require(c.epochs >= 1, c, "train.epochs", str(c.epochs), "must be >= 1");
-  require(c.batch_size >= 1, c, "train.batch_size", str(c.batch_size), "must be >= 1");
-  require(c.accumulate >= 1, c, "train.accumulate", str(c.accumulate), "must be >= 1");
-  require(c.optimizer == "sgd" || c.optimizer == "adam" || c.optimizer == "adamw", c,
-          "train.optimizer", str(c.optimizer), "must be \"sgd\", \"adam\" or \"adamw\"");
-  require(c.lr > 0 && std::isfinite(c.lr), c, "train.lr", str(c.lr), "must be > 0");
-  require(c.momentum >= 0 && c.momentum < 1, c, "train.momentum", str(c.momentum), "must be in [0, 1)");
-  require(c.weight_decay >= 0, c, "train.weight_decay", str(c.weight_decay), "must be >= 0");
-  require(c.lr_scaling == "none" || c.lr_scaling == "linear", c, "train.lr_scaling", str(c.lr_scaling),
-          "must be \"none\" or \"linear\"");
-  require(c.lr_decay == "none" || c.lr_decay == "cosine", c, "train.lr_decay", str(c.lr_decay),
-          "must be \"none\" or \"cosine\"");
-  require(c.base_batch_size >= 1, c, "train.base_batch_size", str(c.base_batch_size), "must be >= 1");
-  require(c.warmup_epochs >= 0, c, "train.warmup_epochs", str(c.warmup_epochs), "must be >= 0");
-  require(c.threads >= 0, c, "train.threads", str(c.threads), "must be >= 0");
-  require(c.device == "auto" || c.device == "cpu" || c.device == "cuda", c, "train.device", str(c.device),
-          "must be \"auto\", \"cpu\" or \"cuda\"");
-  require(c.precision == "fp32" || c.precision == "bf16", c, "train.precision", str(c.precision),
-          "must be \"fp32\" or \"bf16\"");
-  require(c.stall_steps >= 0, c, "train.stall_steps", str(c.stall_steps), "must be >= 0");
-  require(c.bucket_mb > 0, c, "dist.bucket_mb", str(c.bucket_mb), "must be > 0");
-  require(c.first_bucket_mb > 0, c, "dist.first_bucket_mb", str(c.first_bucket_mb), "must be > 0");
-  require(c.timeout_s > 0, c, "dist.timeout_s", str(c.timeout_s), "must be > 0");
-  require(c.check_every >= 0, c, "dist.check_every", str(c.check_every), "must be >= 0");
-  require(c.on_nonfinite == "stop" || c.on_nonfinite == "skip", c, "dist.on_nonfinite",
-          str(c.on_nonfinite), "must be \"stop\" or \"skip\"");
-  require(c.checkpoint_every >= 1, c, "checkpoint.every", str(c.checkpoint_every), "must be >= 1");
-  require(c.checkpoint_keep >= 1, c, "checkpoint.keep", str(c.checkpoint_keep), "must be >= 1");
-  require(c.log_every >= 1, c, "log.every", str(c.log_every), "must be >= 1");
-  require(!c.run_dir.empty(), c, "run.dir", "\"\"", "must name a directory");
   const int64_t per_step = c.batch_size / c.accumulate;
   require(c.batch_size % c.accumulate == 0, c, "train.batch_size", str(c.batch_size),
           "must be divisible by train.accumulate = " + str(c.accumulate));
@@ -288,11 +249,11 @@ void validate(const Config& c, int world_size) {
 std::string to_toml(const Config& c) {
   std::ostringstream out;
   std::string section;
-  for (const auto& f : fields()) {
-    const auto dot = f.key.find('.');
-    const std::string s = f.key.substr(0, dot);
+  for (const auto& k : keys()) {
+    const auto dot = k.name.find('.');
+    const std::string s = k.name.substr(0, dot);
     if (s != section) out << (section.empty() ? "" : "\n") << "[" << s << "]\n", section = s;
-    out << f.key.substr(dot + 1) << " = " << f.get(c) << "\n";
+    out << k.name.substr(dot + 1) << " = " << k.get(c) << "\n";
   }
   return out.str();
 }
@@ -305,7 +266,7 @@ uint64_t config_hash(const Config& c) {
 std::vector<FieldInfo> config_reference() {
   const Config defaults;
   std::vector<FieldInfo> out;
-  for (const auto& f : fields()) out.push_back({f.key, f.get(defaults), f.doc});
+  for (const auto& k : keys()) out.push_back({k.name, k.get(defaults), k.help});
   return out;
 }
 

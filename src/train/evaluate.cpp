@@ -1,8 +1,11 @@
-#include "train/trainer.h"
+// Sharded evaluation with exact cross-rank sums.
+#include "train/evaluate.h"
 
 #include <torch/nn/functional/loss.h>
 
 #include "data/sampler.h"
+#include "dist/factory.h"
+#include "train/model_io.h"
 
 namespace nin::train {
 namespace F = torch::nn::functional;
@@ -38,6 +41,20 @@ EvalResult evaluate(model::NiN& model, const data::Split& split, const data::Bat
   r.loss = sums[0].item<double>() / std::max<int64_t>(r.count, 1);
   r.accuracy = double(r.confusion.diagonal().sum().item<int64_t>()) / std::max<int64_t>(r.count, 1);
   return r;
+}
+
+std::vector<double> EvalResult::class_accuracy() const {
+  const auto rows = confusion.sum(1).to(torch::kDouble).clamp_min(1);
+  const auto acc = (confusion.diagonal().to(torch::kDouble) / rows).contiguous();
+  return std::vector<double>(acc.data_ptr<double>(), acc.data_ptr<double>() + acc.numel());
+}
+
+EvalResult evaluate_checkpoint(LoadedModel& loaded, const std::string& data_dir, int64_t batch_size,
+                               const dist::Process& process) {
+  const Config& c = loaded.config;
+  const auto test = data::load_split(data_dir.empty() ? c.data_dir : data_dir, /*train=*/false, c.num_classes, c.test_limit);
+  auto control = dist::make_communicator(process, torch::kCPU, std::chrono::minutes(5));
+  return evaluate(loaded.model, test, batch_options(c), *control, batch_size, torch::kCPU);
 }
 
 }  // namespace nin::train

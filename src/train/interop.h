@@ -1,33 +1,19 @@
-// PyTorch interoperability: state dicts that Python's torch.load reads, and back.
+// PyTorch interoperability for training: state dicts in torch.save's format, into and out of a model.
 #pragma once
 
-#include <filesystem>
 #include <string>
-#include <utility>
-#include <vector>
 
 #include <torch/nn/module.h>
-#include <torch/types.h>
+
+#include "format/torch_save.h"
 
 namespace nin::train {
 
-using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
-
-// Writes a {name: tensor} dict exactly as Python's torch.save writes one (zip archive,
-// pickle protocol 2, one storage record per tensor), so that
-// `model.load_state_dict(torch.load(p))` loads it into the seed's PyTorch NiN (keys
-// net.0.0.weight, ...), also under torch.load(weights_only=True), the default since
-// PyTorch 2.6. torch::pickle_save is not used: its type tags fail weights_only loading.
-// Atomic like checkpoints.
-void save_state_dict(const std::filesystem::path& path, const NamedTensors& tensors);
-
-// Reads a dict of tensors written by torch.save (zip format, PyTorch >= 1.6): both
-// `torch.save(model.state_dict(), p)` (an OrderedDict with _metadata, which
-// torch::pickle_load cannot read) and `torch.save(dict(model.state_dict()), p)`.
-// A restricted unpickler: it builds dicts, tuples and tensors and executes nothing.
-// Anything else (a whole pickled module, the legacy format) is an InputError that says
-// how to re-save the file.
-NamedTensors load_state_dict(const std::filesystem::path& path);
+// {name: tensor} in the model's order, and the torch.save files that hold them
+// (format/torch_save.h: what Python's torch.load reads, and what torch.save writes).
+using format::NamedTensors;
+using format::load_state_dict;
+using format::save_state_dict;
 
 // Copies `tensors` into `model` after checking names and shapes (InputError naming `source`
 // and the key; the model is unchanged on error).

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -16,17 +17,44 @@
 
 namespace nin::train {
 namespace fs = std::filesystem;
+
+// EpochRecord's fields, in metrics.csv's column order. The JSON line holds the same keys
+// (sorted, as nlohmann::json orders them); a key missing when read takes EpochRecord's default.
+#define NIN_EPOCH_RECORD_FIELDS \
+  epoch, step, train_loss, train_acc, test_loss, test_acc, lr, images_per_s, epoch_s, comm_wait_s, world_size, \
+      class_acc
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EpochRecord, NIN_EPOCH_RECORD_FIELDS)
+
 namespace {
 
-nlohmann::json to_json(const EpochRecord& r) {
-  return {{"epoch", r.epoch},          {"step", r.step},         {"train_loss", r.train_loss},
-          {"train_acc", r.train_acc},  {"test_loss", r.test_loss}, {"test_acc", r.test_acc},
-          {"lr", r.lr},                {"images_per_s", r.images_per_s}, {"epoch_s", r.epoch_s},
-          {"comm_wait_s", r.comm_wait_s}, {"world_size", r.world_size}};
+#define NIN_STRINGIFY(...) #__VA_ARGS__
+#define NIN_FIELD_NAMES(...) NIN_STRINGIFY(__VA_ARGS__)  // expands the field list before quoting it
+
+// "epoch,step,...": the field list without its spaces.
+std::string csv_header() {
+  std::string header = NIN_FIELD_NAMES(NIN_EPOCH_RECORD_FIELDS);
+  header.erase(std::remove(header.begin(), header.end(), ' '), header.end());
+  return header;
 }
 
-const char* kCsvHeader =
-    "epoch,step,train_loss,train_acc,test_loss,test_acc,lr,images_per_s,epoch_s,comm_wait_s,world_size";
+// The record's fields in the header's order: integers as they are, reals to 8 significant
+// digits, a list as its values joined by ';' (one column whatever the number of classes).
+std::string csv_row(const EpochRecord& r) {
+  const nlohmann::json fields = r;
+  std::istringstream names(csv_header());
+  std::ostringstream row;
+  row << std::setprecision(8);
+  std::string name;
+  for (const char* sep = ""; std::getline(names, name, ','); sep = ",") {
+    const auto& v = fields.at(name);
+    row << sep;
+    if (v.is_number_integer()) row << v.get<int64_t>();
+    else if (v.is_array())
+      for (size_t i = 0; i < v.size(); ++i) row << (i ? ";" : "") << v[i].get<double>();
+    else row << v.get<double>();
+  }
+  return row.str();
+}
 
 std::string quote(const std::string& s) {  // gnuplot string literal
   std::string out = "'";
@@ -38,14 +66,12 @@ std::string quote(const std::string& s) {  // gnuplot string literal
 
 void append_metrics(const fs::path& run_dir, const EpochRecord& r) {
   std::ofstream jsonl(run_dir / "metrics.jsonl", std::ios::app);
-  jsonl << to_json(r).dump() << "\n";
+  jsonl << nlohmann::json(r).dump() << "\n";
   const fs::path csv_path = run_dir / "metrics.csv";
   const bool fresh = !fs::exists(csv_path) || fs::file_size(csv_path) == 0;
   std::ofstream csv(csv_path, std::ios::app);
-  if (fresh) csv << kCsvHeader << "\n";
-  csv << std::setprecision(8) << r.epoch << ',' << r.step << ',' << r.train_loss << ',' << r.train_acc << ','
-      << r.test_loss << ',' << r.test_acc << ',' << r.lr << ',' << r.images_per_s << ',' << r.epoch_s << ','
-      << r.comm_wait_s << ',' << r.world_size << "\n";
+  if (fresh) csv << csv_header() << "\n";
+  csv << csv_row(r) << "\n";
   jsonl.flush();
   csv.flush();
   if (!jsonl || !csv)
@@ -60,56 +86,51 @@ std::vector<EpochRecord> read_metrics(const fs::path& run_dir) {
     if (line.empty()) continue;
     const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) continue;  // a line cut short by a crash
-    EpochRecord r;
-    r.epoch = j.value("epoch", int64_t{0});
-    r.step = j.value("step", int64_t{0});
-    r.train_loss = j.value("train_loss", 0.0);
-    r.train_acc = j.value("train_acc", 0.0);
-    r.test_loss = j.value("test_loss", 0.0);
-    r.test_acc = j.value("test_acc", 0.0);
-    r.lr = j.value("lr", 0.0);
-    r.images_per_s = j.value("images_per_s", 0.0);
-    r.epoch_s = j.value("epoch_s", 0.0);
-    r.comm_wait_s = j.value("comm_wait_s", 0.0);
-    r.world_size = j.value("world_size", int64_t{1});
-    out.push_back(r);
+    out.push_back(j.get<EpochRecord>());
   }
   return out;
 }
 
-bool plot_curves(const std::vector<fs::path>& run_dirs, const fs::path& out_dir, std::string& warning) {
-  // gnuplot reads whitespace-separated columns: one data file per run, beside the plot.
-  std::vector<std::pair<fs::path, std::string>> series;
+namespace {
+
+// One (gnuplot datablock, label prefix) per run that has records.
+using Series = std::vector<std::pair<std::string, std::string>>;
+
+// The runs' records as inline datablocks ($run0 << EOD ... EOD), so that plotting leaves no
+// data file behind; gnuplot reads whitespace-separated columns.
+Series write_series(const std::vector<fs::path>& run_dirs, std::ostringstream& script) {
+  Series series;
   for (const auto& dir : run_dirs) {
     const auto records = read_metrics(dir);
     if (records.empty()) continue;
-    const fs::path data = out_dir / (".curves-" + std::to_string(series.size()) + ".dat");
-    std::ofstream out(data);
+    const std::string block = "$run" + std::to_string(series.size());
+    script << block << " << EOD\n";
     for (const auto& r : records)
-      out << r.epoch << ' ' << r.train_loss << ' ' << r.test_loss << ' ' << r.train_acc << ' ' << r.test_acc << "\n";
+      script << r.epoch << ' ' << r.train_loss << ' ' << r.test_loss << ' ' << r.train_acc << ' ' << r.test_acc << "\n";
+    script << "EOD\n";
     std::string label = fs::weakly_canonical(dir).filename().string();
-    series.emplace_back(data, run_dirs.size() > 1 ? label + " " : "");
+    series.emplace_back(block, run_dirs.size() > 1 ? label + " " : "");
   }
-  if (series.empty()) {
-    warning = "no metrics.jsonl records to plot";
-    return false;
-  }
-  std::ostringstream script;
+  return series;
+}
+
+// Loss and accuracy side by side, train and test per run, as PNG and as SVG.
+void gnuplot_script(const Series& series, const fs::path& out_dir, std::ostringstream& script) {
   auto plots = [&](const fs::path& file) {
     script << "set output " << quote(file.string()) << "\n"
            << "set multiplot layout 1,2\nset xlabel 'epoch'\nset grid\nset key bottom left\n"
            << "set title 'loss'\nplot ";
     for (size_t i = 0; i < series.size(); ++i) {
       const auto& [data, label] = series[i];
-      script << (i ? ", " : "") << quote(data.string()) << " using 1:2 with linespoints title "
-             << quote(label + "train loss") << ", " << quote(data.string()) << " using 1:3 with linespoints title "
+      script << (i ? ", " : "") << data << " using 1:2 with linespoints title "
+             << quote(label + "train loss") << ", " << data << " using 1:3 with linespoints title "
              << quote(label + "test loss");
     }
     script << "\nset title 'accuracy'\nset key bottom right\nset yrange [0:1]\nplot ";
     for (size_t i = 0; i < series.size(); ++i) {
       const auto& [data, label] = series[i];
-      script << (i ? ", " : "") << quote(data.string()) << " using 1:4 with linespoints title "
-             << quote(label + "train acc") << ", " << quote(data.string()) << " using 1:5 with linespoints title "
+      script << (i ? ", " : "") << data << " using 1:4 with linespoints title "
+             << quote(label + "train acc") << ", " << data << " using 1:5 with linespoints title "
              << quote(label + "test acc");
     }
     script << "\nunset multiplot\nset yrange [*:*]\n";
@@ -118,25 +139,50 @@ bool plot_curves(const std::vector<fs::path>& run_dirs, const fs::path& out_dir,
   plots(out_dir / "curves.png");
   script << "set terminal svg size 1200,450 noenhanced\n";
   plots(out_dir / "curves.svg");
+}
 
-  const fs::path script_path = out_dir / ".curves.gp";
-  std::ofstream(script_path) << script.str();
-  const std::string cmd = "gnuplot " + quote(script_path.string()) + " 2>&1";
+// Runs gnuplot on `script` from a temporary file, removed afterwards; false with `warning`
+// set when gnuplot is missing or fails.
+bool run_gnuplot(const std::string& script, std::string& warning) {
+  std::string path = (fs::temp_directory_path() / "nin-dist-curves-XXXXXX").string();
+  const int fd = ::mkstemp(path.data());
+  if (fd < 0 || ::write(fd, script.data(), script.size()) != static_cast<ssize_t>(script.size())) {
+    if (fd >= 0) ::close(fd), ::unlink(path.c_str());
+    warning = "cannot write a gnuplot script in " + fs::temp_directory_path().string();
+    return false;
+  }
+  ::close(fd);
+  const std::string cmd = "gnuplot " + quote(path) + " 2>&1";
   std::string output;
   FILE* pipe = ::popen(cmd.c_str(), "r");
   if (!pipe) {
+    ::unlink(path.c_str());
     warning = "cannot start gnuplot";
     return false;
   }
   char buf[512];
   while (std::fgets(buf, sizeof buf, pipe)) output += buf;
   const int status = ::pclose(pipe);
+  ::unlink(path.c_str());
   if (status != 0) {
     warning = (WEXITSTATUS(status) == 127) ? "gnuplot not found; install gnuplot-nox to get curves.png"
                                            : "gnuplot failed: " + output;
     return false;
   }
   return true;
+}
+
+}  // namespace
+
+bool plot_curves(const std::vector<fs::path>& run_dirs, const fs::path& out_dir, std::string& warning) {
+  std::ostringstream script;
+  const Series series = write_series(run_dirs, script);
+  if (series.empty()) {
+    warning = "no metrics.jsonl records to plot";
+    return false;
+  }
+  gnuplot_script(series, out_dir, script);
+  return run_gnuplot(script.str(), warning);
 }
 
 bool stdout_is_terminal() {

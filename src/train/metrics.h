@@ -9,6 +9,7 @@
 
 namespace nin::train {
 
+// One epoch of a run: a line of metrics.jsonl, a row of metrics.csv (columns in field order).
 struct EpochRecord {
   int64_t epoch = 0;  // 1-based
   int64_t step = 0;   // optimizer steps so far
@@ -18,6 +19,7 @@ struct EpochRecord {
   double epoch_s = 0;       // wall time of the training part of the epoch
   double comm_wait_s = 0;   // rank 0's time blocked on gradient allreduce this epoch
   int64_t world_size = 1;
+  std::vector<double> class_acc;  // test accuracy per true class, in class order
 };
 
 // Appends one record to metrics.jsonl and metrics.csv in `run_dir` (rank 0 only).

@@ -6,7 +6,7 @@
 
 namespace nin::train {
 
-void configure_precision(const std::string& precision, const torch::Device& device) {
+void enable_cudnn_autotune(const torch::Device& device) {
   if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
 }
 

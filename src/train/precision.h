@@ -8,7 +8,7 @@
 namespace nin::train {
 
 // cuDNN autotuning on for CUDA (NiN's input shape never changes within a run).
-void configure_precision(const std::string& precision, const torch::Device& device);
+void enable_cudnn_autotune(const torch::Device& device);
 
 // Enables bf16 autocast for its scope when precision is "bf16" on a CUDA device.
 class AutocastGuard {

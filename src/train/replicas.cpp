@@ -1,7 +1,9 @@
+// Replicas: the initial broadcast, and cross-rank checks through dist/agree.h.
 #include "train/replicas.h"
 
 #include <cmath>
 
+#include "dist/agree.h"
 #include "util/error.h"
 
 namespace nin::train {
@@ -14,10 +16,10 @@ void broadcast_model(torch::nn::Module& model, dist::Communicator& comm) {
 
 void check_same_config(const Config& c, dist::Communicator& control) {
   const uint64_t h = config_hash(c);
-  const int64_t hi = static_cast<int64_t>(h >> 32), lo = static_cast<int64_t>(h & 0xffffffffULL);
-  auto t = torch::tensor({hi, lo, -hi, -lo}, torch::kInt64);
-  control.allreduce(t, dist::ReduceOp::kMax);
-  if (t[0].item<int64_t>() != -t[2].item<int64_t>() || t[1].item<int64_t>() != -t[3].item<int64_t>())
+  // Two 32-bit halves: each fits an int64 with its negation, as same_on_all_ranks needs.
+  const auto halves = torch::tensor({static_cast<int64_t>(h >> 32), static_cast<int64_t>(h & 0xffffffffULL)},
+                                    torch::kInt64);
+  if (!dist::same_on_all_ranks(control, halves))
     throw InputError(c.source + ": the ranks run different configurations (config hashes differ); "
                      "give every rank the same --config and --set flags");
 }
@@ -30,9 +32,7 @@ void check_replicas(torch::nn::Module& model, dist::Communicator& control, int64
     sum += d.sum().item<double>();
     sq += d.square().sum().item<double>();
   }
-  auto t = torch::tensor({sum, sq, -sum, -sq}, torch::kDouble);
-  control.allreduce(t, dist::ReduceOp::kMax);
-  if (t[0].item<double>() != -t[2].item<double>() || t[1].item<double>() != -t[3].item<double>())
+  if (!dist::same_on_all_ranks(control, torch::tensor({sum, sq}, torch::kDouble)))
     throw CollectiveFault("replicas diverged at epoch " + std::to_string(epoch + 1) + ", step " +
                           std::to_string(step) + ": parameter checksums differ across ranks");
 }

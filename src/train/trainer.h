@@ -1,32 +1,15 @@
-// The training loop: batch, forward, backward, reduce, step; evaluation and checkpoints.
+// The training loop: batch, forward, backward, reduce, step; one epoch after another.
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <string>
 
 #include <torch/types.h>
 
-#include "data/batch.h"
-#include "data/fashion_mnist.h"
-#include "dist/communicator.h"
 #include "dist/process.h"
-#include "model/nin.h"
 #include "train/config.h"
 
 namespace nin::train {
-
-struct EvalResult {
-  double loss = 0;          // mean cross-entropy over the evaluated images
-  double accuracy = 0;
-  int64_t count = 0;        // images evaluated, each exactly once across ranks
-  torch::Tensor confusion;  // [classes, classes] int64, rows = true class
-};
-
-// Evaluates on `split` sharded over the communicator's ranks; padded samples are not
-// counted and sums are exact (int64 counts, double loss), the same on every rank.
-EvalResult evaluate(model::NiN& model, const data::Split& split, const data::BatchOptions& batch,
-                    dist::Communicator& comm, int64_t batch_size, const torch::Device& device);
 
 // Picks the device for this rank ("auto": cuda:local_rank when CUDA and NCCL are built
 // in and a GPU is visible, else CPU); throws InputError naming rank and host.

@@ -14,6 +14,8 @@ l1=$(metric "$RUN" 1 train_loss); l3=$(metric "$RUN" 3 train_loss); acc=$(metric
 /usr/bin/python3 -c "import sys; sys.exit(0 if $l3 < $l1 - 0.1 else 1)" || fail "train loss did not fall: $l1 -> $l3"
 /usr/bin/python3 -c "import sys; sys.exit(0 if $acc > 0.25 else 1)" || fail "test accuracy $acc not above chance"
 [ "$(metric "$RUN" 3 world_size)" = 1 ] || fail "world_size"
+/usr/bin/python3 -c "import sys; a = $(metric "$RUN" 3 class_acc); sys.exit(0 if len(a) == 10 and all(0 <= x <= 1 for x in a) else 1)" ||
+  fail "metrics.jsonl lacks 10 per-class accuracies: $(metric "$RUN" 3 class_acc)"
 ls "$RUN"/ckpt-step*.nin >/dev/null || fail "no checkpoint"
 [ -s "$RUN/curves.png" ] && [ -s "$RUN/curves.svg" ] || fail "no curves"
 [ -s "$RUN/config.toml" ] || fail "no config.toml copy"

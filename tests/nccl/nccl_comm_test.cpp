@@ -1,4 +1,4 @@
-// NCCL backend without a GPU: type and op mapping, error messages, the no-device path.
+// NCCL layers without a GPU: dtype and op mapping, error messages, the no-device path.
 #include <chrono>
 #include <functional>
 #include <string>
@@ -11,6 +11,7 @@
 
 #include "dist/nccl/cuda_check.h"
 #include "dist/nccl/nccl_comm.h"
+#include "dist/nccl/nccl_dtype.h"
 
 namespace nin::dist {
 namespace {
@@ -58,25 +59,24 @@ ncclResult_t failing_nccl_call() { return ncclInvalidArgument; }
 cudaError_t failing_cuda_call() { return cudaErrorInvalidValue; }
 
 TEST(NcclMapping, DTypes) {
-  EXPECT_EQ(to_nccl(DType::kFloat32), ncclFloat32);
-  EXPECT_EQ(to_nccl(DType::kFloat64), ncclFloat64);
-  EXPECT_EQ(to_nccl(DType::kBFloat16), ncclBfloat16);
-  EXPECT_EQ(to_nccl(DType::kFloat16), ncclFloat16);
-  EXPECT_EQ(to_nccl(DType::kInt32), ncclInt32);
-  EXPECT_EQ(to_nccl(DType::kInt64), ncclInt64);
-  EXPECT_EQ(to_nccl(DType::kUInt8), ncclUint8);
-  EXPECT_EQ(dtype_bytes(DType::kFloat32), 4u);
-  EXPECT_EQ(dtype_bytes(DType::kBFloat16), 2u);
-  EXPECT_EQ(dtype_bytes(DType::kInt64), 8u);
-  EXPECT_EQ(dtype_bytes(DType::kUInt8), 1u);
-  EXPECT_STREQ(dtype_name(DType::kFloat16), "float16");
+  EXPECT_EQ(to_nccl(c10::ScalarType::Float), ncclFloat32);
+  EXPECT_EQ(to_nccl(c10::ScalarType::Double), ncclFloat64);
+  EXPECT_EQ(to_nccl(c10::ScalarType::BFloat16), ncclBfloat16);
+  EXPECT_EQ(to_nccl(c10::ScalarType::Half), ncclFloat16);
+  EXPECT_EQ(to_nccl(c10::ScalarType::Int), ncclInt32);
+  EXPECT_EQ(to_nccl(c10::ScalarType::Long), ncclInt64);
+  EXPECT_EQ(to_nccl(c10::ScalarType::Byte), ncclUint8);
+  const std::string text = message_of([] { to_nccl(c10::ScalarType::Bool); });
+  EXPECT_NE(text.find("NCCL backend: unsupported dtype Bool"), std::string::npos) << text;
+  EXPECT_THROW(to_nccl(c10::ScalarType::ComplexFloat), std::invalid_argument);
 }
 
 TEST(NcclMapping, Ops) {
-  EXPECT_EQ(to_nccl(NcclOp::kSum), ncclSum);
-  EXPECT_EQ(to_nccl(NcclOp::kAvg), ncclAvg);  // NCCL divides on the device, no extra pass
-  EXPECT_EQ(to_nccl(NcclOp::kMax), ncclMax);
-  EXPECT_EQ(to_nccl(NcclOp::kMin), ncclMin);
+  EXPECT_EQ(to_nccl(ReduceOp::kSum), ncclSum);
+  EXPECT_EQ(to_nccl(ReduceOp::kAvg), ncclAvg);  // NCCL divides on the device, no extra pass
+  EXPECT_EQ(to_nccl(ReduceOp::kMax), ncclMax);
+  EXPECT_EQ(to_nccl(ReduceOp::kMin), ncclMin);
+  EXPECT_THROW(to_nccl(static_cast<ReduceOp>(42)), std::invalid_argument);
 }
 
 TEST(NcclErrors, EveryResultHasNcclsStringAndAHint) {
@@ -157,20 +157,21 @@ TEST(NcclComm, OneRankCollectivesOnGpu) {
   NIN_CUDA_CHECK(cudaMalloc(&data, kCount * sizeof(float)));
   NIN_CUDA_CHECK(cudaMemcpyAsync(data, host.data(), kCount * sizeof(float), cudaMemcpyHostToDevice, compute));
   {
-    NcclWork sum = comm.allreduce(data, kCount, DType::kFloat32, NcclOp::kSum, compute);
+    NcclWork sum = comm.allreduce(data, kCount, ncclFloat32, ReduceOp::kSum, compute);
     sum.wait(compute);
-    NcclWork avg = comm.allreduce(data, kCount, DType::kFloat32, NcclOp::kAvg, compute);
+    NcclWork avg = comm.allreduce(data, kCount, ncclFloat32, ReduceOp::kAvg, compute);
     avg.synchronize();
     EXPECT_TRUE(avg.test());
-    NcclWork bcast = comm.broadcast(data, kCount, DType::kFloat32, /*root=*/0, compute);
+    NcclWork bcast = comm.broadcast(data, kCount, ncclFloat32, /*root=*/0, compute);
     bcast.wait(compute);
     comm.synchronize();
+    EXPECT_NO_THROW(comm.check());  // nothing hung, nothing failed
   }
   std::vector<float> back(kCount, -1.0f);
   NIN_CUDA_CHECK(cudaMemcpyAsync(back.data(), data, kCount * sizeof(float), cudaMemcpyDeviceToHost, compute));
   NIN_CUDA_CHECK(cudaStreamSynchronize(compute));
   EXPECT_EQ(back, host);
-  EXPECT_THROW(comm.broadcast(data, kCount, DType::kFloat32, /*root=*/1, compute), std::invalid_argument);
+  EXPECT_THROW(comm.broadcast(data, kCount, ncclFloat32, /*root=*/1, compute), std::invalid_argument);
   EXPECT_FALSE(comm.aborted());
   NIN_CUDA_CHECK(cudaFree(data));
   NIN_CUDA_CHECK(cudaStreamDestroy(compute));

@@ -1,6 +1,7 @@
 // Checkpoints: round trip, checksum, truncation, shape checks, fallback, retention.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -129,4 +130,35 @@ TEST(Checkpoint, FailedWriteLeavesThePreviousOneIntact) {
   EXPECT_THROW(write_checkpoint(dir / "no-such-dir" / checkpoint_name(2), *a.model, a.opt, "adam", {}, "", 1),
                std::runtime_error);
   EXPECT_EQ(read_bytes(dir / checkpoint_name(1)), before);
+}
+
+TEST(Checkpoint, FailedWriteNamesTheFileAndTheReason) {
+  const auto dir = fresh_dir("ckpt-write-error");
+  Fixture a;
+  const auto path = dir / "no-such-dir" / checkpoint_name(2);
+  try {
+    write_checkpoint(path, *a.model, a.opt, "adam", {}, "", 1);
+    FAIL() << "no error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), "cannot create checkpoint " + path.string() +
+                                         ".tmp: No such file or directory (older checkpoints are intact)");
+  }
+}
+
+TEST(Checkpoint, HeaderLayoutIsTheFileFormat) {
+  // Old checkpoints must keep reading: magic at 0, version (uint32) at 8, payload length
+  // (uint64) at 12, XXH64 at 20, payload at 28.
+  const auto dir = fresh_dir("ckpt-layout");
+  Fixture a;
+  write_checkpoint(dir / checkpoint_name(1), *a.model, a.opt, "adam", {}, "", 1);
+  const std::string bytes = read_bytes(dir / checkpoint_name(1));
+  ASSERT_GT(bytes.size(), 28u);
+  EXPECT_EQ(bytes.substr(0, 8), std::string("NINCKPT\0", 8));
+  uint32_t version = 0;
+  uint64_t length = 0;
+  std::memcpy(&version, bytes.data() + 8, sizeof version);
+  std::memcpy(&length, bytes.data() + 12, sizeof length);
+  EXPECT_EQ(version, 1u);
+  EXPECT_EQ(length, bytes.size() - 28);
+  EXPECT_EQ(bytes.substr(28, 2), "PK");  // the payload: a torch archive, a zip file
 }

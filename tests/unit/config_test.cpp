@@ -92,6 +92,16 @@ TEST(Config, OutOfRangeValuesAreRejected) {
   }
 }
 
+// A bad value is blamed on what gave it: the --set flag, or else the file.
+TEST(Config, OutOfRangeNamesTheFlagOrTheFile) {
+  const std::string smoke = NIN_SOURCE_DIR "/configs/smoke.toml";
+  const auto from_set = nin::train::load_config(smoke, {"train.batch_size=0"});
+  EXPECT_EQ(nin::test::input_error([&] { nin::train::validate(from_set, 1); }).rfind("--set train.batch_size=0: train.batch_size = 0", 0), 0u);
+  auto from_file = nin::train::load_config(smoke, {"train.lr=0.1"});
+  from_file.epochs = 0;  // as if the file had said so
+  EXPECT_EQ(nin::test::input_error([&] { nin::train::validate(from_file, 1); }).rfind(smoke + ": train.epochs = 0", 0), 0u);
+}
+
 TEST(Config, GlobalBatchMustSplitOverRanks) {
   const auto c = nin::train::load_config("", {"train.batch_size=100"});
   EXPECT_NO_THROW(nin::train::validate(c, 4));
@@ -108,4 +118,103 @@ TEST(Config, CanonicalTomlRoundTripsAndHashes) {
   c.lr = 0.25;
   EXPECT_NE(nin::train::config_hash(back), nin::train::config_hash(c));
   EXPECT_EQ(nin::train::config_reference().size(), static_cast<size_t>(std::count(text.begin(), text.end(), '=')));
+}
+
+TEST(Config, CanonicalTomlOfTheDefaultsIsFixed) {
+  // Checkpoints store this text and config_hash hashes it: key order and number format are a file format.
+  const std::string expected =
+      "[model]\n"
+      "in_channels = 1\n"
+      "num_classes = 10\n"
+      "dropout = 0.5\n"
+      "\n"
+      "[data]\n"
+      "dir = '/usr/share/datasets/fashion-mnist'\n"
+      "resize = 224\n"
+      "train_limit = 0\n"
+      "test_limit = 0\n"
+      "normalize = false\n"
+      "\n"
+      "[train]\n"
+      "epochs = 10\n"
+      "batch_size = 128\n"
+      "accumulate = 1\n"
+      "optimizer = 'sgd'\n"
+      "lr = 0.05\n"
+      "momentum = 0.0\n"
+      "weight_decay = 0.0\n"
+      "lr_scaling = 'none'\n"
+      "base_batch_size = 128\n"
+      "warmup_epochs = 0.0\n"
+      "lr_decay = 'none'\n"
+      "seed = 42\n"
+      "threads = 0\n"
+      "device = 'auto'\n"
+      "precision = 'fp32'\n"
+      "stall_steps = 300\n"
+      "\n"
+      "[dist]\n"
+      "bucket_mb = 25.0\n"
+      "first_bucket_mb = 1.0\n"
+      "timeout_s = 300.0\n"
+      "check_every = 0\n"
+      "on_nonfinite = 'stop'\n"
+      "\n"
+      "[checkpoint]\n"
+      "every = 1\n"
+      "keep = 3\n"
+      "every_steps = 0\n"
+      "\n"
+      "[log]\n"
+      "every = 20\n"
+      "quiet = false\n"
+      "\n"
+      "[run]\n"
+      "dir = 'runs/default'\n";
+  EXPECT_EQ(nin::train::to_toml(Config{}), expected);
+}
+
+TEST(Config, EveryKeyDefaultValidatesAndRoundTrips) {
+  const Config defaults;
+  EXPECT_NO_THROW(nin::train::validate(defaults, 1));
+  const auto text = nin::train::to_toml(defaults);
+  EXPECT_EQ(nin::train::to_toml(nin::train::from_toml(text, "defaults")), text);
+  for (const auto& f : nin::train::config_reference()) {
+    EXPECT_FALSE(f.doc.empty()) << f.key;
+    const std::string line = f.key.substr(f.key.find('.') + 1) + " = " + f.value;
+    EXPECT_NE(text.find("\n" + line + "\n"), std::string::npos) << line;
+    // The reference's default, read back through --set, leaves the canonical text as it was.
+    const auto c = nin::train::load_config("", {f.key + "=" + f.value});
+    EXPECT_EQ(nin::train::to_toml(c), text) << f.key;
+    EXPECT_NO_THROW(nin::train::validate(c, 1)) << f.key;
+  }
+}
+
+TEST(Config, EveryKeyNamesItselfWhenGivenTheWrongType) {
+  for (const auto& f : nin::train::config_reference()) {
+    const auto msg = nin::test::input_error([&] { nin::train::load_config("", {f.key + "=[1]"}); });
+    EXPECT_NE(msg.find("--set " + f.key + "=[1]: key '" + f.key + "' must be "), std::string::npos) << msg;
+    EXPECT_NE(msg.find(", got an array"), std::string::npos) << msg;
+  }
+}
+
+TEST(Config, OutOfRangeMessagesKeepTheirWording) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"model.num_classes=1", "model.num_classes = 1 is out of range: must be >= 2"},
+      {"model.dropout=1.0", "model.dropout = 1.0 is out of range: must be in [0, 1)"},
+      {"train.lr=0", "train.lr = 0.0 is out of range: must be > 0"},
+      {"train.lr=inf", "train.lr = inf is out of range: must be > 0"},
+      {"train.momentum=nan", "train.momentum = nan is out of range: must be in [0, 1)"},
+      {"train.optimizer=rmsprop", "train.optimizer = 'rmsprop' is out of range: must be \"sgd\", \"adam\" or \"adamw\""},
+      {"train.precision=fp16", "train.precision = 'fp16' is out of range: must be \"fp32\" or \"bf16\""},
+      {"data.resize=66", "data.resize = 66 is out of range: NiN needs inputs of at least 67x67 pixels"},
+      {"run.dir=\"\"", "run.dir = \"\" is out of range: must name a directory"},
+      {"train.accumulate=3", "train.batch_size = 128 is out of range: must be divisible by train.accumulate = 3"}};
+  for (const auto& [set, expect] : cases) {
+    const auto c = nin::train::load_config("", {set});
+    // Blamed on the --set when it gave the key in question, else on the defaults.
+    const std::string key = set.substr(0, set.find('='));
+    const std::string where = expect.rfind(key + " ", 0) == 0 ? "--set " + set : "<defaults>";
+    EXPECT_EQ(nin::test::input_error([&] { nin::train::validate(c, 1); }), where + ": " + expect) << set;
+  }
 }

@@ -1,12 +1,13 @@
 // NCCL communicator: non-blocking init, event-ordered collectives, watchdog, ordered teardown.
 #include "dist/nccl/nccl_comm.h"
 
+#include <algorithm>
 #include <cstring>
-#include <exception>
 #include <iostream>
 #include <stdexcept>
 #include <thread>
 
+#include "dist/mpi_check.h"
 #include "dist/nccl/cuda_check.h"
 #include "util/error.h"
 
@@ -14,15 +15,6 @@ namespace nin::dist {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-void check_mpi(int rc, const char* call, const char* file, int line) {
-  if (rc == MPI_SUCCESS) return;
-  char text[MPI_MAX_ERROR_STRING] = {};
-  int length = 0;
-  MPI_Error_string(rc, text, &length);
-  throw std::runtime_error(detail::call_site(call, file, line) + text);
-}
-#define NIN_MPI_CHECK_HERE(call) check_mpi((call), #call, __FILE__, __LINE__)
 
 // Spin briefly (a collective often finishes within microseconds), then sleep so that a
 // long wait does not burn a core the data loader could use.
@@ -81,70 +73,36 @@ std::string device_problem(int device, int rank, const std::string& host) {
   return {};
 }
 
-std::string op_text(const char* op, size_t bytes) {
+std::string op_text(const char* op, size_t count) {
   std::string text = std::string("NCCL ") + op;
-  if (bytes > 0) text += " of " + std::to_string(bytes) + " bytes";
+  if (count > 0) text += " of " + std::to_string(count) + " elements";
   return text;
+}
+
+// How often the watchdog looks: a timeout is noticed at most this late.
+std::chrono::milliseconds watchdog_period(std::chrono::milliseconds timeout) {
+  return std::clamp(timeout / 20, std::chrono::milliseconds(1), std::chrono::milliseconds(100));
 }
 
 }  // namespace
 
-ncclDataType_t to_nccl(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32: return ncclFloat32;
-    case DType::kFloat64: return ncclFloat64;
-    case DType::kBFloat16: return ncclBfloat16;
-    case DType::kFloat16: return ncclFloat16;
-    case DType::kInt32: return ncclInt32;
-    case DType::kInt64: return ncclInt64;
-    case DType::kUInt8: return ncclUint8;
-  }
-  throw std::invalid_argument("unknown nin::dist::DType " + std::to_string(static_cast<int>(dtype)));
-}
-
-ncclRedOp_t to_nccl(NcclOp op) {
+ncclRedOp_t to_nccl(ReduceOp op) {
   switch (op) {
-    case NcclOp::kSum: return ncclSum;
-    case NcclOp::kAvg: return ncclAvg;
-    case NcclOp::kMax: return ncclMax;
-    case NcclOp::kMin: return ncclMin;
+    case ReduceOp::kSum: return ncclSum;
+    case ReduceOp::kAvg: return ncclAvg;
+    case ReduceOp::kMax: return ncclMax;
+    case ReduceOp::kMin: return ncclMin;
   }
-  throw std::invalid_argument("unknown nin::dist::NcclOp " + std::to_string(static_cast<int>(op)));
-}
-
-size_t dtype_bytes(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32: return 4;
-    case DType::kFloat64: return 8;
-    case DType::kBFloat16: return 2;
-    case DType::kFloat16: return 2;
-    case DType::kInt32: return 4;
-    case DType::kInt64: return 8;
-    case DType::kUInt8: return 1;
-  }
-  throw std::invalid_argument("unknown nin::dist::DType " + std::to_string(static_cast<int>(dtype)));
-}
-
-const char* dtype_name(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32: return "float32";
-    case DType::kFloat64: return "float64";
-    case DType::kBFloat16: return "bfloat16";
-    case DType::kFloat16: return "float16";
-    case DType::kInt32: return "int32";
-    case DType::kInt64: return "int64";
-    case DType::kUInt8: return "uint8";
-  }
-  return "unknown";
+  throw std::invalid_argument("unknown nin::dist::ReduceOp " + std::to_string(static_cast<int>(op)));
 }
 
 // ---- NcclWork ----
 
-NcclWork::NcclWork(NcclComm* comm, cudaEvent_t done, const char* op, size_t bytes)
-    : comm_(comm), done_(done), op_(op), bytes_(bytes) {}
+NcclWork::NcclWork(NcclComm* comm, cudaEvent_t done, const char* op, size_t count)
+    : comm_(comm), done_(done), op_(op), count_(count) {}
 
 NcclWork::NcclWork(NcclWork&& other) noexcept
-    : comm_(other.comm_), done_(other.done_), op_(other.op_), bytes_(other.bytes_), finished_(other.finished_) {
+    : comm_(other.comm_), done_(other.done_), op_(other.op_), count_(other.count_), finished_(other.finished_) {
   other.comm_ = nullptr;
   other.done_ = nullptr;
 }
@@ -158,12 +116,12 @@ bool NcclWork::test() {
   const cudaError_t state = cudaEventQuery(done_);
   if (state == cudaSuccess) return finished_ = true;
   if (state != cudaErrorNotReady) detail::check_cuda(state, "cudaEventQuery(done)", __FILE__, __LINE__);
-  comm_->check_async(op_, bytes_);
+  comm_->check_async(op_, count_);
   return false;
 }
 
 void NcclWork::wait(cudaStream_t consumer) {
-  if (!finished_) comm_->check_async(op_, bytes_);
+  if (!finished_) comm_->check_async(op_, count_);
   // An event instead of a host sync: the consumer's next kernels queue up behind the
   // collective while this thread goes on issuing work.
   NIN_CUDA_CHECK(cudaStreamWaitEvent(consumer, done_, 0));
@@ -171,7 +129,7 @@ void NcclWork::wait(cudaStream_t consumer) {
 
 void NcclWork::synchronize() {
   if (finished_) return;
-  comm_->wait_event(done_, op_, bytes_);
+  comm_->wait_event(done_, op_, count_);
   finished_ = true;
 }
 
@@ -179,32 +137,45 @@ void NcclWork::synchronize() {
 
 NcclComm::NcclComm(MPI_Comm comm, int device, std::chrono::milliseconds timeout)
     : device_(device), host_(host_name()), timeout_(timeout) {
+  join_world(comm);
+  const ncclUniqueId id = share_id(comm);
+  try {
+    init(id);
+  } catch (...) {
+    release();
+    throw;
+  }
+}
+
+NcclComm::~NcclComm() { release(); }
+
+void NcclComm::join_world(MPI_Comm comm) {
   int mpi_ready = 0;
   MPI_Initialized(&mpi_ready);  // the one MPI call that is legal before MPI_Init
   if (mpi_ready) {
-    NIN_MPI_CHECK_HERE(MPI_Comm_rank(comm, &rank_));
-    NIN_MPI_CHECK_HERE(MPI_Comm_size(comm, &size_));
+    NIN_MPI_CHECK(MPI_Comm_rank(comm, &rank_));
+    NIN_MPI_CHECK(MPI_Comm_size(comm, &size_));
   }
-
   // The device first, so a CPU node says so instead of failing somewhere inside NCCL.
-  const std::string problem = device_problem(device, rank_, host_);
+  const std::string problem = device_problem(device_, rank_, host_);
   if (!mpi_ready) {
     if (!problem.empty()) throw std::runtime_error(problem);
     throw std::logic_error("NcclComm needs MPI to share the NCCL id: create nin::dist::Process first");
   }
   // Every rank learns whether all devices are usable, so one rank without a GPU does not
-  // leave the others waiting in MPI_Bcast or NCCL init.
+  // leave the others waiting in MPI_Bcast or NCCL init. Raw MPI: no Communicator exists yet.
   int usable = problem.empty() ? 1 : 0;
   int all_usable = 0;
-  NIN_MPI_CHECK_HERE(MPI_Allreduce(&usable, &all_usable, 1, MPI_INT, MPI_MIN, comm));
+  NIN_MPI_CHECK(MPI_Allreduce(&usable, &all_usable, 1, MPI_INT, MPI_MIN, comm));
   if (!usable) throw std::runtime_error(problem);
   if (!all_usable) {
     throw std::runtime_error("rank " + rank_text(rank_) + " (host " + host_ +
                              ") stops: another rank has no usable CUDA device (see its message)");
   }
-
   NIN_CUDA_CHECK(cudaSetDevice(device_));  // this rank's GPU from now on
+}
 
+ncclUniqueId NcclComm::share_id(MPI_Comm comm) const {
   // Rank 0 makes the id; its status travels with it so a failure there stops every rank.
   struct Hello {
     int ok;
@@ -216,46 +187,42 @@ NcclComm::NcclComm(MPI_Comm comm, int device, std::chrono::milliseconds timeout)
     id_result = ncclGetUniqueId(&hello.id);
     hello.ok = id_result == ncclSuccess ? 1 : 0;
   }
-  NIN_MPI_CHECK_HERE(MPI_Bcast(&hello, sizeof(hello), MPI_BYTE, 0, comm));
+  NIN_MPI_CHECK(MPI_Bcast(&hello, sizeof(hello), MPI_BYTE, 0, comm));
   if (rank_ == 0) detail::check_nccl(id_result, "ncclGetUniqueId(&id)", __FILE__, __LINE__);
   if (!hello.ok) {
     throw std::runtime_error("rank " + rank_text(rank_) + " (host " + host_ +
                              ") stops: rank 0 could not create the NCCL id (see its message)");
   }
-
-  try {
-    ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
-    config.blocking = 0;  // init returns at once; we poll it, so a missing rank becomes a timeout
-    std::lock_guard<std::mutex> lock(mutex_);
-    settle_locked(ncclCommInitRankConfig(&comm_, size_, hello.id, rank_, &config), "init", 0);
-    NIN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    for (int i = 0; i < 4; ++i) return_event_locked(take_event_locked());  // warm the pool
-  } catch (...) {
-    release();
-    throw;
-  }
+  return hello.id;
 }
 
-NcclComm::~NcclComm() { release(); }
+void NcclComm::init(const ncclUniqueId& id) {
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = 0;  // init returns at once; we poll it, so a missing rank becomes a timeout
+  std::lock_guard<std::mutex> lock(mutex_);
+  settle_locked(ncclCommInitRankConfig(&comm_, size_, id, rank_, &config), "init", 0);
+  NIN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  for (int i = 0; i < 8; ++i) return_event_locked(take_event_locked());  // warm the pool
+  watchdog_ = std::make_unique<Watchdog>(static_cast<Watched&>(*this), timeout_, watchdog_period(timeout_));
+}
 
 bool NcclComm::aborted() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return aborted_;
 }
 
-NcclWork NcclComm::allreduce(void* data, size_t count, DType dtype, NcclOp op, cudaStream_t compute_stream) {
-  const size_t bytes = count * dtype_bytes(dtype);
+NcclWork NcclComm::allreduce(void* data, size_t count, ncclDataType_t type, ReduceOp op,
+                             cudaStream_t compute_stream) {
+  const ncclRedOp_t nccl_op = to_nccl(op);
   std::lock_guard<std::mutex> lock(mutex_);
   ensure_usable_locked("allreduce");
   DeviceGuard guard(device_);
   order_after_locked(compute_stream);
-  settle_locked(ncclAllReduce(data, data, count, to_nccl(dtype), to_nccl(op), comm_, stream_), "allreduce",
-                bytes);
-  return record_done_locked("allreduce", bytes);
+  settle_locked(ncclAllReduce(data, data, count, type, nccl_op, comm_, stream_), "allreduce", count);
+  return record_done_locked("allreduce", count);
 }
 
-NcclWork NcclComm::broadcast(void* data, size_t count, DType dtype, int root, cudaStream_t compute_stream) {
-  const size_t bytes = count * dtype_bytes(dtype);
+NcclWork NcclComm::broadcast(void* data, size_t count, ncclDataType_t type, int root, cudaStream_t compute_stream) {
   if (root < 0 || root >= size_) {
     throw std::invalid_argument("broadcast root " + std::to_string(root) + " is not a rank of a world of " +
                                 std::to_string(size_));
@@ -264,8 +231,8 @@ NcclWork NcclComm::broadcast(void* data, size_t count, DType dtype, int root, cu
   ensure_usable_locked("broadcast");
   DeviceGuard guard(device_);
   order_after_locked(compute_stream);
-  settle_locked(ncclBroadcast(data, data, count, to_nccl(dtype), root, comm_, stream_), "broadcast", bytes);
-  return record_done_locked("broadcast", bytes);
+  settle_locked(ncclBroadcast(data, data, count, type, root, comm_, stream_), "broadcast", count);
+  return record_done_locked("broadcast", count);
 }
 
 void NcclComm::synchronize() {
@@ -274,12 +241,7 @@ void NcclComm::synchronize() {
     std::lock_guard<std::mutex> lock(mutex_);
     ensure_usable_locked("synchronize");
     DeviceGuard guard(device_);
-    event = take_event_locked();
-    const cudaError_t recorded = cudaEventRecord(event, stream_);
-    if (recorded != cudaSuccess) {
-      return_event_locked(event);
-      detail::check_cuda(recorded, "cudaEventRecord(event, stream_)", __FILE__, __LINE__);
-    }
+    event = record_locked("cudaEventRecord(event, stream_)");
   }
   try {
     wait_event(event, "synchronize", 0);
@@ -289,6 +251,8 @@ void NcclComm::synchronize() {
   }
   release_event(event);
 }
+
+void NcclComm::check() { check_async("check", 0); }
 
 void NcclComm::order_after_locked(cudaStream_t compute_stream) {
   // The collective must see everything the compute stream wrote so far (e.g. gradients).
@@ -300,28 +264,41 @@ void NcclComm::order_after_locked(cudaStream_t compute_stream) {
   detail::check_cuda(waited, "cudaEventRecord + cudaStreamWaitEvent(stream_, ready)", __FILE__, __LINE__);
 }
 
-NcclWork NcclComm::record_done_locked(const char* op, size_t bytes) {
-  cudaEvent_t done = take_event_locked();
-  const cudaError_t recorded = cudaEventRecord(done, stream_);
-  if (recorded != cudaSuccess) {
-    return_event_locked(done);
-    detail::check_cuda(recorded, "cudaEventRecord(done, stream_)", __FILE__, __LINE__);
+NcclWork NcclComm::record_done_locked(const char* op, size_t count) {
+  // Two events: the watchdog's, which it releases once the collective is done, and the
+  // caller's, which lives as long as its NcclWork; each may outlast the other.
+  cudaEvent_t watched = record_locked("cudaEventRecord(watched, stream_)");
+  try {
+    watchdog_->watch(watched, op_text(op, count) + " on " + where());
+  } catch (...) {
+    return_event_locked(watched);
+    throw;
   }
-  return NcclWork(this, done, op, bytes);
+  return NcclWork(this, record_locked("cudaEventRecord(done, stream_)"), op, count);
 }
 
-void NcclComm::wait_event(cudaEvent_t event, const char* op, size_t bytes) {
+cudaEvent_t NcclComm::record_locked(const char* call) {
+  cudaEvent_t event = take_event_locked();
+  const cudaError_t recorded = cudaEventRecord(event, stream_);
+  if (recorded != cudaSuccess) {
+    return_event_locked(event);
+    detail::check_cuda(recorded, call, __FILE__, __LINE__);
+  }
+  return event;
+}
+
+void NcclComm::wait_event(cudaEvent_t event, const char* op, size_t count) {
   const auto start = Clock::now();
   Backoff backoff;
   for (;;) {
     const cudaError_t state = cudaEventQuery(event);
     if (state == cudaSuccess) return;
     if (state != cudaErrorNotReady) detail::check_cuda(state, "cudaEventQuery(event)", __FILE__, __LINE__);
-    check_async(op, bytes);
+    check_async(op, count);
     if (Clock::now() - start > timeout_) {
       std::lock_guard<std::mutex> lock(mutex_);
       abort_locked();
-      throw CollectiveTimeout(op_text(op, bytes) + " did not complete within " + std::to_string(timeout_.count()) +
+      throw CollectiveTimeout(op_text(op, count) + " did not complete within " + std::to_string(timeout_.count()) +
                               " ms on " + where() +
                               ": a peer rank died, stopped or is far behind; the communicator was aborted");
     }
@@ -329,20 +306,54 @@ void NcclComm::wait_event(cudaEvent_t event, const char* op, size_t bytes) {
   }
 }
 
-void NcclComm::check_async(const char* op, size_t bytes) {
+void NcclComm::check_async(const char* op, size_t count) {
   std::lock_guard<std::mutex> lock(mutex_);
   ensure_usable_locked(op);
+  if (std::exception_ptr error = async_error_locked(op, count)) {
+    abort_locked();
+    std::rethrow_exception(error);
+  }
+}
+
+std::exception_ptr NcclComm::async_error_locked(const char* op, size_t count) {
+  if (comm_ == nullptr) return nullptr;
   ncclResult_t state = ncclSuccess;
   const ncclResult_t queried = ncclCommGetAsyncError(comm_, &state);
   const ncclResult_t failure = queried != ncclSuccess ? queried : state;
-  if (failure == ncclSuccess || failure == ncclInProgress) return;
+  if (failure == ncclSuccess || failure == ncclInProgress) return nullptr;
   const char* last = ncclGetLastError(comm_);
   const std::string last_message = last != nullptr ? last : "";
-  abort_locked();
-  throw NcclError(op_text(op, bytes) + " failed on " + where() + ": " + describe_nccl_result(failure) +
-                      (last_message.empty() ? "" : "; last NCCL message: " + last_message) + "; the communicator was aborted",
-                  failure);
+  return std::make_exception_ptr(
+      NcclError(op_text(op, count) + " failed on " + where() + ": " + describe_nccl_result(failure) +
+                    (last_message.empty() ? "" : "; last NCCL message: " + last_message) +
+                    "; the communicator was aborted",
+                failure));
 }
+
+// ---- what the watchdog thread asks ----
+
+bool NcclComm::finished(void* token) {
+  // The watchdog thread is ours: it may keep this device, and must, or its first CUDA
+  // call would create a context on device 0.
+  NIN_CUDA_CHECK(cudaSetDevice(device_));
+  const cudaError_t state = cudaEventQuery(static_cast<cudaEvent_t>(token));
+  if (state == cudaSuccess) return true;
+  if (state != cudaErrorNotReady) detail::check_cuda(state, "cudaEventQuery(watched)", __FILE__, __LINE__);
+  return false;
+}
+
+std::exception_ptr NcclComm::async_error() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return async_error_locked("collective", 0);
+}
+
+void NcclComm::abort() noexcept {
+  (void)cudaSetDevice(device_);
+  std::lock_guard<std::mutex> lock(mutex_);
+  abort_locked();
+}
+
+void NcclComm::release(void* token) noexcept { release_event(static_cast<cudaEvent_t>(token)); }
 
 ncclResult_t NcclComm::poll_state_locked() noexcept {
   const auto start = Clock::now();
@@ -357,20 +368,21 @@ ncclResult_t NcclComm::poll_state_locked() noexcept {
   }
 }
 
-void NcclComm::settle_locked(ncclResult_t issued, const char* op, size_t bytes) {
+void NcclComm::settle_locked(ncclResult_t issued, const char* op, size_t count) {
   // A non-blocking communicator may answer ncclInProgress: nothing else may touch it (or
   // its stream) until the state leaves ncclInProgress.
   const ncclResult_t state = issued == ncclInProgress ? poll_state_locked() : issued;
   if (state == ncclSuccess) return;
   abort_locked();
   if (state == ncclInProgress) {
-    throw CollectiveTimeout(op_text(op, bytes) + " did not complete within " + std::to_string(timeout_.count()) +
+    throw CollectiveTimeout(op_text(op, count) + " did not complete within " + std::to_string(timeout_.count()) +
                             " ms on " + where() + ": a rank is missing, stuck or cannot be reached");
   }
-  throw NcclError(op_text(op, bytes) + " failed on " + where() + ": " + describe_nccl_result(state), state);
+  throw NcclError(op_text(op, count) + " failed on " + where() + ": " + describe_nccl_result(state), state);
 }
 
 void NcclComm::ensure_usable_locked(const char* op) const {
+  if (watchdog_) watchdog_->check();  // its CollectiveTimeout says more than "aborted"
   if (aborted_ || comm_ == nullptr) {
     throw std::runtime_error(std::string("NCCL ") + op + " on " + where() +
                              ": the communicator was aborted after an earlier error");
@@ -414,25 +426,31 @@ void NcclComm::release_event(cudaEvent_t event) noexcept {
 }
 
 void NcclComm::release() noexcept {
-  // 1. Let queued collectives finish (with the watchdog); while unwinding from an
+  // 1. Let queued collectives finish (with the timeout); while unwinding from an
   //    exception, peers may never join them, so abort instead of waiting.
-  if (comm_ != nullptr && stream_ != nullptr && !aborted_) {
-    if (std::uncaught_exceptions() > 0) {
-      std::lock_guard<std::mutex> lock(mutex_);
+  bool live = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    live = comm_ != nullptr && stream_ != nullptr && !aborted_;
+    if (live && std::uncaught_exceptions() > 0) {
       abort_locked();
-    } else {
-      try {
-        synchronize();
-      } catch (const std::exception& e) {
-        std::cerr << "nin: NcclComm teardown: " << e.what() << '\n';
-      }
+      live = false;
     }
   }
+  if (live) {
+    try {
+      synchronize();
+    } catch (const std::exception& e) {
+      std::cerr << "nin: NcclComm teardown: " << e.what() << '\n';
+    }
+  }
+  // 2. The watchdog: joins its thread and hands back its events (it takes mutex_ for that).
+  watchdog_.reset();
   std::lock_guard<std::mutex> lock(mutex_);
-  // 2. Events.
+  // 3. Events.
   for (cudaEvent_t event : events_) (void)cudaEventDestroy(event);
   events_.clear();
-  // 3. The communicator: finalize (non-blocking, polled) then destroy; abort if that fails.
+  // 4. The communicator: finalize (non-blocking, polled) then destroy; abort if that fails.
   if (comm_ != nullptr) {
     const ncclResult_t finalized = ncclCommFinalize(comm_);
     const ncclResult_t state = finalized == ncclInProgress ? poll_state_locked() : finalized;
@@ -446,7 +464,7 @@ void NcclComm::release() noexcept {
       abort_locked();
     }
   }
-  // 4. The stream, last: nothing runs on it any more.
+  // 5. The stream, last: nothing runs on it any more.
   if (stream_ != nullptr) (void)cudaStreamDestroy(stream_);
   stream_ = nullptr;
 }

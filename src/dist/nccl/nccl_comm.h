@@ -3,6 +3,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <exception>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -11,18 +13,13 @@
 #include <mpi.h>
 #include <nccl.h>
 
+#include "dist/nccl/watchdog.h"
+#include "dist/reduce_op.h"
+
 namespace nin::dist {
 
-// Element types the NCCL backend moves (LibTorch's adapter maps torch dtypes onto these).
-enum class DType { kFloat32, kFloat64, kBFloat16, kFloat16, kInt32, kInt64, kUInt8 };
-
-// Reductions; kAvg is NCCL's own ncclAvg (sum then divide on the device, one pass).
-enum class NcclOp { kSum, kAvg, kMax, kMin };
-
-ncclDataType_t to_nccl(DType dtype);
-ncclRedOp_t to_nccl(NcclOp op);
-size_t dtype_bytes(DType dtype);  // bytes per element
-const char* dtype_name(DType dtype);
+// kAvg is NCCL's own ncclAvg: sum then divide on the device, in one pass.
+ncclRedOp_t to_nccl(ReduceOp op);
 
 class NcclComm;
 
@@ -37,67 +34,81 @@ class NcclWork {
 
   // True once the collective finished on the device; throws if the communicator failed.
   bool test();
-  // Orders `consumer` after the collective; no host sync, so a hung peer is not seen here.
+  // Orders `consumer` after the collective; no host sync. A hung peer is caught by the
+  // communicator's watchdog thread instead, and reported by the next call.
   void wait(cudaStream_t consumer);
-  // Host wait with the watchdog: throws CollectiveTimeout (after aborting the
-  // communicator) when the timeout passes, NcclError when NCCL reports a failure.
+  // Host wait: throws CollectiveTimeout (after aborting the communicator) when the
+  // timeout passes, NcclError when NCCL reports a failure.
   void synchronize();
 
  private:
   friend class NcclComm;
-  NcclWork(NcclComm* comm, cudaEvent_t done, const char* op, size_t bytes);
+  NcclWork(NcclComm* comm, cudaEvent_t done, const char* op, size_t count);
 
   NcclComm* comm_;
   cudaEvent_t done_;
   const char* op_;  // "allreduce", "broadcast": for messages
-  size_t bytes_;
+  size_t count_;    // elements
   bool finished_ = false;
 };
 
-// One NCCL communicator over an MPI communicator, one rank per GPU. Collectives run on
-// the communicator's own stream, ordered after the caller's stream by events, so they
-// overlap the caller's compute. Non-copyable; destroy every NcclWork first.
-class NcclComm {
+// The raw NCCL communicator over an MPI communicator, one rank per GPU (the Communicator
+// backend for CUDA tensors, NcclBackend, wraps it). Collectives run on the communicator's
+// own stream, ordered after the caller's stream by events, so they overlap the caller's
+// compute. A watchdog thread holds each collective against `timeout`. Non-copyable;
+// destroy every NcclWork first.
+class NcclComm final : private Watched {
  public:
   // Checks the device before any collective MPI call, so a node without a GPU fails with
   // a clear message; then all ranks agree (MPI_Allreduce of a flag), so one bad rank
-  // stops every rank instead of leaving them waiting. Then rank 0 creates the NCCL id, MPI_Bcast shares it, and the
-  // non-blocking init is polled until it completes or `timeout` passes.
+  // stops every rank instead of leaving them waiting. Then rank 0 creates the NCCL id,
+  // MPI_Bcast shares it, and the non-blocking init is polled until done or timed out.
   NcclComm(MPI_Comm comm, int device, std::chrono::milliseconds timeout);
-  ~NcclComm();
+  ~NcclComm() override;
   NcclComm(const NcclComm&) = delete;
   NcclComm& operator=(const NcclComm&) = delete;
 
-  // In place over `count` elements at `data` (device memory), after all work already
-  // queued on `compute_stream`.
-  NcclWork allreduce(void* data, size_t count, DType dtype, NcclOp op, cudaStream_t compute_stream);
-  NcclWork broadcast(void* data, size_t count, DType dtype, int root, cudaStream_t compute_stream);
-  // Host wait, with the watchdog, for everything queued on the communicator's stream.
+  // In place over `count` elements of `type` at `data` (device memory), after all work
+  // already queued on `compute_stream`.
+  NcclWork allreduce(void* data, size_t count, ncclDataType_t type, ReduceOp op, cudaStream_t compute_stream);
+  NcclWork broadcast(void* data, size_t count, ncclDataType_t type, int root, cudaStream_t compute_stream);
+  // Host wait, with the timeout, for everything queued on the communicator's stream.
   void synchronize();
+  // Throws what the watchdog or NCCL reported (CollectiveTimeout, NcclError); no host sync.
+  void check();
 
   int rank() const { return rank_; }
   int size() const { return size_; }
-  int device() const { return device_; }
-  const std::string& host() const { return host_; }
-  std::chrono::milliseconds timeout() const { return timeout_; }
   cudaStream_t stream() const { return stream_; }
   bool aborted() const;  // true after a failure or timeout: every later call throws
 
  private:
   friend class NcclWork;
 
+  void join_world(MPI_Comm comm);               // rank, size, device check, agreement
+  ncclUniqueId share_id(MPI_Comm comm) const;   // rank 0's id to every rank
+  void init(const ncclUniqueId& id);            // NCCL init, stream, events, watchdog
+
   // Methods named *_locked expect mutex_ held.
   void order_after_locked(cudaStream_t compute_stream);  // comm stream waits for compute
-  NcclWork record_done_locked(const char* op, size_t bytes);
-  void settle_locked(ncclResult_t issued, const char* op, size_t bytes);  // waits out ncclInProgress
+  NcclWork record_done_locked(const char* op, size_t count);
+  void settle_locked(ncclResult_t issued, const char* op, size_t count);  // waits out ncclInProgress
   ncclResult_t poll_state_locked() noexcept;  // ncclInProgress if the timeout passed
   void ensure_usable_locked(const char* op) const;
   void abort_locked() noexcept;
   cudaEvent_t take_event_locked();
+  cudaEvent_t record_locked(const char* what);  // a pool event recorded on stream_
   void return_event_locked(cudaEvent_t event) noexcept;
+  std::exception_ptr async_error_locked(const char* op, size_t count);
 
-  void wait_event(cudaEvent_t event, const char* op, size_t bytes);  // the watchdog
-  void check_async(const char* op, size_t bytes);  // throws NcclError (after abort) on an async error
+  // What the watchdog asks of this communicator (from its thread).
+  bool finished(void* token) override;
+  std::exception_ptr async_error() override;
+  void abort() noexcept override;
+  void release(void* token) noexcept override;
+
+  void wait_event(cudaEvent_t event, const char* op, size_t count);  // host wait with the timeout
+  void check_async(const char* op, size_t count);  // throws NcclError (after abort) on an async error
   void release_event(cudaEvent_t event) noexcept;
   void release() noexcept;  // teardown in order; also undoes a half-built constructor
   std::string where() const;  // "rank R of N (host H, device D)"
@@ -112,6 +123,7 @@ class NcclComm {
   bool aborted_ = false;
   mutable std::mutex mutex_;         // guards comm_, aborted_ and the event pool
   std::vector<cudaEvent_t> events_;  // idle events, reused across collectives
+  std::unique_ptr<Watchdog> watchdog_;  // lock order: mutex_, then the watchdog's own
 };
 
 }  // namespace nin::dist

@@ -1,5 +1,5 @@
-// Communicator for CUDA tensors: LibTorch's current stream and dtypes onto NcclComm.
-#include "dist/nccl/nccl_communicator.h"
+// NcclBackend: LibTorch's current stream and dtypes onto the raw NcclComm.
+#include "dist/nccl/nccl_backend.h"
 
 #include <stdexcept>
 #include <string>
@@ -9,40 +9,18 @@
 #include <torch/types.h>
 
 #include "dist/nccl/nccl_comm.h"
+#include "dist/nccl/nccl_dtype.h"
 
 namespace nin::dist {
 namespace {
 
-DType to_dtype(c10::ScalarType type) {
-  switch (type) {
-    case c10::ScalarType::Float: return DType::kFloat32;
-    case c10::ScalarType::Double: return DType::kFloat64;
-    case c10::ScalarType::BFloat16: return DType::kBFloat16;
-    case c10::ScalarType::Half: return DType::kFloat16;
-    case c10::ScalarType::Int: return DType::kInt32;
-    case c10::ScalarType::Long: return DType::kInt64;
-    case c10::ScalarType::Byte: return DType::kUInt8;
-    default: break;
-  }
-  throw std::invalid_argument(std::string("NCCL communicator: unsupported dtype ") + c10::toString(type));
-}
-
-NcclOp to_nccl_op(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::kSum: return NcclOp::kSum;
-    case ReduceOp::kAvg: return NcclOp::kAvg;
-    case ReduceOp::kMax: return NcclOp::kMax;
-    case ReduceOp::kMin: return NcclOp::kMin;
-  }
-  throw std::invalid_argument("NCCL communicator: unknown ReduceOp");
-}
-
-class NcclTorchWork final : public Work {
+// NcclWork as a Work: wait() orders LibTorch's current stream after the collective.
+class NcclBackendWork final : public Work {
  public:
-  NcclTorchWork(NcclWork work, c10::DeviceIndex device) : work_(std::move(work)), device_(device) {}
+  NcclBackendWork(NcclWork work, c10::DeviceIndex device) : work_(std::move(work)), device_(device) {}
   bool test() override { return work_.test(); }
-  // The current stream waits on the collective's event: no host sync, so the caller's
-  // next kernels (optimizer step) queue behind it while the host runs ahead.
+  // No host sync: the caller's next kernels (optimizer step) queue behind the collective
+  // while the host runs ahead.
   void wait() override { work_.wait(c10::cuda::getCurrentCUDAStream(device_).stream()); }
 
  private:
@@ -50,40 +28,42 @@ class NcclTorchWork final : public Work {
   c10::DeviceIndex device_;
 };
 
-class NcclCommunicator final : public Communicator {
+class NcclBackend final : public Communicator {
  public:
-  NcclCommunicator(MPI_Comm comm, int device, std::chrono::milliseconds timeout)
+  NcclBackend(MPI_Comm comm, int device, std::chrono::milliseconds timeout)
       : comm_(comm, device, timeout), device_(static_cast<c10::DeviceIndex>(device)) {}
 
   int rank() const override { return comm_.rank(); }
   int size() const override { return comm_.size(); }
 
   std::unique_ptr<Work> allreduce_async(torch::Tensor tensor, ReduceOp op) override {
-    check(tensor, "allreduce");
+    check_tensor(tensor, "allreduce");
     NcclWork work = comm_.allreduce(tensor.data_ptr(), static_cast<size_t>(tensor.numel()),
-                                    to_dtype(tensor.scalar_type()), to_nccl_op(op), current_stream());
+                                    to_nccl(tensor.scalar_type()), op, current_stream());
     keep_until_done(tensor);
-    return std::make_unique<NcclTorchWork>(std::move(work), device_);
+    return std::make_unique<NcclBackendWork>(std::move(work), device_);
   }
 
   // Rare (initial weights, resume), so it also waits on the host: a hang is reported here.
   void broadcast(torch::Tensor tensor, int root) override {
-    check(tensor, "broadcast");
+    check_tensor(tensor, "broadcast");
     NcclWork work = comm_.broadcast(tensor.data_ptr(), static_cast<size_t>(tensor.numel()),
-                                    to_dtype(tensor.scalar_type()), root, current_stream());
+                                    to_nccl(tensor.scalar_type()), root, current_stream());
     work.synchronize();
   }
 
   void barrier() override {
     torch::Tensor token = torch::zeros({1}, torch::TensorOptions().dtype(torch::kFloat).device(torch::kCUDA, device_));
-    NcclWork work = comm_.allreduce(token.data_ptr(), 1, DType::kFloat32, NcclOp::kSum, current_stream());
+    NcclWork work = comm_.allreduce(token.data_ptr(), 1, ncclFloat32, ReduceOp::kSum, current_stream());
     work.synchronize();
   }
+
+  void check() override { comm_.check(); }
 
  private:
   cudaStream_t current_stream() const { return c10::cuda::getCurrentCUDAStream(device_).stream(); }
 
-  void check(const torch::Tensor& tensor, const char* op) const {
+  void check_tensor(const torch::Tensor& tensor, const char* op) const {
     if (!tensor.defined()) throw std::invalid_argument(std::string("NCCL ") + op + ": undefined tensor");
     if (!tensor.is_cuda() || tensor.device().index() != device_ || !tensor.is_contiguous()) {
       throw std::invalid_argument(std::string("NCCL ") + op + " needs a contiguous tensor on cuda:" +
@@ -105,8 +85,8 @@ class NcclCommunicator final : public Communicator {
 
 }  // namespace
 
-std::unique_ptr<Communicator> make_nccl_communicator(MPI_Comm comm, int device, std::chrono::milliseconds timeout) {
-  return std::make_unique<NcclCommunicator>(comm, device, timeout);
+std::unique_ptr<Communicator> make_nccl_backend(MPI_Comm comm, int device, std::chrono::milliseconds timeout) {
+  return std::make_unique<NcclBackend>(comm, device, timeout);
 }
 
 }  // namespace nin::dist

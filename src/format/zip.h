@@ -1,0 +1,52 @@
+// The zip archive records of torch.save's format, through PyTorch's own zip writer and reader.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <c10/core/Allocator.h>
+
+namespace caffe2::serialize {
+class PyTorchStreamReader;
+}
+
+namespace nin::format {
+
+// What every zip archive starts with (a local file header); torch.save's legacy format lacks it.
+constexpr char kZipMagic[4] = {'P', 'K', '\x03', '\x04'};
+
+// A record to store: its name in the archive and its bytes (not owned).
+struct ZipRecord {
+  std::string name;
+  const void* data = nullptr;
+  size_t size = 0;  // bytes
+};
+
+// The archive that holds `records` in order, laid out as torch.save lays it out (PyTorch's
+// writer puts every record under archive/, aligns its data to 64 bytes and adds archive/version).
+std::string zip_archive(const std::vector<ZipRecord>& records);
+
+// Reads the records of an archive written by torch.save; c10::Error on a damaged archive.
+class ZipReader {
+ public:
+  explicit ZipReader(const std::filesystem::path& path);
+  ~ZipReader();
+  ZipReader(const ZipReader&) = delete;
+  ZipReader& operator=(const ZipReader&) = delete;
+
+  bool has(const std::string& name);
+  std::string text(const std::string& name);  // a small record's bytes, as a string
+  struct Record {
+    at::DataPtr data;
+    size_t size = 0;  // bytes
+  };
+  Record record(const std::string& name);  // a record's bytes, without a copy
+
+ private:
+  std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader_;
+};
+
+}  // namespace nin::format

@@ -1,0 +1,66 @@
+// Every config key, declared once: the struct, reader, writer, checks and reference come from this list.
+#pragma once
+
+// X(member, key, type, default, rule, help), in the canonical to_toml order (checkpoints
+// store that text and config_hash hashes it, so append new keys to their section).
+// `rule` is what the value alone may be (config_rules.h); rules that involve other keys
+// or the model are written out in validate(). `help` is the line in `config --reference`.
+#define NIN_CONFIG_KEYS(X)                                                                                   \
+  X(in_channels, "model.in_channels", int64_t, 1, at_least(1), "input image channels")                       \
+  X(num_classes, "model.num_classes", int64_t, 10, at_least(2),                                              \
+    "output classes (labels must lie in 0..num_classes-1)")                                                  \
+  X(dropout, "model.dropout", double, 0.5, half_open(0, 1), "dropout probability before the last NiN block") \
+                                                                                                             \
+  X(data_dir, "data.dir", std::string, "/usr/share/datasets/fashion-mnist", any_value(),                     \
+    "folder with the four FashionMNIST IDX files (.gz or raw)")                                              \
+  /* square; the model's minimum is checked in validate() */                                                 \
+  X(resize, "data.resize", int64_t, 224, any_value(), "input height and width in pixels (at least 67)")      \
+  X(train_limit, "data.train_limit", int64_t, 0, at_least(0), "use the first N training images; 0 = all")    \
+  X(test_limit, "data.test_limit", int64_t, 0, at_least(0), "evaluate on the first N test images; 0 = all")  \
+  X(normalize, "data.normalize", bool, false, any_value(), "normalise with the train-set mean and std")      \
+                                                                                                             \
+  X(epochs, "train.epochs", int64_t, 10, at_least(1), "passes over the training set")                        \
+  X(batch_size, "train.batch_size", int64_t, 128, at_least(1), "global batch, split evenly over the ranks")  \
+  X(accumulate, "train.accumulate", int64_t, 1, at_least(1), "micro-batches per optimizer step")             \
+  X(optimizer, "train.optimizer", std::string, "sgd", one_of("sgd", "adam", "adamw"), "sgd, adam or adamw")  \
+  X(lr, "train.lr", double, 0.05, finite_above(0), "learning rate")                                          \
+  X(momentum, "train.momentum", double, 0.0, half_open(0, 1), "SGD momentum")                                \
+  X(weight_decay, "train.weight_decay", double, 0.0, at_least(0), "L2 penalty (decoupled for adamw)")        \
+  /* linear is Goyal et al. 2017 */                                                                          \
+  X(lr_scaling, "train.lr_scaling", std::string, "none", one_of("none", "linear"),                           \
+    "none, or linear: lr * batch_size / base_batch_size")                                                    \
+  X(base_batch_size, "train.base_batch_size", int64_t, 128, at_least(1), "the batch size lr was tuned for")  \
+  X(warmup_epochs, "train.warmup_epochs", double, 0.0, at_least(0), "linear warm-up from lr/10, in epochs")  \
+  X(lr_decay, "train.lr_decay", std::string, "none", one_of("none", "cosine"),                               \
+    "none, or cosine: decay to 0 at the last step")                                                          \
+  X(seed, "train.seed", uint64_t, 42, any_value(), "seed for init, shuffling and dropout")                   \
+  X(threads, "train.threads", int64_t, 0, at_least(0),                                                       \
+    "intra-op threads per rank; 0 = node cores / ranks on node")                                             \
+  X(device, "train.device", std::string, "auto", one_of("auto", "cpu", "cuda"),                              \
+    "auto, cpu or cuda (cuda:local_rank)")                                                                   \
+  X(precision, "train.precision", std::string, "fp32", one_of("fp32", "bf16"),                               \
+    "fp32, or bf16 (autocast on CUDA)")                                                                      \
+  X(stall_steps, "train.stall_steps", int64_t, 300, at_least(0),                                             \
+    "warn when the loss stays at ln(classes) this many steps; 0 = off")                                      \
+                                                                                                             \
+  X(bucket_mb, "dist.bucket_mb", double, 25.0, above(0), "gradient bucket cap, MiB")                         \
+  /* small, so communication starts early in backward */                                                     \
+  X(first_bucket_mb, "dist.first_bucket_mb", double, 1.0, above(0), "first gradient bucket cap, MiB")        \
+  X(timeout_s, "dist.timeout_s", double, 300.0, above(0), "seconds before a stuck collective ends the job")  \
+  X(check_every, "dist.check_every", int64_t, 0, at_least(0),                                                \
+    "steps between cross-rank parameter checksums; 0 = off")                                                 \
+  X(on_nonfinite, "dist.on_nonfinite", std::string, "stop", one_of("stop", "skip"),                          \
+    "stop, or skip the step: a NaN or Inf loss or gradient")                                                 \
+                                                                                                             \
+  X(checkpoint_every, "checkpoint.every", int64_t, 1, at_least(1),                                           \
+    "epochs between checkpoints (the last epoch always)")                                                    \
+  X(checkpoint_keep, "checkpoint.keep", int64_t, 3, at_least(1), "newest checkpoints kept")                  \
+  X(checkpoint_every_steps, "checkpoint.every_steps", int64_t, 0, at_least(0),                               \
+    "optimizer steps between mid-epoch checkpoints; 0 = off")                                                \
+                                                                                                             \
+  X(log_every, "log.every", int64_t, 20, at_least(1),                                                        \
+    "steps between progress lines when stdout is not a terminal")                                            \
+  X(quiet, "log.quiet", bool, false, any_value(), "print only the epoch summaries")                          \
+                                                                                                             \
+  X(run_dir, "run.dir", std::string, "runs/default", non_empty("must name a directory"),                     \
+    "run directory: checkpoints, metrics, plots")

@@ -1,0 +1,36 @@
+#include "train/config_rules.h"
+
+#include <charconv>
+#include <cmath>
+
+namespace nin::train::rules {
+namespace {
+
+std::string number(double v) {
+  char buf[64];  // shortest form: 0, 1, 0.5
+  return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+
+}  // namespace
+
+std::string broken(const Range& r, double v) {
+  const bool ok = (r.lo_open ? v > r.lo : v >= r.lo) && (r.hi_open ? v < r.hi : v <= r.hi) &&
+                  (!r.finite || std::isfinite(v));
+  if (ok) return "";
+  if (std::isinf(r.hi)) return std::string("must be ") + (r.lo_open ? "> " : ">= ") + number(r.lo);
+  return std::string("must be in ") + (r.lo_open ? "(" : "[") + number(r.lo) + ", " + number(r.hi) +
+         (r.hi_open ? ")" : "]");
+}
+
+std::string broken(const OneOf& r, const std::string& v) {
+  for (const auto& c : r.choices)
+    if (v == c) return "";
+  std::string text = "must be ";  // "a", "b" or "c"
+  for (size_t i = 0; i < r.choices.size(); ++i)
+    text += (i == 0 ? "" : i + 1 == r.choices.size() ? " or " : ", ") + ("\"" + r.choices[i] + "\"");
+  return text;
+}
+
+std::string broken(const NonEmpty& r, const std::string& v) { return v.empty() ? r.rule : ""; }
+
+}  // namespace nin::train::rules

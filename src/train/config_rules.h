@@ -1,0 +1,51 @@
+// What one config key's value may be on its own: a number range, a list of strings, or anything.
+#pragma once
+
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace nin::train::rules {
+
+struct AnyValue {};
+
+inline constexpr double kUnbounded = std::numeric_limits<double>::infinity();
+
+// lo <= v (or lo < v) and v <= hi (or v < hi); NaN is never in range.
+struct Range {
+  double lo;
+  double hi;
+  bool lo_open;
+  bool hi_open;
+  bool finite;  // also reject +-inf, which TOML can spell
+};
+
+struct OneOf {
+  std::vector<std::string> choices;
+};
+
+struct NonEmpty {
+  std::string rule;  // what an empty value is told, e.g. "must name a directory"
+};
+
+inline AnyValue any_value() { return {}; }
+inline Range at_least(double lo) { return {lo, kUnbounded, false, false, false}; }
+inline Range above(double lo) { return {lo, kUnbounded, /*lo_open=*/true, false, false}; }
+inline Range finite_above(double lo) { return {lo, kUnbounded, /*lo_open=*/true, false, /*finite=*/true}; }
+inline Range half_open(double lo, double hi) { return {lo, hi, false, /*hi_open=*/true, false}; }  // [lo, hi)
+template <typename... S>
+OneOf one_of(S... choices) {
+  return OneOf{{choices...}};
+}
+inline NonEmpty non_empty(const char* rule) { return NonEmpty{rule}; }
+
+// The rule `v` breaks, worded for "KEY = VALUE is out of range: ...", or "" when it keeps it.
+template <typename T>
+std::string broken(const AnyValue&, const T&) {
+  return "";
+}
+std::string broken(const Range& r, double v);
+std::string broken(const OneOf& r, const std::string& v);
+std::string broken(const NonEmpty& r, const std::string& v);
+
+}  // namespace nin::train::rules

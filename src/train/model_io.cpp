@@ -1,0 +1,40 @@
+// Models from configs and checkpoints; prediction with the training's preprocessing.
+#include "train/model_io.h"
+
+namespace nin::train {
+
+model::NiN make_model(const Config& config) {
+  return model::NiN(model::NiNOptions{config.in_channels, config.num_classes, config.dropout});
+}
+
+data::BatchOptions batch_options(const Config& config) { return data::BatchOptions{config.resize, config.normalize}; }
+
+LoadedModel load_model(const std::string& checkpoint) {
+  const auto ck = read_checkpoint(checkpoint);
+  LoadedModel loaded;
+  loaded.config = from_toml(ck.config_toml, ck.path.string() + " (embedded config)");
+  loaded.model = make_model(loaded.config);
+  restore(ck, *loaded.model, nullptr);
+  loaded.model->eval();
+  loaded.path = ck.path.string();
+  loaded.state = ck.state;
+  return loaded;
+}
+
+std::vector<Prediction> predict(LoadedModel& loaded, const torch::Tensor& images) {
+  torch::NoGradGuard no_grad;
+  const auto options = batch_options(loaded.config);
+  std::vector<Prediction> out;
+  for (int64_t i = 0; i < images.size(0); ++i) {  // one at a time: as predict has always batched
+    const auto x = data::make_batch(images[i].unsqueeze(0), torch::zeros({1}, torch::kInt64), options);
+    Prediction p;
+    p.logits = loaded.model->forward(x)[0].to(torch::kFloat64);
+    const auto probs = torch::softmax(p.logits, 0);
+    p.label = probs.argmax().item<int64_t>();
+    p.probability = probs[p.label].item<double>();
+    out.push_back(p);
+  }
+  return out;
+}
+
+}  // namespace nin::train

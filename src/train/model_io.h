@@ -1,0 +1,39 @@
+// Models from configs and checkpoints, and prediction: what the front end needs of a model.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "data/batch.h"
+#include "model/nin.h"
+#include "train/checkpoint.h"
+#include "train/config.h"
+
+namespace nin::train {
+
+// The NiN a config describes, freshly initialised (from the current torch seed).
+model::NiN make_model(const Config& config);
+// How a config says images become a batch, for training and inference alike.
+data::BatchOptions batch_options(const Config& config);
+
+// A checkpoint's model in eval mode, with the config embedded in the checkpoint.
+struct LoadedModel {
+  model::NiN model{nullptr};
+  Config config;
+  std::string path;
+  TrainState state;
+};
+LoadedModel load_model(const std::string& checkpoint);
+
+struct Prediction {
+  int64_t label = 0;         // the most probable class
+  double probability = 0;    // its softmax probability
+  torch::Tensor logits;      // [classes] double
+};
+// Classifies [N, H, W] uint8 images, preprocessed as the model was trained.
+std::vector<Prediction> predict(LoadedModel& loaded, const torch::Tensor& images);
+
+}  // namespace nin::train

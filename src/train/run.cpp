@@ -1,0 +1,222 @@
+// Run directory, resume, checkpoints, preemption and the per-epoch record.
+#include "train/run.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "data/fashion_mnist.h"
+#include "dist/agree.h"
+#include "format/atomic_file.h"
+#include "train/signals.h"
+#include "util/error.h"
+
+namespace nin::train {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr double kStallBand = 0.05;  // |loss - ln(classes)| below this counts as stuck
+
+// The checkpoint `resume` names; null when "auto" finds none to resume from.
+std::unique_ptr<CheckpointFile> find_checkpoint(const std::string& resume, const fs::path& dir, const Run& run) {
+  if (resume != "auto") return std::make_unique<CheckpointFile>(read_checkpoint(resume));
+  std::vector<std::string> warnings;
+  auto ck = newest_valid_checkpoint(dir, warnings);
+  for (const auto& w : warnings) run.warn(w);
+  if (!ck && !list_checkpoints(dir).empty())
+    throw InputError(dir.string() + ": every checkpoint is corrupt; nothing to resume from");
+  if (!ck) run.say("no checkpoint in " + dir.string() + ": starting from scratch");
+  return ck;
+}
+
+std::string resume_position(const TrainState& s) {
+  return s.step_in_epoch == 0 ? " at the end of epoch " + std::to_string(s.epoch)
+                              : " in epoch " + std::to_string(s.epoch + 1) + " after step " + std::to_string(s.step_in_epoch);
+}
+
+}  // namespace
+
+Run::Run(const Config& config, int rank, int world, dist::Communicator& control)
+    : config_(config), rank_(rank), world_(world), control_(control), dir_(config.run_dir) {}
+
+void Run::create_dir() {
+  const Config& config = config_;
+  std::string error;
+  if (lead()) {
+    std::error_code ec;
+    fs::create_directories(dir_, ec);
+    if (ec) error = "cannot create run directory " + config.run_dir + ": " + ec.message();
+    else if (::access(config.run_dir.c_str(), W_OK) != 0) error = "run directory " + config.run_dir + " is not writable";
+    else {
+      try {
+        format::write_atomically(dir_ / "config.toml", {to_toml(config)}, "config");
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+    }
+  }
+  if (dist::any_rank(control_, !error.empty()))
+    throw InputError(lead() ? error : "rank 0 could not prepare run.dir = " + config.run_dir);
+}
+
+void Run::say(const std::string& line) const {
+  if (lead()) std::cout << line << std::endl;
+}
+
+void Run::warn(const std::string& text) const {
+  if (lead()) std::cerr << "warning: " << text << std::endl;
+}
+
+void Run::resume(const std::string& resume, model::NiN& model, torch::optim::Optimizer& optimizer) {
+  if (resume.empty()) return;
+  const auto ck = find_checkpoint(resume, dir_, *this);
+  if (!ck) return;
+  if (ck->optimizer != config_.optimizer)
+    throw InputError(ck->path.string() + ": written with train.optimizer = \"" + ck->optimizer +
+                     "\", the config says \"" + config_.optimizer + "\"");
+  restore(*ck, *model, &optimizer);
+  state_ = ck->state;
+  resumed_finished_ = state_.epoch >= config_.epochs;
+  say("resumed from " + ck->path.string() + resume_position(state_) + ", global step " +
+      std::to_string(state_.global_step) + " (written by " + std::to_string(ck->world_size) + " ranks)");
+}
+
+std::string Run::position() const {
+  return "epoch " + std::to_string(state_.epoch + 1) + ", step " + std::to_string(state_.step_in_epoch + 1) +
+         " (global step " + std::to_string(state_.global_step + 1) + ")";
+}
+
+void Run::step_done(int64_t step_in_epoch) {
+  ++state_.global_step;
+  state_.step_in_epoch = step_in_epoch;
+}
+
+std::string Run::watch_loss(double running_loss) {
+  if (config_.stall_steps <= 0 || stall_warned_) return "";
+  const double ln_classes = std::log(static_cast<double>(config_.num_classes));
+  if (std::abs(running_loss - ln_classes) > kStallBand) stalled_since_ = -1;
+  else if (stalled_since_ < 0) stalled_since_ = state_.global_step;
+  else if (state_.global_step - stalled_since_ >= config_.stall_steps) {
+    stall_warned_ = true;
+    std::ostringstream w;
+    w << "the training loss has stayed at ln(" << config_.num_classes << ") = " << ln_classes << " for "
+      << config_.stall_steps << " steps: the network predicts uniformly. NiN does this when the learning rate is "
+      << "too high for it (try a lower train.lr, or adam with 1e-3) or when its ReLUs die before the global "
+      << "average pool.";
+    return w.str();
+  }
+  return "";
+}
+
+bool Run::stop_requested() {
+  stop_signal_ = dist::max_over_ranks(control_, stop_signal());
+  return stop_signal_ != 0;
+}
+
+TrainState Run::with_totals(const EpochTotals& epoch_so_far) const {
+  TrainState s = state_;
+  s.loss_sum += epoch_so_far.loss_sum;
+  s.correct += static_cast<int64_t>(epoch_so_far.correct);
+  s.seen += static_cast<int64_t>(epoch_so_far.seen);
+  return s;
+}
+
+void Run::preempt(const EpochTotals& epoch_so_far, const torch::nn::Module& model,
+                  const torch::optim::Optimizer& optimizer) {
+  state_ = with_totals(epoch_so_far);
+  if (lead()) {
+    checkpoint(model, optimizer, state_);
+    std::cout << "signal " << stop_signal_ << ": stopped at epoch " << state_.epoch + 1 << ", step "
+              << state_.step_in_epoch << "; checkpoint " << (dir_ / checkpoint_name(state_.global_step)).string()
+              << "; resume with --resume auto" << std::endl;
+  }
+  control_.barrier();  // the checkpoint exists before any rank exits
+}
+
+bool Run::step_checkpoint_due() const {
+  return config_.checkpoint_every_steps > 0 && state_.global_step % config_.checkpoint_every_steps == 0;
+}
+
+// No barrier: rank 0 alone writes, and the others meet it at the next step's allreduce.
+void Run::checkpoint_mid_epoch(const EpochTotals& epoch_so_far, const torch::nn::Module& model,
+                               const torch::optim::Optimizer& optimizer) const {
+  if (lead()) checkpoint(model, optimizer, with_totals(epoch_so_far));
+}
+
+void Run::end_epoch(const EpochTotals& session, const EvalResult& eval, const EpochTiming& timing,
+                    const torch::nn::Module& model, const torch::optim::Optimizer& optimizer) {
+  const double total_seen = session.seen + state_.seen;
+  EpochRecord record;
+  record.epoch = state_.epoch + 1;
+  record.step = state_.global_step;
+  record.train_loss = (session.loss_sum + state_.loss_sum) / std::max(total_seen, 1.0);
+  record.train_acc = (session.correct + state_.correct) / std::max(total_seen, 1.0);
+  record.test_loss = eval.loss;
+  record.test_acc = eval.accuracy;
+  record.lr = timing.lr;
+  record.images_per_s = session.seen / std::max(timing.epoch_s, 1e-9);
+  record.epoch_s = timing.epoch_s;
+  record.comm_wait_s = timing.comm_wait_s;
+  record.world_size = world_;
+  record.class_acc = eval.class_accuracy();
+
+  state_.epoch = record.epoch;
+  state_.step_in_epoch = 0;
+  state_.loss_sum = 0, state_.correct = 0, state_.seen = 0;
+  if (lead()) {
+    std::cout << format_record(record, config_.epochs) << std::endl;
+    loss_moved_ = loss_moved_ || std::abs(record.train_loss - std::log(double(config_.num_classes))) > kStallBand;
+    if (loss_moved_) warn_dead_classes(eval.confusion);
+    // An every_steps checkpoint due at the epoch's last step is this one (the loop skips it).
+    if (state_.epoch % config_.checkpoint_every == 0 || state_.epoch == config_.epochs || step_checkpoint_due())
+      checkpoint(model, optimizer, state_);
+    append_metrics(dir_, record);
+    std::string warning;
+    if (!plot_curves({dir_}, dir_, warning) && warning != plot_warning_) warn(warning);
+    plot_warning_ = warning;
+  }
+  if (state_.epoch == config_.epochs) {
+    std::ostringstream line;
+    line << "final: test accuracy " << eval.accuracy << " on " << eval.count << " test images, test loss " << eval.loss
+         << "; run directory " << dir_.string();
+    say(line.str());
+  }
+}
+
+void Run::finish() const {
+  if (resumed_finished_)
+    say("the run has completed its " + std::to_string(config_.epochs) + " epochs; raise train.epochs to go on");
+  control_.barrier();
+}
+
+void Run::checkpoint(const torch::nn::Module& model, const torch::optim::Optimizer& optimizer,
+                     const TrainState& state) const {
+  write_checkpoint(dir_ / checkpoint_name(state.global_step), model, optimizer, config_.optimizer, state,
+                   to_toml(config_), world_);
+  prune_checkpoints(dir_, config_.checkpoint_keep);
+}
+
+// NiN's last ReLU sits before the global average pool: a class whose channel dies there
+// is never predicted again. Said once, and again only when the set of classes changes;
+// not during the first epochs, while the loss still sits at ln(classes) and the network
+// predicts one or two classes for everything.
+void Run::warn_dead_classes(const torch::Tensor& confusion) {
+  const auto predicted = confusion.sum(0);
+  std::string dead;
+  for (int64_t c = 0; c < predicted.size(0); ++c) {
+    if (predicted[c].item<int64_t>() != 0) continue;
+    dead += (dead.empty() ? "" : ", ") + std::to_string(c) +
+            (predicted.size(0) == 10 ? std::string(" (") + data::kFashionMnistClasses[c] + ")" : "");
+  }
+  const bool one = dead.find(',') == std::string::npos;
+  if (!dead.empty() && dead != dead_classes_)
+    warn((one ? "class " : "classes ") + dead + (one ? " was" : " were") + " never predicted: " +
+         (one ? "its channel" : "their channels") + " before the global average pool " + (one ? "is" : "are") +
+         " likely dead; a lower train.lr or another train.seed usually avoids it");
+  dead_classes_ = dead;
+}
+
+}  // namespace nin::train

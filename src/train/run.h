@@ -1,0 +1,91 @@
+// A run around its loop: the run directory, resume, checkpoints, preemption, epoch records, warnings.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include <torch/optim/optimizer.h>
+
+#include "dist/communicator.h"
+#include "model/nin.h"
+#include "train/checkpoint.h"
+#include "train/config.h"
+#include "train/evaluate.h"
+#include "train/meter.h"
+#include "train/metrics.h"
+
+namespace nin::train {
+
+// What one epoch measured beyond its totals; the Run adds test results and writes the record.
+struct EpochTiming {
+  double lr = 0;
+  double epoch_s = 0;      // training part of the epoch, wall time
+  double comm_wait_s = 0;  // rank 0 blocked on the gradient allreduce
+};
+
+// Every rank holds one; rank 0 alone prints and writes files. `control` carries its small
+// CPU messages (rank 0's verdicts, the stop decision).
+class Run {
+ public:
+  Run(const Config& config, int rank, int world, dist::Communicator& control);
+  // Rank 0 creates the run directory and writes config.toml; every rank learns whether it
+  // could (InputError otherwise). Called once the inputs (checkpoint, data) were read, so
+  // that bad input leaves no file behind.
+  void create_dir();
+
+  bool lead() const { return rank_ == 0; }
+  void say(const std::string& line) const;  // a line on rank 0's stdout
+  void warn(const std::string& text) const; // "warning: text" on rank 0's stderr
+  const TrainState& state() const { return state_; }
+  std::string position() const;  // of the step in progress: "epoch E, step S (global step G)", 1-based
+
+  // `resume`: "" (fresh), "auto" (newest checkpoint that verifies, if any) or a path.
+  // Restores model and optimizer, and where the loop continues.
+  void resume(const std::string& resume, model::NiN& model, torch::optim::Optimizer& optimizer);
+
+  // An optimizer step (applied or skipped) ended as step `step_in_epoch` of its epoch.
+  void step_done(int64_t step_in_epoch);
+  // The stall check, with the running loss whenever progress is printed: the warning to
+  // print (once per run), or "".
+  std::string watch_loss(double running_loss);
+  // Preemption, agreed on by every rank after each step: true everywhere when any rank got
+  // SIGTERM or SIGUSR1. Then preempt() checkpoints mid-epoch, the epoch's totals so far
+  // included, and returns on every rank once the checkpoint exists.
+  bool stop_requested();
+  void preempt(const EpochTotals& epoch_so_far, const torch::nn::Module& model,
+               const torch::optim::Optimizer& optimizer);
+  // checkpoint.every_steps: true after each N-th optimizer step. Then checkpoint_mid_epoch()
+  // (a collective: the epoch's totals so far) has rank 0 write a checkpoint as preempt() does,
+  // and the loop goes on; the other ranks wait for the write only at their next collective.
+  bool step_checkpoint_due() const;
+  void checkpoint_mid_epoch(const EpochTotals& epoch_so_far, const torch::nn::Module& model,
+                            const torch::optim::Optimizer& optimizer) const;
+  // The epoch's record (totals of this session plus those carried over a resume), its
+  // line, warnings, metrics files, curves and the scheduled checkpoint.
+  void end_epoch(const EpochTotals& session, const EvalResult& eval, const EpochTiming& timing,
+                 const torch::nn::Module& model, const torch::optim::Optimizer& optimizer);
+  // The last words: a resume of a run that had already finished says so.
+  void finish() const;
+
+ private:
+  void checkpoint(const torch::nn::Module& model, const torch::optim::Optimizer& optimizer,
+                  const TrainState& state) const;
+  TrainState with_totals(const EpochTotals& epoch_so_far) const;  // state_ plus a partial epoch
+  void warn_dead_classes(const torch::Tensor& confusion);
+
+  const Config& config_;
+  int rank_, world_;
+  dist::Communicator& control_;
+  std::filesystem::path dir_;
+  TrainState state_;
+  bool resumed_finished_ = false;  // resumed from a checkpoint of a run that had ended
+  bool loss_moved_ = false;        // an epoch's training loss has left ln(classes)
+  std::string dead_classes_;       // the classes last reported as never predicted
+  int64_t stalled_since_ = -1;  // global step the loss entered the ln(classes) band; -1 = not in it
+  bool stall_warned_ = false;
+  int64_t stop_signal_ = 0;     // the signal the ranks agreed to stop on
+  std::string plot_warning_;    // the last one printed: each is said once
+};
+
+}  // namespace nin::train

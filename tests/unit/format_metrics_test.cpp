@@ -1,0 +1,87 @@
+// Metrics records: the exact bytes of metrics.jsonl and metrics.csv, and the round trip.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "train/metrics.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+using namespace nin::train;
+using nin::test::fresh_dir;
+
+namespace {
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+EpochRecord sample(int64_t epoch) {
+  EpochRecord r;
+  r.epoch = epoch;
+  r.step = 40 * epoch;
+  r.train_loss = 2.0 / 3;  // more digits than the CSV keeps
+  r.train_acc = 0.75;
+  r.test_loss = 0.1;
+  r.test_acc = 0.8125;
+  r.lr = 1e-4;
+  r.images_per_s = 12345.678901;
+  r.epoch_s = 1.5;
+  r.comm_wait_s = 0;
+  r.world_size = 2;
+  r.class_acc = {0.5, 1.0, 0.25};
+  return r;
+}
+
+}  // namespace
+
+// Keys sorted in the JSON, columns in declaration order in the CSV, 8 significant digits there:
+// bench/ and tests/ parse both files.
+TEST(Metrics, FilesKeepTheirExactFormat) {
+  const auto dir = fresh_dir("metrics-format");
+  append_metrics(dir, sample(1));
+  append_metrics(dir, sample(2));
+  const std::string json_tail =
+      "\"lr\":0.0001,\"step\":STEP,\"test_acc\":0.8125,\"test_loss\":0.1,\"train_acc\":0.75,"
+      "\"train_loss\":0.6666666666666666,\"world_size\":2}\n";
+  auto line = [&](const char* epoch, const char* step) {
+    std::string tail = json_tail;
+    tail.replace(tail.find("STEP"), 4, step);
+    return std::string("{\"class_acc\":[0.5,1.0,0.25],\"comm_wait_s\":0.0,\"epoch\":") + epoch + ",\"epoch_s\":1.5,\"images_per_s\":12345.678901," +
+           tail;
+  };
+  EXPECT_EQ(read_text(dir / "metrics.jsonl"), line("1", "40") + line("2", "80"));
+  EXPECT_EQ(read_text(dir / "metrics.csv"),
+            "epoch,step,train_loss,train_acc,test_loss,test_acc,lr,images_per_s,epoch_s,comm_wait_s,world_size,class_acc\n"
+            "1,40,0.66666667,0.75,0.1,0.8125,0.0001,12345.679,1.5,0,2,0.5;1;0.25\n"
+            "2,80,0.66666667,0.75,0.1,0.8125,0.0001,12345.679,1.5,0,2,0.5;1;0.25\n");
+}
+
+TEST(Metrics, RecordsRoundTripAndMissingKeysTakeDefaults) {
+  const auto dir = fresh_dir("metrics-roundtrip");
+  append_metrics(dir, sample(1));
+  std::ofstream(dir / "metrics.jsonl", std::ios::app) << "{\"epoch\":2,\"test_acc\":0.5}\n{\"epoch\":3,\"te";
+  const auto records = read_metrics(dir);
+  ASSERT_EQ(records.size(), 2u);  // the line cut short by a crash is skipped
+  const EpochRecord want = sample(1);
+  const EpochRecord& got = records[0];
+  EXPECT_EQ(got.epoch, want.epoch);
+  EXPECT_EQ(got.step, want.step);
+  EXPECT_EQ(got.train_loss, want.train_loss);  // bitwise: JSON keeps every digit
+  EXPECT_EQ(got.train_acc, want.train_acc);
+  EXPECT_EQ(got.test_loss, want.test_loss);
+  EXPECT_EQ(got.test_acc, want.test_acc);
+  EXPECT_EQ(got.lr, want.lr);
+  EXPECT_EQ(got.images_per_s, want.images_per_s);
+  EXPECT_EQ(got.epoch_s, want.epoch_s);
+  EXPECT_EQ(got.comm_wait_s, want.comm_wait_s);
+  EXPECT_EQ(got.world_size, want.world_size);
+  EXPECT_EQ(got.class_acc, want.class_acc);
+  EXPECT_EQ(records[1].epoch, 2);
+  EXPECT_EQ(records[1].test_acc, 0.5);
+  EXPECT_EQ(records[1].step, 0);
+  EXPECT_EQ(records[1].world_size, 1);  // runs from before world_size was recorded: one rank
+}

@@ -1,0 +1,62 @@
+// Which library std::filesystem resolves to in this executable: libstdc++, not LibTorch.
+//
+// pip's libtorch_cpu.so exports copies of libstdc++'s std::filesystem symbols
+// (pytorch/pytorch#133437). An executable that lists libtorch before libstdc++ in NEEDED
+// binds std::filesystem::remove_all to that copy and jumps to address 0; cmake/LinkOrder.cmake
+// puts libstdc++ first. With Debian's LibTorch this test passes either way, because that
+// libtorch exports no such copies: there, tests/cmake/link_order.sh (readelf on every
+// LibTorch executable) is the check that catches a regression. This one catches it where
+// the copies exist, on a pip LibTorch.
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// std::filesystem::remove_all(const path&) as mangled for the string ABI this file uses.
+#if _GLIBCXX_USE_CXX11_ABI
+constexpr const char* kRemoveAll = "_ZNSt10filesystem10remove_allERKNS_7__cxx114pathE";
+#else
+constexpr const char* kRemoveAll = "_ZNSt10filesystem10remove_allERKNS_4pathE";
+#endif
+// The version the executable's reference asks for. An unversioned definition (LibTorch's
+// copy) also satisfies it, so the first library in lookup order that defines it wins.
+constexpr const char* kRemoveAllVersion = "GLIBCXX_3.4.26";
+
+// File name of the shared object that holds `addr`, or "" when none does.
+std::string object_of(const void* addr) {
+  Dl_info info{};
+  if (addr == nullptr || dladdr(addr, &info) == 0 || info.dli_fname == nullptr) return "";
+  return info.dli_fname;
+}
+
+}  // namespace
+
+TEST(LinkOrder, RemoveAllResolvesToLibstdcxx) {
+  // RTLD_DEFAULT searches the global scope in the order the executable's own references
+  // are bound: the executable, then its NEEDED libraries in order.
+  const void* versioned = dlvsym(RTLD_DEFAULT, kRemoveAll, kRemoveAllVersion);
+  const void* plain = dlsym(RTLD_DEFAULT, kRemoveAll);
+  ASSERT_NE(versioned, nullptr) << kRemoveAll << "@" << kRemoveAllVersion << " not found: " << dlerror();
+  EXPECT_NE(object_of(versioned).find("libstdc++"), std::string::npos)
+      << kRemoveAll << "@" << kRemoveAllVersion << " comes from " << object_of(versioned);
+  EXPECT_NE(object_of(plain).find("libstdc++"), std::string::npos)
+      << kRemoveAll << " comes from " << object_of(plain);
+}
+
+TEST(LinkOrder, RemoveAllRemovesATree) {
+  // The call that jumped to address 0 when it bound to LibTorch's copy.
+  const fs::path dir = nin::test::fresh_dir("link-order");
+  fs::create_directories(dir / "a" / "b");
+  std::ofstream(dir / "a" / "b" / "file") << "x";
+  EXPECT_EQ(fs::remove_all(dir), std::uintmax_t{4});  // dir, a, b, file
+  EXPECT_FALSE(fs::exists(dir));
+}
