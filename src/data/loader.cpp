@@ -4,18 +4,31 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "util/splitmix64.h"
+
 namespace nin::data {
 
 Step::Step(const Split& split, torch::Tensor indices, int64_t index, int64_t micro_batch,
-           const BatchOptions& options)
-    : split_(split), indices_(std::move(indices)), index_(index), micro_batch_(micro_batch), options_(options) {}
+           const LoaderOptions& options, uint64_t seed)
+    : split_(split),
+      indices_(std::move(indices)),
+      index_(index),
+      micro_batch_(micro_batch),
+      batch_(options.batch),
+      augment_(options.augment),
+      seed_(seed) {}
 
 MicroBatch Step::micro(int64_t m) const {
   const int64_t begin = m * micro_batch_, end = std::min(begin + micro_batch_, images());
   if (m < 0 || begin >= end) throw std::out_of_range("Step::micro: no micro-batch " + std::to_string(m));
   const auto idx = indices_.slice(0, begin, end);
   MicroBatch b;
-  b.x = make_batch(split_.images, idx, options_);
+  if (augment_.active()) {  // on the small uint8 images, before the resize
+    const auto images = augment(split_.images.index_select(0, idx), splitmix64(seed_ ^ splitmix64(uint64_t(m) + 1)), augment_);
+    b.x = make_batch(images, torch::arange(images.size(0), torch::TensorOptions(images.device()).dtype(torch::kInt64)), batch_);
+  } else {
+    b.x = make_batch(split_.images, idx, batch_);
+  }
   b.y = split_.labels.index_select(0, idx);
   b.offset = begin;
   b.weight = double(end - begin) / double(images());
@@ -34,6 +47,7 @@ Loader::Loader(Split split, const LoaderOptions& options)
 
 void Loader::start(int64_t epoch, int64_t first_step) {
   shard_ = torch::tensor(sampler_.indices(epoch)).to(split_.images.device());
+  epoch_ = epoch;
   next_step_ = first_step;
 }
 
@@ -41,7 +55,9 @@ Step Loader::next() {
   if (done()) throw std::out_of_range("Loader::next: the epoch has no more steps");
   const int64_t begin = next_step_ * options_.local_batch;
   const int64_t end = std::min(begin + options_.local_batch, sampler_.num_samples());
-  return Step(split_, shard_.slice(0, begin, end), next_step_++, options_.micro_batch, options_.batch);
+  const uint64_t seed = splitmix64(options_.seed ^ splitmix64(uint64_t(epoch_) << 32 ^ uint64_t(next_step_)) ^
+                                   splitmix64(uint64_t(options_.rank) + 1));
+  return Step(split_, shard_.slice(0, begin, end), next_step_++, options_.micro_batch, options_, seed);
 }
 
 }  // namespace nin::data

@@ -5,6 +5,7 @@
 
 #include <torch/types.h>
 
+#include "data/augment.h"
 #include "data/batch.h"
 #include "data/fashion_mnist.h"
 #include "data/sampler.h"
@@ -16,8 +17,9 @@ struct LoaderOptions {
   int64_t micro_batch = 128;  // images per rank per forward/backward (gradient accumulation)
   int rank = 0;
   int world = 1;
-  uint64_t seed = 42;         // the epoch's permutation
+  uint64_t seed = 42;         // the epoch's permutation and the augmentation's draws
   BatchOptions batch;
+  AugmentOptions augment;     // training images only
 };
 
 // One micro-batch, ready for the network.
@@ -33,7 +35,8 @@ struct MicroBatch {
 // accumulation holds one of them in memory at a time.
 class Step {
  public:
-  Step(const Split& split, torch::Tensor indices, int64_t index, int64_t micro_batch, const BatchOptions& options);
+  Step(const Split& split, torch::Tensor indices, int64_t index, int64_t micro_batch, const LoaderOptions& options,
+       uint64_t seed);
   int64_t index() const { return index_; }  // step within the epoch, 0-based
   int64_t images() const { return indices_.size(0); }
   int64_t micro_batches() const { return (images() + micro_batch_ - 1) / micro_batch_; }
@@ -44,12 +47,14 @@ class Step {
   torch::Tensor indices_;  // into the split, on its device
   int64_t index_;
   int64_t micro_batch_;
-  BatchOptions options_;
+  BatchOptions batch_;
+  AugmentOptions augment_;
+  uint64_t seed_;  // of (run seed, epoch, step, rank): the augmentation's draws
 };
 
 // Steps through the epochs: a DistributedSampler shard per epoch, local_batch images a
 // step (the last step of an epoch may be shorter). A pure function of the options and
-// (epoch, step), so a run resumed mid-epoch sees the same batches.
+// (epoch, step), augmentation included, so a run resumed mid-epoch sees the same batches.
 class Loader {
  public:
   Loader(Split split, const LoaderOptions& options);
@@ -68,6 +73,7 @@ class Loader {
   DistributedSampler sampler_;
   int64_t steps_per_epoch_;
   torch::Tensor shard_;  // this epoch's indices, on the split's device
+  int64_t epoch_ = 0;
   int64_t next_step_ = 0;
 };
 

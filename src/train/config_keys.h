@@ -18,6 +18,9 @@
   X(train_limit, "data.train_limit", int64_t, 0, at_least(0), "use the first N training images; 0 = all")    \
   X(test_limit, "data.test_limit", int64_t, 0, at_least(0), "evaluate on the first N test images; 0 = all")  \
   X(normalize, "data.normalize", bool, false, any_value(), "normalise with the train-set mean and std")      \
+  X(crop_padding, "data.crop_padding", int64_t, 0, at_least(0),                                              \
+    "training images: zero padding per side, in pixels, before a random crop back to size; 0 = off")         \
+  X(flip, "data.flip", bool, false, any_value(), "training images: mirror left-right with probability 1/2")  \
                                                                                                              \
   X(epochs, "train.epochs", int64_t, 10, at_least(1), "passes over the training set")                        \
   X(batch_size, "train.batch_size", int64_t, 128, at_least(1), "global batch, split evenly over the ranks")  \

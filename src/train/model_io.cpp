@@ -9,6 +9,10 @@ model::NiN make_model(const Config& config) {
 
 data::BatchOptions batch_options(const Config& config) { return data::BatchOptions{config.resize, config.normalize}; }
 
+data::AugmentOptions augment_options(const Config& config) {
+  return data::AugmentOptions{config.crop_padding, config.flip};
+}
+
 LoadedModel load_model(const std::string& checkpoint) {
   const auto ck = read_checkpoint(checkpoint);
   LoadedModel loaded;

@@ -7,6 +7,7 @@
 
 #include <torch/types.h>
 
+#include "data/augment.h"
 #include "data/batch.h"
 #include "model/nin.h"
 #include "train/checkpoint.h"
@@ -18,6 +19,8 @@ namespace nin::train {
 model::NiN make_model(const Config& config);
 // How a config says images become a batch, for training and inference alike.
 data::BatchOptions batch_options(const Config& config);
+// The augmentation a config asks for, applied to training batches only.
+data::AugmentOptions augment_options(const Config& config);
 
 // A checkpoint's model in eval mode, with the config embedded in the checkpoint.
 struct LoadedModel {

@@ -90,7 +90,7 @@ Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& pr
   for (auto* s : {&train_set, &test_set_}) s->images = s->images.to(device_), s->labels = s->labels.to(device_);
   const int64_t local_batch = cfg.batch_size / world_;  // images per rank per step
   loader_.emplace(train_set, data::LoaderOptions{local_batch, local_batch / cfg.accumulate, rank_, world_, cfg.seed,
-                                                 batch_options(cfg)});
+                                                 batch_options(cfg), augment_options(cfg)});
   run_->create_dir();
 
   model_->to(device_);

@@ -134,6 +134,8 @@ TEST(Config, CanonicalTomlOfTheDefaultsIsFixed) {
       "train_limit = 0\n"
       "test_limit = 0\n"
       "normalize = false\n"
+      "crop_padding = 0\n"
+      "flip = false\n"
       "\n"
       "[train]\n"
       "epochs = 10\n"

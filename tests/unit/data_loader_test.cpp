@@ -7,6 +7,7 @@
 #include <set>
 #include <vector>
 
+#include "data/augment.h"
 #include "data/loader.h"
 
 using nin::data::Loader;
@@ -103,6 +104,75 @@ TEST(Loader, EpochsDrawDifferentOrders) {
   EXPECT_NE(numbers(loader.next().micro(0).x), first);
   loader.start(0);
   EXPECT_EQ(numbers(loader.next().micro(0).x), first);
+}
+
+}  // namespace
+
+namespace {
+
+using nin::data::AugmentOptions;
+using nin::data::augment;
+
+torch::Tensor random_u8(int64_t n, int64_t h, int64_t w) {
+  torch::manual_seed(3);
+  return torch::randint(1, 256, {n, h, w}, torch::kUInt8);  // no zeros: padding shows as 0
+}
+
+// Each output is the input, or its mirror image, and both occur.
+TEST(Augment, FlipMirrorsSomeImagesAndKeepsTheRest) {
+  const auto x = random_u8(64, 6, 5);
+  const auto y = augment(x, 11, AugmentOptions{0, true});
+  int flipped = 0;
+  for (int64_t i = 0; i < 64; ++i) {
+    const bool same = y[i].equal(x[i]), mirrored = y[i].equal(x[i].flip({1}));
+    EXPECT_TRUE(same || mirrored) << "image " << i;
+    flipped += mirrored;
+  }
+  EXPECT_GT(flipped, 10);
+  EXPECT_LT(flipped, 54);
+}
+
+// Each output is a window of the zero-padded input at some offset in [0, 2p]^2.
+TEST(Augment, CropIsAWindowOfThePaddedImage) {
+  const int64_t p = 2;
+  const auto x = random_u8(32, 7, 7);
+  const auto y = augment(x, 5, AugmentOptions{p, false});
+  const auto padded = torch::constant_pad_nd(x, {p, p, p, p}, 0);
+  std::set<std::pair<int64_t, int64_t>> offsets;
+  for (int64_t i = 0; i < 32; ++i) {
+    bool found = false;
+    for (int64_t dy = 0; dy <= 2 * p && !found; ++dy)
+      for (int64_t dx = 0; dx <= 2 * p && !found; ++dx)
+        if (y[i].equal(padded[i].slice(0, dy, dy + 7).slice(1, dx, dx + 7))) found = true, offsets.insert({dy, dx});
+    EXPECT_TRUE(found) << "image " << i;
+  }
+  EXPECT_GT(offsets.size(), 5u);  // the offsets vary
+}
+
+// The draws are a pure function of (seed, epoch, step, rank): two loaders agree, a resumed
+// one redraws what the unbroken one drew, another epoch or rank draws differently.
+TEST(Augment, LoaderDrawsArePureFunctionsOfThePosition) {
+  auto opts = options(8, 4, 0, 2);
+  opts.augment = AugmentOptions{2, true};
+  Loader a(numbered_split(64), opts), b(numbered_split(64), opts);
+  a.start(1);
+  b.start(1, /*first_step=*/1);
+  a.next();
+  const auto sa = a.next(), sb = b.next();
+  EXPECT_TRUE(sa.micro(1).x.equal(sb.micro(1).x));
+  EXPECT_FALSE(sa.micro(0).x.equal(sa.micro(1).x));
+  auto other_rank = opts;
+  other_rank.rank = 1;
+  Loader c(numbered_split(64), other_rank);
+  c.start(1, 1);
+  EXPECT_FALSE(c.next().micro(1).x.equal(sb.micro(1).x));
+  opts.augment = AugmentOptions{};
+  Loader plain(numbered_split(64), opts);
+  plain.start(1, 1);
+  const auto sp = plain.next();
+  EXPECT_EQ(sp.micro(1).y.sizes(), sb.micro(1).y.sizes());
+  EXPECT_TRUE(sp.micro(1).y.equal(sb.micro(1).y));  // the same images, augmented
+  EXPECT_FALSE(sp.micro(1).x.equal(sb.micro(1).x));
 }
 
 }  // namespace
