@@ -64,3 +64,9 @@ cat "$WORK/pred.txt"
 [ "$(grep -cE '^test\[[0-4]\] \(true: [A-Za-z/ -]+\): [A-Za-z/ -]+ \([0-9.]+\)$' "$WORK/pred.txt")" -eq 5 ] ||
   fail "predict --range 0:5 printed: $(cat "$WORK/pred.txt")"
 pass "predict --range 0:5 classifies the first 5 test images"
+
+# The README's key table is the one `config --reference` prints: no key goes undocumented.
+"$NIN" config --reference >"$WORK/reference.md"
+awk '/^\| key \| default \| meaning \|$/ { on = 1 } on && /^$/ { exit } on' "$NIN_SOURCE_DIR/README.md" |
+  diff - "$WORK/reference.md" || fail "README.md's key table differs from nin-dist config --reference"
+pass "README.md's key table matches config --reference"
