@@ -9,7 +9,6 @@
 
 #include <boost/program_options.hpp>
 #include <torch/cuda.h>
-#include <torch/optim/sgd.h>
 #include <torch/version.h>
 
 #include "app/image.h"
@@ -289,11 +288,7 @@ int cmd_import(const Args& args) {
   const auto config = config_from(vm);
   const std::string out = vm["out"].as<std::string>();
   if (fs::exists(out)) throw InputError(out + ": exists already; import never overwrites a file");
-  auto model = train::make_model(config);
-  const std::string in = vm["state-dict"].as<std::string>();
-  train::assign_state_dict(*model, train::load_state_dict(in), in);
-  torch::optim::SGD fresh(model->parameters(), torch::optim::SGDOptions(config.lr));
-  train::write_checkpoint(out, *model, fresh, "sgd", train::TrainState{}, train::to_toml(config), 1);
+  train::import_state_dict(vm["state-dict"].as<std::string>(), config, out);
   std::cout << "wrote " << out << "\n";
   return kExitOk;
 }

@@ -1,6 +1,10 @@
 // Models from configs and checkpoints; prediction with the training's preprocessing.
 #include "train/model_io.h"
 
+#include <torch/optim/sgd.h>
+
+#include "train/interop.h"
+
 namespace nin::train {
 
 model::NiN make_model(const Config& config) {
@@ -23,6 +27,13 @@ LoadedModel load_model(const std::string& checkpoint) {
   loaded.path = ck.path.string();
   loaded.state = ck.state;
   return loaded;
+}
+
+void import_state_dict(const std::string& state_dict, const Config& config, const std::string& checkpoint) {
+  auto model = make_model(config);
+  assign_state_dict(*model, load_state_dict(state_dict), state_dict);
+  torch::optim::SGD fresh(model->parameters(), torch::optim::SGDOptions(config.lr));
+  write_checkpoint(checkpoint, *model, fresh, "sgd", TrainState{}, to_toml(config), 1);
 }
 
 std::vector<Prediction> predict(LoadedModel& loaded, const torch::Tensor& images) {

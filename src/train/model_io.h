@@ -31,6 +31,10 @@ struct LoadedModel {
 };
 LoadedModel load_model(const std::string& checkpoint);
 
+// Writes a checkpoint at step 0 (fresh SGD state) of `config`'s model with the weights of
+// a torch.save'd state dict; InputError naming the file or key that does not fit.
+void import_state_dict(const std::string& state_dict, const Config& config, const std::string& checkpoint);
+
 struct Prediction {
   int64_t label = 0;         // the most probable class
   double probability = 0;    // its softmax probability
