@@ -144,6 +144,7 @@ def nin_row(run_dir):
            "device": cfg["train"]["device"], "precision": cfg["train"]["precision"],
            "batch": cfg["train"]["batch_size"], "resize": cfg["data"]["resize"],
            "ranks": epochs[-1].get("world_size", 1), "epochs": len(epochs)}
+    row.update({k: cfg["train"].get(k, False) for k in ("channels_last", "foreach", "cuda_graph")})  # issue 15
     row.update(summarise(epochs))
     row["per_epoch"] = [{k: e[k] for k in ("epoch", "images_per_s", "epoch_s", "train_loss", "test_acc")}
                         for e in epochs]

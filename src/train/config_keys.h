@@ -45,6 +45,11 @@
     "fp32, or bf16 (autocast on CUDA)")                                                                      \
   X(stall_steps, "train.stall_steps", int64_t, 300, at_least(0),                                             \
     "warn when the loss stays at ln(classes) this many steps; 0 = off")                                      \
+  X(channels_last, "train.channels_last", bool, false, any_value(),                                          \
+    "model and batches in channels-last memory")                                                             \
+  X(foreach, "train.foreach", bool, false, any_value(), "fused (_foreach) optimizer step, same update")      \
+  X(cuda_graph, "train.cuda_graph", bool, false, any_value(),                                                \
+    "capture the step in a CUDA graph and replay it (CUDA only; not wired yet: refused)")                    \
                                                                                                              \
   X(bucket_mb, "dist.bucket_mb", double, 25.0, above(0), "gradient bucket cap, MiB")                         \
   /* small, so communication starts early in backward */                                                     \

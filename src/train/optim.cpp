@@ -1,3 +1,4 @@
+// Optimizer construction, the learning-rate schedule, the step and state placement.
 #include "train/optim.h"
 
 #include <algorithm>
@@ -6,6 +7,8 @@
 #include <torch/optim/adam.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
+
+#include "train/foreach_step.h"
 
 namespace nin::train {
 
@@ -30,6 +33,14 @@ double lr_at(const Config& c, int64_t global_step, int64_t steps_per_epoch) {
 
 void set_lr(torch::optim::Optimizer& opt, double lr) {
   for (auto& group : opt.param_groups()) group.options().set_lr(lr);
+}
+
+void step_optimizer(torch::optim::Optimizer& opt, bool fused) {
+  if (fused) {
+    foreach_step(opt);
+  } else {
+    opt.step();
+  }
 }
 
 void move_optimizer_state(torch::optim::Optimizer& opt, const torch::Device& device) {

@@ -10,6 +10,17 @@ void enable_cudnn_autotune(const torch::Device& device) {
   if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
 }
 
+void use_channels_last(torch::nn::Module& model, bool on) {
+  if (!on) return;
+  torch::NoGradGuard no_grad;
+  for (auto& p : model.parameters())
+    if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+}
+
+torch::Tensor in_memory_format(const torch::Tensor& x, bool channels_last) {
+  return channels_last && x.dim() == 4 ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x;
+}
+
 // The autocast API moved in LibTorch 2.4 (per-device setters); both forms are kept.
 AutocastGuard::AutocastGuard(const std::string& precision, const torch::Device& device)
     : active_(precision == "bf16" && device.is_cuda()) {

@@ -16,6 +16,7 @@
 #include "dist/reducer.h"
 #include "train/evaluate.h"
 #include "train/fault.h"
+#include "train/graph_step.h"
 #include "train/meter.h"
 #include "train/model_io.h"
 #include "train/optim.h"
@@ -72,6 +73,7 @@ class Trainer {
 Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& process)
     : cfg_(cfg), rank_(process.rank()), world_(process.size()), process_(process),
       device_(select_device(cfg.device, process)) {
+  if (cfg.cuda_graph) check_graph_support(device_);  // InputError where no CUDA graph can run
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.timeout_s * 1000));
   control_ = dist::make_communicator(process, torch::kCPU, timeout);
   if (device_.is_cuda()) device_comm_ = dist::make_communicator(process, device_, timeout);
@@ -94,6 +96,7 @@ Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& pr
   run_->create_dir();
 
   model_->to(device_);
+  use_channels_last(*model_, cfg_.channels_last);  // before the reducer and the graph see the parameters
   move_optimizer_state(*optimizer_, device_);
   broadcast_model(*model_, *grad_comm_);  // identical replicas, whatever each rank's seed did
   enable_cudnn_autotune(device_);
@@ -171,7 +174,7 @@ void Trainer::step(const data::Step& batch, EpochMeter& meter) {
     torch::Tensor logits;
     {
       AutocastGuard autocast(cfg_.precision, device_);
-      logits = model_->forward(micro.x);
+      logits = model_->forward(in_memory_format(micro.x, cfg_.channels_last));
     }
     const auto loss = fault_.poison(F::cross_entropy(logits.to(torch::kFloat), micro.y), global_step + 1, rank_);
     (loss * micro.weight).backward();  // weighted: the step's gradient is the mean over its images
@@ -184,7 +187,7 @@ void Trainer::step(const data::Step& batch, EpochMeter& meter) {
   if (finite) {
     lr_ = lr_at(cfg_, global_step, loader_->steps_per_epoch());
     set_lr(*optimizer_, lr_);
-    optimizer_->step();
+    step_optimizer(*optimizer_, cfg_.foreach);
     meter.commit_step(batch.images());
   } else if (cfg_.on_nonfinite == "stop") {
     throw CollectiveFault("non-finite loss or gradient at " + run_->position() +

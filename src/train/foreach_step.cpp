@@ -1,0 +1,155 @@
+// Fused SGD / Adam / AdamW steps on torch::optim's own state.
+#include "train/foreach_step.h"
+
+#include <cmath>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <ATen/ops/_foreach_add.h>
+#include <ATen/ops/_foreach_addcdiv.h>
+#include <ATen/ops/_foreach_addcmul.h>
+#include <ATen/ops/_foreach_div.h>
+#include <ATen/ops/_foreach_mul.h>
+#include <ATen/ops/_foreach_sqrt.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/sgd.h>
+
+namespace nin::train {
+namespace {
+
+using torch::Tensor;
+using Tensors = std::vector<Tensor>;
+using StateMap = std::remove_reference_t<decltype(std::declval<torch::optim::Optimizer&>().state())>;
+using StateKey = typename StateMap::key_type;
+
+// torch::optim's key for a parameter's state: the TensorImpl address, printed in 1.13
+// (as c10::guts::to_string prints it), the pointer itself in 2.x.
+template <class Key>
+Key key_of(const Tensor& p) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream out;
+    out << p.unsafeGetTensorImpl();
+    return out.str();
+  } else {
+    return p.unsafeGetTensorImpl();
+  }
+}
+
+Tensors clones(const Tensors& ts) {
+  Tensors out;
+  for (const auto& t : ts) out.push_back(t.clone());
+  return out;
+}
+
+// Puts back the values of `before` where `finite` is false (one where per tensor: no _foreach_where).
+void keep_where_skipped(const Tensor& finite, const Tensors& now, const Tensors& before) {
+  for (size_t i = 0; i < now.size(); ++i) now[i].copy_(torch::where(finite, now[i], before[i]));
+}
+
+struct Group {
+  Tensors params, grads;  // detached; only parameters that have a gradient
+  std::vector<StateKey> keys;  // of the original parameters (a detached tensor has its own TensorImpl)
+};
+
+Group with_grads(torch::optim::OptimizerParamGroup& group) {
+  Group g;
+  for (const auto& p : group.params())
+    if (p.grad().defined())
+      g.params.push_back(p.detach()), g.grads.push_back(p.grad().detach()), g.keys.push_back(key_of<StateKey>(p));
+  return g;
+}
+
+// torch::optim::SGD: d = g + wd*p; buf = momentum*buf + d (buf = d the first time); p -= lr*buf.
+void sgd_group(StateMap& states, const torch::optim::SGDOptions& o, const Group& g, const Tensor& finite) {
+  if (o.nesterov() || o.dampening() != 0) throw std::invalid_argument("foreach_step: SGD without nesterov/dampening");
+  Tensors d = o.weight_decay() != 0 ? at::_foreach_add(g.grads, g.params, o.weight_decay()) : g.grads;
+  Tensors written = g.params, old_bufs, old_d;  // old_*: buffers that existed, and their directions
+  for (size_t i = 0; o.momentum() != 0 && i < g.params.size(); ++i) {
+    auto& slot = states[g.keys[i]];
+    if (!slot) {
+      // A zero buffer where the step is skipped: the next step's momentum*0 + d equals a fresh one.
+      auto made = std::make_unique<torch::optim::SGDParamState>();
+      made->momentum_buffer(finite.defined() ? torch::where(finite, d[i], torch::zeros_like(d[i])) : d[i].clone());
+      slot = std::move(made);
+    } else {
+      old_d.push_back(d[i]);
+      old_bufs.push_back(static_cast<torch::optim::SGDParamState&>(*slot).momentum_buffer());
+    }
+    d[i] = static_cast<torch::optim::SGDParamState&>(*slot).momentum_buffer();
+    written.push_back(d[i]);
+  }
+  const Tensors before = finite.defined() ? clones(written) : Tensors{};
+  if (!old_bufs.empty()) {
+    at::_foreach_mul_(old_bufs, o.momentum());
+    at::_foreach_add_(old_bufs, old_d, 1 - o.dampening());
+  }
+  at::_foreach_add_(g.params, d, -o.lr());
+  if (finite.defined()) keep_where_skipped(finite, written, before);
+}
+
+// torch::optim::Adam (decoupled = false) and AdamW (true), one group.
+template <class Options, class State>
+void adam_group(StateMap& states, const Options& o, const Group& g, const Tensor& finite, bool decoupled) {
+  if (o.amsgrad()) throw std::invalid_argument("foreach_step: Adam without amsgrad");
+  const auto [beta1, beta2] = o.betas();
+  Tensors avg, avg_sq;
+  std::vector<at::Scalar> step_size, sqrt_bc2;  // per parameter: each state counts its own steps
+  for (size_t i = 0; i < g.params.size(); ++i) {
+    const Tensor& p = g.params[i];
+    auto& slot = states[g.keys[i]];
+    if (!slot) {
+      auto made = std::make_unique<State>();
+      made->step(0);
+      made->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+      made->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+      slot = std::move(made);
+    }
+    auto& s = static_cast<State&>(*slot);
+    s.step(s.step() + 1);
+    avg.push_back(s.exp_avg());
+    avg_sq.push_back(s.exp_avg_sq());
+    step_size.emplace_back(-o.lr() / (1 - std::pow(beta1, double(s.step()))));
+    sqrt_bc2.emplace_back(std::sqrt(1 - std::pow(beta2, double(s.step()))));
+  }
+  Tensors written = g.params;
+  written.insert(written.end(), avg.begin(), avg.end());
+  written.insert(written.end(), avg_sq.begin(), avg_sq.end());
+  const Tensors before = finite.defined() ? clones(written) : Tensors{};
+  const double wd = o.weight_decay();
+  if (decoupled && wd != 0) at::_foreach_mul_(g.params, 1 - o.lr() * wd);
+  const Tensors grad = !decoupled && wd != 0 ? at::_foreach_add(g.grads, g.params, wd) : g.grads;
+  at::_foreach_mul_(avg, beta1);
+  at::_foreach_add_(avg, grad, 1 - beta1);
+  at::_foreach_mul_(avg_sq, beta2);
+  at::_foreach_addcmul_(avg_sq, grad, grad, 1 - beta2);
+  Tensors denom = at::_foreach_sqrt(avg_sq);
+  at::_foreach_div_(denom, sqrt_bc2);
+  at::_foreach_add_(denom, o.eps());
+  at::_foreach_addcdiv_(g.params, avg, denom, step_size);
+  if (finite.defined()) keep_where_skipped(finite, written, before);
+}
+
+}  // namespace
+
+void foreach_step(torch::optim::Optimizer& opt, const torch::Tensor& finite) {
+  using namespace torch::optim;
+  torch::NoGradGuard no_grad;
+  const bool sgd = dynamic_cast<SGD*>(&opt), adam = dynamic_cast<Adam*>(&opt), adamw = dynamic_cast<AdamW*>(&opt);
+  if (!sgd && !adam && !adamw) throw std::invalid_argument("foreach_step: SGD, Adam or AdamW only");
+  for (auto& group : opt.param_groups()) {
+    const Group g = with_grads(group);
+    if (g.params.empty()) continue;
+    if (sgd) sgd_group(opt.state(), static_cast<const SGDOptions&>(group.options()), g, finite);
+    if (adam) adam_group<AdamOptions, AdamParamState>(opt.state(), static_cast<const AdamOptions&>(group.options()), g,
+                                                      finite, /*decoupled=*/false);
+    if (adamw) adam_group<AdamWOptions, AdamWParamState>(opt.state(), static_cast<const AdamWOptions&>(group.options()),
+                                                         g, finite, /*decoupled=*/true);
+  }
+}
+
+}  // namespace nin::train
