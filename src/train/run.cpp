@@ -169,7 +169,7 @@ void Run::end_epoch(const EpochTotals& session, const EvalResult& eval, const Ep
   if (lead()) {
     std::cout << format_record(record, config_.epochs) << std::endl;
     loss_moved_ = loss_moved_ || std::abs(record.train_loss - std::log(double(config_.num_classes))) > kStallBand;
-    if (loss_moved_) warn_dead_classes(eval.confusion);
+    if (loss_moved_) warn_dead_classes(eval.confusion, state_.epoch == config_.epochs);
     // An every_steps checkpoint due at the epoch's last step is this one (the loop skips it).
     if (state_.epoch % config_.checkpoint_every == 0 || state_.epoch == config_.epochs || step_checkpoint_due())
       checkpoint(model, optimizer, state_);
@@ -200,17 +200,22 @@ void Run::checkpoint(const torch::nn::Module& model, const torch::optim::Optimiz
 }
 
 // NiN's last ReLU sits before the global average pool: a class whose channel dies there
-// is never predicted again. Said once, and again only when the set of classes changes;
-// not during the first epochs, while the loss still sits at ln(classes) and the network
-// predicts one or two classes for everything.
-void Run::warn_dead_classes(const torch::Tensor& confusion) {
+// is never predicted again. A class counts as dead when no test image was predicted as it
+// at two evaluations in a row (or at the last one) once the loss has left ln(classes):
+// early in training a live class is often not predicted yet. Said once, and again only
+// when the set of classes changes.
+void Run::warn_dead_classes(const torch::Tensor& confusion, bool last) {
   const auto predicted = confusion.sum(0);
+  std::vector<bool> unpredicted(size_t(predicted.size(0)));
   std::string dead;
   for (int64_t c = 0; c < predicted.size(0); ++c) {
-    if (predicted[c].item<int64_t>() != 0) continue;
+    unpredicted[size_t(c)] = predicted[c].item<int64_t>() == 0;
+    const bool before = size_t(c) < unpredicted_.size() && unpredicted_[size_t(c)];
+    if (!unpredicted[size_t(c)] || !(before || last)) continue;
     dead += (dead.empty() ? "" : ", ") + std::to_string(c) +
             (predicted.size(0) == 10 ? std::string(" (") + data::kFashionMnistClasses[c] + ")" : "");
   }
+  unpredicted_ = unpredicted;
   const bool one = dead.find(',') == std::string::npos;
   if (!dead.empty() && dead != dead_classes_)
     warn((one ? "class " : "classes ") + dead + (one ? " was" : " were") + " never predicted: " +

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <torch/optim/optimizer.h>
 
@@ -72,7 +73,7 @@ class Run {
   void checkpoint(const torch::nn::Module& model, const torch::optim::Optimizer& optimizer,
                   const TrainState& state) const;
   TrainState with_totals(const EpochTotals& epoch_so_far) const;  // state_ plus a partial epoch
-  void warn_dead_classes(const torch::Tensor& confusion);
+  void warn_dead_classes(const torch::Tensor& confusion, bool last);
 
   const Config& config_;
   int rank_, world_;
@@ -81,6 +82,7 @@ class Run {
   TrainState state_;
   bool resumed_finished_ = false;  // resumed from a checkpoint of a run that had ended
   bool loss_moved_ = false;        // an epoch's training loss has left ln(classes)
+  std::vector<bool> unpredicted_;  // per class: no test image predicted as it at the last evaluation
   std::string dead_classes_;       // the classes last reported as never predicted
   int64_t stalled_since_ = -1;  // global step the loss entered the ln(classes) band; -1 = not in it
   bool stall_warned_ = false;

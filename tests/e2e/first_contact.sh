@@ -70,3 +70,13 @@ pass "predict --range 0:5 classifies the first 5 test images"
 awk '/^\| key \| default \| meaning \|$/ { on = 1 } on && /^$/ { exit } on' "$NIN_SOURCE_DIR/README.md" |
   diff - "$WORK/reference.md" || fail "README.md's key table differs from nin-dist config --reference"
 pass "README.md's key table matches config --reference"
+
+# The dead-class warning: not while the loss sits at ln(10), then once on stderr for classes
+# that stay unpredicted (the smoke run predicts only a few classes after 3 short epochs).
+"$NIN" --config "$SMOKE" --run-dir "$WORK/flat" --set train.epochs=2 --set data.train_limit=512 \
+  --set data.test_limit=128 --set model.dropout=0.5 -q >/dev/null 2>"$WORK/flat.err"
+grep -q "never predicted" "$WORK/flat.err" && fail "dead-class warning while the loss sits at ln(10): $(cat "$WORK/flat.err")"
+"$NIN" --config "$SMOKE" --run-dir "$WORK/dead" -q >"$WORK/dead.out" 2>"$WORK/dead.err"
+[ "$(grep -c "never predicted" "$WORK/dead.err")" -eq 1 ] || fail "dead-class warning not said exactly once: $(cat "$WORK/dead.err")"
+grep -q "never predicted" "$WORK/dead.out" && fail "the dead-class warning went to stdout"
+pass "dead-class warning: silent at ln(10), then once, on stderr"
