@@ -19,5 +19,7 @@ struct BatchOptions {
 // for upsampling), optionally normalised. Runs on the device of `images`.
 torch::Tensor make_batch(const torch::Tensor& images, const torch::Tensor& indices,
                          const BatchOptions& options);
+// The same for images already gathered ([B, H, W] uint8, e.g. augmented ones).
+torch::Tensor to_network_input(const torch::Tensor& images, const BatchOptions& options);
 
 }  // namespace nin::data

@@ -24,8 +24,8 @@ MicroBatch Step::micro(int64_t m) const {
   const auto idx = indices_.slice(0, begin, end);
   MicroBatch b;
   if (augment_.active()) {  // on the small uint8 images, before the resize
-    const auto images = augment(split_.images.index_select(0, idx), splitmix64(seed_ ^ splitmix64(uint64_t(m) + 1)), augment_);
-    b.x = make_batch(images, torch::arange(images.size(0), torch::TensorOptions(images.device()).dtype(torch::kInt64)), batch_);
+    const uint64_t seed = splitmix64(seed_ ^ splitmix64(uint64_t(m) + 1));
+    b.x = to_network_input(augment(split_.images.index_select(0, idx), seed, augment_), batch_);
   } else {
     b.x = make_batch(split_.images, idx, batch_);
   }

@@ -41,7 +41,7 @@ std::vector<Prediction> predict(LoadedModel& loaded, const torch::Tensor& images
   const auto options = batch_options(loaded.config);
   std::vector<Prediction> out;
   for (int64_t i = 0; i < images.size(0); ++i) {  // one at a time: as predict has always batched
-    const auto x = data::make_batch(images[i].unsqueeze(0), torch::zeros({1}, torch::kInt64), options);
+    const auto x = data::to_network_input(images[i].unsqueeze(0), options);
     Prediction p;
     p.logits = loaded.model->forward(x)[0].to(torch::kFloat64);
     const auto probs = torch::softmax(p.logits, 0);

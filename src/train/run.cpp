@@ -20,6 +20,9 @@ namespace {
 
 constexpr double kStallBand = 0.05;  // |loss - ln(classes)| below this counts as stuck
 
+// Whether a mean cross-entropy has left ln(classes), the loss of uniform predictions.
+bool off_chance(double loss, int64_t classes) { return std::abs(loss - std::log(double(classes))) > kStallBand; }
+
 // The checkpoint `resume` names; null when "auto" finds none to resume from.
 std::unique_ptr<CheckpointFile> find_checkpoint(const std::string& resume, const fs::path& dir, const Run& run) {
   if (resume != "auto") return std::make_unique<CheckpointFile>(read_checkpoint(resume));
@@ -97,7 +100,7 @@ void Run::step_done(int64_t step_in_epoch) {
 std::string Run::watch_loss(double running_loss) {
   if (config_.stall_steps <= 0 || stall_warned_) return "";
   const double ln_classes = std::log(static_cast<double>(config_.num_classes));
-  if (std::abs(running_loss - ln_classes) > kStallBand) stalled_since_ = -1;
+  if (off_chance(running_loss, config_.num_classes)) stalled_since_ = -1;
   else if (stalled_since_ < 0) stalled_since_ = state_.global_step;
   else if (state_.global_step - stalled_since_ >= config_.stall_steps) {
     stall_warned_ = true;
@@ -168,7 +171,7 @@ void Run::end_epoch(const EpochTotals& session, const EvalResult& eval, const Ep
   state_.loss_sum = 0, state_.correct = 0, state_.seen = 0;
   if (lead()) {
     std::cout << format_record(record, config_.epochs) << std::endl;
-    loss_moved_ = loss_moved_ || std::abs(record.train_loss - std::log(double(config_.num_classes))) > kStallBand;
+    loss_moved_ = loss_moved_ || off_chance(record.train_loss, config_.num_classes);
     if (loss_moved_) warn_dead_classes(eval.confusion, state_.epoch == config_.epochs);
     // An every_steps checkpoint due at the epoch's last step is this one (the loop skips it).
     if (state_.epoch % config_.checkpoint_every == 0 || state_.epoch == config_.epochs || step_checkpoint_due())
