@@ -12,18 +12,7 @@ netns_pair "$A" 10.77.0.1 "$B" 10.77.0.2
 ip netns exec "$A" timeout 5 bash -c ': < /dev/tcp/10.77.0.2/9' 2>/dev/null || true
 ip -n "$A" neigh show 10.77.0.2 | grep -q lladdr || fail "host a cannot reach host b over the veth pair"
 
-# The agent is called like ssh: agent HOST COMMAND... (the words form one shell command line).
-cat > "$WORK/agent" <<AGENT
-#!/bin/sh
-host=\$1; shift
-case "\$host" in
-  10.77.0.1) ns=$A name=host-a ;;
-  10.77.0.2) ns=$B name=host-b ;;
-  *) echo "agent: no such host: \$host" >&2; exit 255 ;;
-esac
-exec ip netns exec "\$ns" unshare --uts /bin/sh -c "hostname \$name && \$*"
-AGENT
-chmod +x "$WORK/agent"
+netns_agent "$WORK/agent" "$A" 10.77.0.1 "$B" 10.77.0.2
 printf '10.77.0.1 slots=1\n10.77.0.2 slots=1\n' > "$WORK/hostfile"
 
 # The reference: 2 ranks on one host (shared memory).

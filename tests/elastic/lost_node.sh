@@ -9,18 +9,7 @@ source "$(dirname "$0")/../lib/cluster.bash"
 
 A=nin-$$-a B=nin-$$-b
 netns_pair "$A" 10.78.0.1 "$B" 10.78.0.2
-cat > "$WORK/agent" <<AGENT
-#!/bin/sh
-# ssh-like agent for mpirun: agent HOST COMMAND... runs COMMAND in that host's namespace.
-host=\$1; shift
-case "\$host" in
-  10.78.0.1) ns=$A name=host-a ;;
-  10.78.0.2) ns=$B name=host-b ;;
-  *) echo "agent: no such host: \$host" >&2; exit 255 ;;
-esac
-exec ip netns exec "\$ns" unshare --uts /bin/sh -c "hostname \$name && \$*"
-AGENT
-chmod +x "$WORK/agent"
+netns_agent "$WORK/agent" "$A" 10.78.0.1 "$B" 10.78.0.2
 printf '10.78.0.1 slots=1\n10.78.0.2 slots=1\n' > "$WORK/hosts"
 
 MPI_ARGS="--mca plm_rsh_agent $WORK/agent --mca btl self,tcp --mca btl_tcp_if_include eth0 --mca oob_tcp_if_include eth0"

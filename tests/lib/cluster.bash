@@ -198,6 +198,23 @@ netns_pair() {
   for ns in "$ns1" "$ns2"; do ip -n "$ns" link set lo up && ip -n "$ns" link set eth0 up; done
 }
 
+# netns_agent FILE NS1 IP1 NS2 IP2: an ssh-like agent for mpirun's plm_rsh_agent, called as
+# `agent HOST COMMAND...` (the words form one shell command line): it runs COMMAND in the
+# namespace of HOST, with hostname host-a or host-b.
+netns_agent() {
+  cat > "$1" <<AGENT
+#!/bin/sh
+host=\$1; shift
+case "\$host" in
+  $3) ns=$2 name=host-a ;;
+  $5) ns=$4 name=host-b ;;
+  *) echo "agent: no such host: \$host" >&2; exit 255 ;;
+esac
+exec ip netns exec "\$ns" unshare --uts /bin/sh -c "hostname \$name && \$*"
+AGENT
+  chmod +x "$1"
+}
+
 # netns_delete NS: SIGTERM (SIGKILL after 5 s) what still runs inside NS, then delete NS.
 netns_delete() {
   local pids t
