@@ -2,7 +2,8 @@
 # Everything that needs a GPU, in one call on a GPU machine (PyTorch 2.x with CUDA from pip,
 # its NCCL, nvcc, Open MPI): build against that LibTorch, run the test suite, compare a
 # 1-rank CUDA run with a CPU run, time the seed's recipe in fp32 and bf16 against the PyTorch
-# baselines, and write bench/results/gpu.{json,md} with bench/gpu/report.py.
+# baselines, train configs/fmnist-best.toml, and write bench/results/gpu.{json,md} with
+# bench/gpu/report.py.
 #
 # Usage: bench/gpu/run.sh [OUT_DIR]
 #   OUT_DIR (else $OUT, else build-gpu/bench): logs, each run's metrics, a copy of gpu.{json,md}.
@@ -68,7 +69,7 @@ BIN=$BUILD/src/app/nin-dist
 # shellcheck disable=SC2086  # CTEST_ARGS is a list of arguments
 step ctest ctest --test-dir "$BUILD" --output-on-failure -j 4 ${CTEST_ARGS:-}
 SMALL=(--config configs/smoke.toml --quiet --set train.epochs=1 --set train.threads=8 --set data.train_limit=512)
-rm -rf "$RUNS"/{cpu,cuda,seed-fp32,seed-bf16,fast-b128,fast-b16}
+rm -rf "$RUNS"/{cpu,cuda,seed-fp32,seed-bf16,fast-b128,fast-b16,best}
 step nin-cpu "$BIN" "${SMALL[@]}" --set train.device=cpu --run-dir "$RUNS/cpu"
 step nin-cuda mpirun --allow-run-as-root -np 1 "$BIN" "${SMALL[@]}" --set train.device=cuda --run-dir "$RUNS/cuda"
 
@@ -86,11 +87,13 @@ for b in 128 16; do
     --set train.batch_size="$b" --set train.base_batch_size="$b" --set train.precision=bf16 \
     --set train.channels_last=true --set train.foreach=true "${LIMITS[@]}" --run-dir "$RUNS/fast-b$b"
 done
+# The best recipe (configs/fmnist-best.toml, its own epochs): its curve and time go in the README.
+step nin-best "$BIN" --config configs/fmnist-best.toml --quiet "${LIMITS[@]}" --run-dir "$RUNS/best"
 TORCH=(python3 bench/gpu/seed_pipeline.py --train-limit "$TRAIN_LIMIT" --test-limit "$TEST_LIMIT")
 step torch-seed "${TORCH[@]}" --pipeline seed --epochs "$SEED_EPOCHS"
 step torch-gpu-resize "${TORCH[@]}" --pipeline gpu-resize --epochs "$EPOCHS"
 step torch-gpu-resize-bf16 "${TORCH[@]}" --pipeline gpu-resize --epochs "$EPOCHS" --bf16
-for r in cpu cuda seed-fp32 seed-bf16 fast-b128 fast-b16; do  # the raw figures come back with OUT_DIR
+for r in cpu cuda seed-fp32 seed-bf16 fast-b128 fast-b16 best; do  # the raw figures come back with OUT_DIR
   mkdir -p "$OUT/runs/$r"
   cp "$RUNS/$r"/{metrics.jsonl,config.toml} "$OUT/runs/$r/" 2>/dev/null || true  # a failed run has none
 done
@@ -98,7 +101,7 @@ done
 # 4. The report: checks every input, writes gpu.json and the Markdown table.
 python3 bench/gpu/report.py --command "$invocation" \
   --cmake-log "$OUT/cmake.txt" --ctest-log "$OUT/ctest.txt" --pair "$RUNS/cpu" "$RUNS/cuda" \
-  --nin "$RUNS/seed-fp32" --nin "$RUNS/seed-bf16" --nin "$RUNS/fast-b128" --nin "$RUNS/fast-b16" \
+  --nin "$RUNS/seed-fp32" --nin "$RUNS/seed-bf16" --nin "$RUNS/fast-b128" --nin "$RUNS/fast-b16" --nin "$RUNS/best" \
   --torch "$OUT/torch-seed.txt" --torch "$OUT/torch-gpu-resize.txt" --torch "$OUT/torch-gpu-resize-bf16.txt" \
   --json "$RESULTS/gpu.json" --md "$RESULTS/gpu.md" || failed+=(report)
 cp "$RESULTS/gpu.json" "$RESULTS/gpu.md" "$OUT/" 2>/dev/null || true

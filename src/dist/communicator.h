@@ -19,7 +19,8 @@ class Work {
 };
 
 // Backends: local (one process, no-ops), MPI (CPU tensors), NCCL (CUDA tensors).
-// Tensors must be contiguous; results are written in place. kAvg divides only after
+// Tensors must be dense (contiguous or channels-last) and laid out alike on every rank, since
+// elements are matched in memory order; results are written in place. kAvg divides only after
 // the reduction completed.
 class Communicator {
  public:

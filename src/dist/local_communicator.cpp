@@ -10,8 +10,8 @@ namespace {
 // Same contract as the real backends, so a bug shows up in a world of one too.
 void check_tensor(const torch::Tensor& tensor, const char* what) {
   if (!tensor.defined()) throw std::invalid_argument(std::string(what) + ": undefined tensor");
-  if (!tensor.is_contiguous()) {
-    throw std::invalid_argument(std::string(what) + ": tensor must be contiguous");
+  if (!tensor.is_non_overlapping_and_dense()) {  // contiguous or channels-last
+    throw std::invalid_argument(std::string(what) + ": tensor must be dense");
   }
 }
 

@@ -47,8 +47,8 @@ void check_tensor(const torch::Tensor& tensor, const char* what) {
                                 ": the MPI communicator takes CPU tensors, got " +
                                 tensor.device().str());
   }
-  if (!tensor.is_contiguous()) {
-    throw std::invalid_argument(std::string(what) + ": tensor must be contiguous");
+  if (!tensor.is_non_overlapping_and_dense()) {  // contiguous or channels-last
+    throw std::invalid_argument(std::string(what) + ": tensor must be dense");
   }
   if (tensor.numel() > INT_MAX) {  // MPI counts are int
     throw std::invalid_argument(std::string(what) + ": " + std::to_string(tensor.numel()) +

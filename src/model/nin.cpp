@@ -69,9 +69,14 @@ torch::Tensor NiNImpl::forward(torch::Tensor x) { return net->forward(x); }
 
 void NiNImpl::init_weights() {
   torch::NoGradGuard no_grad;
+  torch::nn::Conv2dImpl* last = nullptr;
   for (auto& module : modules(/*include_self=*/false)) {
-    if (auto* conv = module->as<torch::nn::Conv2d>()) torch::nn::init::xavier_uniform_(conv->weight);
+    if (auto* conv = module->as<torch::nn::Conv2d>()) {
+      torch::nn::init::xavier_uniform_(conv->weight);
+      last = conv;
+    }
   }
+  torch::nn::init::constant_(last->bias, options.class_bias);
 }
 
 std::vector<LayerShape> layer_summary(NiN& model, const torch::Tensor& input) {

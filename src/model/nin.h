@@ -15,6 +15,10 @@ struct NiNOptions {
   int64_t in_channels = 1;
   int64_t num_classes = 10;
   double dropout = 0.5;  // before the last block; 0 turns it off
+  // Initial bias of the last conv, the one whose ReLU outputs the class scores. At init the
+  // signal reaching the last block is ~0.02, so PyTorch's default bias, U(+-1/sqrt(10)),
+  // alone decides which class channels start shut for every image (about half of them).
+  double class_bias = 1.0;
 };
 
 // A Sequential with a concrete forward, so that it can sit inside another Sequential.
@@ -33,7 +37,8 @@ NiNBlock nin_block(int64_t in_channels, int64_t out_channels, int64_t kernel_siz
 struct NiNImpl : torch::nn::Module {
   explicit NiNImpl(const NiNOptions& options = {});
   torch::Tensor forward(torch::Tensor x);
-  // Xavier-uniform on every conv weight, as d2l.init_cnn; biases keep PyTorch's default.
+  // Xavier-uniform on every conv weight, as d2l.init_cnn; biases keep PyTorch's default,
+  // except the last conv's, which is options.class_bias.
   void init_weights();
 
   NiNOptions options;

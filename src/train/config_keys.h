@@ -10,6 +10,8 @@
   X(num_classes, "model.num_classes", int64_t, 10, at_least(2),                                              \
     "output classes (labels must lie in 0..num_classes-1)")                                                  \
   X(dropout, "model.dropout", double, 0.5, half_open(0, 1), "dropout probability before the last NiN block") \
+  X(class_bias, "model.class_bias", double, 1.0, finite(),                                                   \
+    "initial bias of the last conv, whose ReLU feeds the average pool: > 0 opens every class at step 0")    \
                                                                                                              \
   X(data_dir, "data.dir", std::string, "/usr/share/datasets/fashion-mnist", any_value(),                     \
     "folder with the four FashionMNIST IDX files (.gz or raw)")                                              \

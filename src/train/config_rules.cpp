@@ -17,6 +17,7 @@ std::string broken(const Range& r, double v) {
   const bool ok = (r.lo_open ? v > r.lo : v >= r.lo) && (r.hi_open ? v < r.hi : v <= r.hi) &&
                   (!r.finite || std::isfinite(v));
   if (ok) return "";
+  if (std::isinf(r.lo) && std::isinf(r.hi)) return "must be a finite number";
   if (std::isinf(r.hi)) return std::string("must be ") + (r.lo_open ? "> " : ">= ") + number(r.lo);
   return std::string("must be in ") + (r.lo_open ? "(" : "[") + number(r.lo) + ", " + number(r.hi) +
          (r.hi_open ? ")" : "]");

@@ -8,7 +8,7 @@
 namespace nin::train {
 
 model::NiN make_model(const Config& config) {
-  return model::NiN(model::NiNOptions{config.in_channels, config.num_classes, config.dropout});
+  return model::NiN(model::NiNOptions{config.in_channels, config.num_classes, config.dropout, config.class_bias});
 }
 
 data::BatchOptions batch_options(const Config& config) { return data::BatchOptions{config.resize, config.normalize}; }

@@ -222,8 +222,8 @@ void Run::warn_dead_classes(const torch::Tensor& confusion, bool last) {
   const bool one = dead.find(',') == std::string::npos;
   if (!dead.empty() && dead != dead_classes_)
     warn((one ? "class " : "classes ") + dead + (one ? " was" : " were") + " never predicted: " +
-         (one ? "its channel" : "their channels") + " before the global average pool " + (one ? "is" : "are") +
-         " likely dead; a lower train.lr or another train.seed usually avoids it");
+         (one ? "its channel" : "their channels") + " before the global average pool may be shut (see " +
+         "model.class_bias and train.lr), or training is still too short");
   dead_classes_ = dead;
 }
 

@@ -16,6 +16,13 @@ pass "2 ranks, replicas identical at every step"
 same_weights "$(newest_ckpt "$WORK/np1")" "$(newest_ckpt "$WORK/np2")" 1e-4 || fail "1 rank and 2 ranks differ"
 pass "1 rank == 2 ranks within 1e-4"
 
+# Channels-last parameters are dense but not contiguous: the MPI broadcast and allreduce take
+# them, replicas stay identical, and the result is the contiguous one's.
+mpirun_np 2 "$NIN" --config "$SMOKE" --run-dir "$WORK/np2-nhwc" --set dist.check_every=1 --set train.epochs=1 \
+  --set train.channels_last=true "${SGD[@]}"
+same_weights "$(newest_ckpt "$WORK/np2")" "$(newest_ckpt "$WORK/np2-nhwc")" 1e-4 || fail "channels-last on 2 ranks differs"
+pass "channels-last on 2 ranks == contiguous within 1e-4"
+
 # A checkpoint written by 2 ranks resumes with 2 ranks (bitwise as uninterrupted) and with 1.
 mpirun_np 2 "$NIN" --config "$SMOKE" --run-dir "$WORK/np2-straight" --set train.epochs=2 "${SGD[@]}"
 cp -r "$WORK/np2" "$WORK/np2-again"

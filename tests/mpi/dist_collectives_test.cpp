@@ -152,9 +152,26 @@ TEST(MpiCommunicator, SmallIntegerTypes) {
   }
 }
 
+// Channels-last parameters (train.channels_last) are dense but not contiguous.
+TEST(MpiCommunicator, ChannelsLastTensors) {
+  auto comm = world();
+  const auto nchw = torch::arange(2 * 3 * 4 * 5, torch::kFloat).view({2, 3, 4, 5});
+  auto t = (nchw * (comm->rank() + 1)).contiguous(torch::MemoryFormat::ChannelsLast);
+  comm->allreduce(t, ReduceOp::kSum);
+  const int n = comm->size();
+  EXPECT_TRUE(torch::equal(t, nchw * (n * (n + 1) / 2)));
+  EXPECT_TRUE(t.is_contiguous(torch::MemoryFormat::ChannelsLast));
+
+  auto b = (nchw + comm->rank()).contiguous(torch::MemoryFormat::ChannelsLast);
+  comm->broadcast(b, 0);
+  EXPECT_TRUE(torch::equal(b, nchw));
+}
+
 TEST(MpiCommunicator, RejectsBadArguments) {
   auto comm = world();  // every rank throws before any collective starts
-  EXPECT_THROW(comm->allreduce(torch::ones({4, 4}).t(), ReduceOp::kSum), std::invalid_argument);
+  // Every other column: gaps in memory, so no element order fits a flat buffer.
+  EXPECT_THROW(comm->allreduce(torch::ones({4, 8}).slice(1, 0, 8, 2), ReduceOp::kSum),
+               std::invalid_argument);
   EXPECT_THROW(comm->allreduce(torch::ones({4}, torch::kBool), ReduceOp::kSum),
                std::invalid_argument);
   EXPECT_THROW(comm->broadcast(torch::ones({4}), comm->size()), std::invalid_argument);

@@ -65,3 +65,19 @@ TEST(Model, MinimumInputIs67) {
   EXPECT_NO_THROW(model->forward(torch::zeros({1, 1, 67, 67})));
   EXPECT_ANY_THROW(model->forward(torch::zeros({1, 1, 66, 66})));
 }
+
+// At init the signal reaching the last conv is ~0.02, so its bias alone decides whether a
+// class channel's ReLU is open: a bias of -0.3 (within PyTorch's default, +-1/sqrt(10))
+// shuts the channel for every image, and no gradient ever reaches it.
+TEST(Model, ClassBiasDecidesWhichClassChannelsStartOpen) {
+  torch::manual_seed(0);
+  const auto images = torch::randn({64, 1, 67, 67});  // normalised inputs
+  NiN open_model;
+  open_model->eval();
+  EXPECT_TRUE(open_model->named_parameters()["net.7.4.bias"].eq(1.0).all().item<bool>());
+  EXPECT_TRUE(open_model->forward(images).gt(0).all().item<bool>()) << "a class channel starts shut";
+
+  NiN shut_model(NiNOptions{1, 10, 0.5, -0.3});
+  shut_model->eval();
+  EXPECT_TRUE(shut_model->forward(images).eq(0).all().item<bool>());
+}

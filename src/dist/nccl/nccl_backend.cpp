@@ -65,10 +65,10 @@ class NcclBackend final : public Communicator {
 
   void check_tensor(const torch::Tensor& tensor, const char* op) const {
     if (!tensor.defined()) throw std::invalid_argument(std::string("NCCL ") + op + ": undefined tensor");
-    if (!tensor.is_cuda() || tensor.device().index() != device_ || !tensor.is_contiguous()) {
-      throw std::invalid_argument(std::string("NCCL ") + op + " needs a contiguous tensor on cuda:" +
-                                  std::to_string(device_) + ", got a " +
-                                  (tensor.is_contiguous() ? "" : "non-contiguous ") +
+    const bool dense = tensor.is_non_overlapping_and_dense();  // contiguous or channels-last
+    if (!tensor.is_cuda() || tensor.device().index() != device_ || !dense) {
+      throw std::invalid_argument(std::string("NCCL ") + op + " needs a dense tensor on cuda:" +
+                                  std::to_string(device_) + ", got a " + (dense ? "" : "non-dense ") +
                                   c10::toString(tensor.scalar_type()) + " tensor on " + tensor.device().str());
     }
   }
