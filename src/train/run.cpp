@@ -99,13 +99,13 @@ void Run::step_done(int64_t step_in_epoch) {
 
 std::string Run::watch_loss(double running_loss) {
   if (config_.stall_steps <= 0 || stall_warned_) return "";
-  const double ln_classes = std::log(static_cast<double>(config_.num_classes));
   if (off_chance(running_loss, config_.num_classes)) stalled_since_ = -1;
   else if (stalled_since_ < 0) stalled_since_ = state_.global_step;
   else if (state_.global_step - stalled_since_ >= config_.stall_steps) {
     stall_warned_ = true;
     std::ostringstream w;
-    w << "the training loss has stayed at ln(" << config_.num_classes << ") = " << ln_classes << " for "
+    w << "the training loss has stayed at ln(" << config_.num_classes << ") = "
+      << std::log(static_cast<double>(config_.num_classes)) << " for "
       << config_.stall_steps << " steps: the network predicts uniformly. NiN does this when the learning rate is "
       << "too high for it (try a lower train.lr, or adam with 1e-3) or when its ReLUs die before the global "
       << "average pool.";
