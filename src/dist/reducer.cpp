@@ -6,6 +6,9 @@
 #include <stdexcept>
 #include <string>
 
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/variable.h>
+
 namespace nin::dist {
 
 std::vector<std::vector<size_t>> plan_buckets(const std::vector<int64_t>& param_bytes,
@@ -38,14 +41,26 @@ std::vector<std::vector<size_t>> plan_buckets(const std::vector<int64_t>& param_
   return plan;
 }
 
+// Runs after AccumulateGrad wrote a parameter's gradient into its bucket view.
+class Reducer::ArrivalHook final : public torch::autograd::FunctionPostHook {
+ public:
+  ArrivalHook(State* state, size_t index) : state_(state), index_(index) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
+                                            const torch::autograd::variable_list& /*inputs*/) override;
+
+ private:
+  State* state_;  // outlives the hook: ~Reducer removes the hooks first
+  size_t index_;
+};
+
 struct Reducer::State {
   struct Param {
     torch::Tensor tensor;
-    torch::Tensor view;  // its slice of the bucket, shaped like the parameter
+    torch::Tensor view;  // its slice of the bucket, with the parameter's sizes and strides
     size_t bucket = 0;
-    unsigned hook = 0;
-    bool ready = false;     // its gradient arrived in this backward
-    bool has_data = false;  // view holds a gradient of this accumulation window
+    std::shared_ptr<torch::autograd::Node> accumulator;  // held: autograd keeps only a weak one
+    uintptr_t hook = 0;
+    bool ready = false;  // its gradient arrived in this backward
   };
   struct Bucket {
     torch::Tensor flat;           // one contiguous buffer: one allreduce per bucket
@@ -56,7 +71,7 @@ struct Reducer::State {
 
   explicit State(Communicator& c) : comm(c) {}
 
-  void on_grad(size_t index, const torch::Tensor& grad);
+  void on_grad(size_t index);
   void launch_full_buckets();
 
   Communicator& comm;
@@ -65,28 +80,28 @@ struct Reducer::State {
   size_t next_launch = 0;     // buckets start in index order, so in the same order on every rank
   bool sync = false;          // this backward reduces
   bool sync_pending = false;  // prepare(true) seen, finalize() not yet
+  bool nudge = false;         // host collectives (MPI) progress only inside library calls
 };
 
-void Reducer::State::on_grad(size_t index, const torch::Tensor& grad) {
-  if (!grad.defined()) return;
-  torch::NoGradGuard no_grad;  // bucket writes are not part of any graph
+torch::autograd::variable_list Reducer::ArrivalHook::operator()(const torch::autograd::variable_list& outputs,
+                                                                const torch::autograd::variable_list& /*inputs*/) {
+  state_->on_grad(index_);
+  return outputs;
+}
+
+void Reducer::State::on_grad(size_t index) {
   Param& param = params[index];
   if (param.ready) {  // its bucket may be on the wire already: never write it twice
     throw std::logic_error("Reducer: parameter " + std::to_string(index) +
                            " got a second gradient in one backward; call prepare() before each "
                            "backward");
   }
-  if (param.has_data) {
-    param.view.add_(grad);  // gradient accumulation
-  } else {
-    param.view.copy_(grad);
-    param.has_data = true;
-  }
   param.ready = true;
   ++buckets[param.bucket].ready;
   if (sync) launch_full_buckets();
-  // OpenMPI progresses only inside MPI calls: nudge the oldest unfinished allreduce.
-  for (size_t b = 0; b < next_launch; ++b) {
+  // OpenMPI progresses only inside MPI calls: nudge the oldest unfinished allreduce. Not on
+  // a GPU, where the host must not query a stream that a graph may be capturing.
+  for (size_t b = 0; nudge && b < next_launch; ++b) {
     if (!buckets[b].work->test()) break;
   }
 }
@@ -100,6 +115,19 @@ void Reducer::State::launch_full_buckets() {
   }
 }
 
+namespace {
+
+// The bucket slice as the parameter lays out its elements: dense tensors (contiguous or
+// channels-last) keep their strides, so autograd adds into it with no permuting copy and
+// the optimizer reads gradient and parameter alike.
+torch::Tensor view_like(const torch::Tensor& flat, int64_t offset, const torch::Tensor& param) {
+  const auto slice = flat.narrow(0, offset, param.numel());
+  if (param.is_non_overlapping_and_dense()) return slice.as_strided(param.sizes(), param.strides());
+  return slice.view(param.sizes());
+}
+
+}  // namespace
+
 Reducer::Reducer(std::vector<torch::Tensor> params, Communicator& comm, int64_t cap_bytes,
                  int64_t first_cap_bytes)
     : state_(std::make_unique<State>(comm)) {
@@ -111,7 +139,9 @@ Reducer::Reducer(std::vector<torch::Tensor> params, Communicator& comm, int64_t 
                                   " must be a defined leaf tensor that requires grad");
     }
     bytes.push_back(p.numel() * static_cast<int64_t>(p.element_size()));
-    state_->params.push_back({p, torch::Tensor()});
+    state_->params.emplace_back();
+    state_->params.back().tensor = p;
+    state_->nudge = state_->nudge || p.device().is_cpu();
   }
 
   // A bucket is one tensor, so a planned bucket splits where dtype or device changes.
@@ -139,23 +169,22 @@ Reducer::Reducer(std::vector<torch::Tensor> params, Communicator& comm, int64_t 
     for (size_t i : bucket.params) {
       State::Param& param = state_->params[i];
       // detach(): a plain alias, not an autograd view, so optimizers may detach_() the grad.
-      param.view =
-          bucket.flat.narrow(0, offset, param.tensor.numel()).view(param.tensor.sizes()).detach();
+      param.view = view_like(bucket.flat, offset, param.tensor).detach();
       param.bucket = b;
       offset += param.tensor.numel();
     }
   }
 
-  State* state = state_.get();  // outlives the hooks: the destructor removes them first
   for (size_t i = 0; i < state_->params.size(); ++i) {
-    // A hook on a leaf runs with the gradient before AccumulateGrad stores it (1.13 and 2.x).
-    state_->params[i].hook = state_->params[i].tensor.register_hook(
-        [state, i](torch::Tensor grad) { state->on_grad(i, grad); });
+    State::Param& param = state_->params[i];
+    param.tensor.mutable_grad() = param.view;
+    param.accumulator = torch::autograd::impl::grad_accumulator(param.tensor);
+    param.hook = param.accumulator->add_post_hook(std::make_unique<ArrivalHook>(state_.get(), i));
   }
 }
 
 Reducer::~Reducer() {
-  for (auto& param : state_->params) param.tensor.remove_hook(param.hook);
+  for (auto& param : state_->params) param.accumulator->del_post_hook(param.hook);
 }
 
 void Reducer::prepare(bool sync) {
@@ -168,8 +197,14 @@ void Reducer::prepare(bool sync) {
   }
   for (auto& param : s.params) {
     param.ready = false;
-    // Without a grad, AccumulateGrad just stores the new one instead of adding to a stale one.
-    param.tensor.mutable_grad() = torch::Tensor();
+    // Someone replaced the gradient (zero_grad(set_to_none), as 2.x's optimizers do): autograd
+    // would write elsewhere and the bucket would miss it. Back to the view, zeroed as a
+    // fresh gradient starts. A host-side pointer check, no sync.
+    if (!param.tensor.grad().is_same(param.view)) {
+      torch::NoGradGuard no_grad;
+      param.view.zero_();
+      param.tensor.mutable_grad() = param.view;
+    }
   }
   for (auto& bucket : s.buckets) bucket.ready = 0;
   s.next_launch = 0;
@@ -194,12 +229,7 @@ void Reducer::finalize() {
   const auto start = std::chrono::steady_clock::now();
   for (auto& bucket : s.buckets) bucket.work->wait();
   wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-
   for (auto& bucket : s.buckets) bucket.work.reset();
-  for (auto& param : s.params) {
-    param.tensor.mutable_grad() = param.view;  // the optimizer reads the average, no copy
-    param.has_data = false;                    // the accumulation window ends here
-  }
   s.sync_pending = false;
 }
 
@@ -210,7 +240,6 @@ void Reducer::zero_grad() {
   }
   torch::NoGradGuard no_grad;
   for (auto& bucket : s.buckets) bucket.flat.zero_();
-  for (auto& param : s.params) param.has_data = false;
 }
 
 size_t Reducer::num_buckets() const { return state_->buckets.size(); }

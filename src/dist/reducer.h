@@ -18,11 +18,14 @@ namespace nin::dist {
 std::vector<std::vector<size_t>> plan_buckets(const std::vector<int64_t>& param_bytes,
                                               int64_t cap_bytes, int64_t first_cap_bytes);
 
-// Fed by a hook on every parameter: each gradient is copied into its bucket as soon as
-// autograd produces it, and a bucket's non-blocking allreduce (average) starts when its
-// last gradient arrives, so communication overlaps the rest of backward.
+// Every parameter's .grad is a view into its bucket, with the parameter's own strides
+// (channels-last too), set once and never replaced, as DDP's gradient_as_bucket_view:
+// autograd accumulates straight into the bucket, a hook after each accumulation counts the
+// bucket's arrivals, and a bucket's non-blocking allreduce (average) starts when its last
+// gradient arrived, so communication overlaps the rest of backward. Gradient addresses
+// never change, so a CUDA graph can capture the whole step.
 //
-//   reducer.prepare(/*sync=*/true);  loss.backward();  reducer.finalize();  opt.step();
+//   reducer.zero_grad();  reducer.prepare(/*sync=*/true);  loss.backward();  reducer.finalize();
 //
 // With sync = false (gradient accumulation, like DDP's no_sync) gradients are summed
 // into the buckets locally; the next synchronised backward adds its own and reduces.
@@ -35,14 +38,15 @@ class Reducer {
   Reducer& operator=(const Reducer&) = delete;
 
   void prepare(bool sync);  // before each backward
-  void finalize();          // after backward: wait, then param.grad() = average
-  void zero_grad();         // start of a new accumulation window
+  void finalize();          // after backward: wait; param.grad() then holds the average
+  void zero_grad();         // start of a new accumulation window: every bucket to 0
 
   size_t num_buckets() const;
   double wait_seconds() const { return wait_seconds_; }  // blocked in finalize, total
 
  private:
   struct State;
+  class ArrivalHook;
   std::unique_ptr<State> state_;
   double wait_seconds_ = 0.0;
 };

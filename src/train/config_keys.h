@@ -49,9 +49,8 @@
     "warn when the loss stays at ln(classes) this many steps; 0 = off")                                      \
   X(channels_last, "train.channels_last", bool, false, any_value(),                                          \
     "model and batches in channels-last memory")                                                             \
-  X(foreach, "train.foreach", bool, false, any_value(), "fused (_foreach) optimizer step, same update")      \
   X(cuda_graph, "train.cuda_graph", bool, false, any_value(),                                                \
-    "capture the step in a CUDA graph and replay it (CUDA only; not wired yet: refused)")                    \
+    "capture the step in a CUDA graph and replay it (CUDA only; accumulate = 1)")                            \
                                                                                                              \
   X(bucket_mb, "dist.bucket_mb", double, 25.0, above(0), "gradient bucket cap, MiB")                         \
   /* small, so communication starts early in backward */                                                     \

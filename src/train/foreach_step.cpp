@@ -1,7 +1,6 @@
 // Fused SGD / Adam / AdamW steps on torch::optim's own state.
 #include "train/foreach_step.h"
 
-#include <cmath>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
@@ -64,8 +63,39 @@ Group with_grads(torch::optim::OptimizerParamGroup& group) {
   return g;
 }
 
+// The four updates that take a per-step scalar: a double on the CPU (one _foreach kernel,
+// torch::optim's arithmetic), a 0-dim device tensor on a GPU (one broadcast op a tensor).
+void add_scaled_(const Tensors& ys, const Tensors& xs, double a) { at::_foreach_add_(ys, xs, a); }
+void add_scaled_(const Tensors& ys, const Tensors& xs, const Tensor& a) {
+  for (size_t i = 0; i < ys.size(); ++i) ys[i].add_(xs[i] * a);
+}
+void scale_(const Tensors& ys, double a) { at::_foreach_mul_(ys, a); }
+void scale_(const Tensors& ys, const Tensor& a) {
+  for (const auto& y : ys) y.mul_(a);
+}
+void divide_(const Tensors& ys, double a) { at::_foreach_div_(ys, a); }
+void divide_(const Tensors& ys, const Tensor& a) {
+  for (const auto& y : ys) y.div_(a);
+}
+void add_ratio_(const Tensors& ys, const Tensors& num, const Tensors& den, double a) {
+  at::_foreach_addcdiv_(ys, num, den, a);
+}
+void add_ratio_(const Tensors& ys, const Tensors& num, const Tensors& den, const Tensor& a) {
+  for (size_t i = 0; i < ys.size(); ++i) ys[i].addcdiv_(num[i] * a, den[i]);
+}
+
+// Scalars as the update takes them: doubles, or the tensors themselves.
+template <class S>
+S scalar(const Tensor& t);
+template <>
+double scalar<double>(const Tensor& t) { return t.item<double>(); }  // a CPU tensor: no sync
+template <>
+Tensor scalar<Tensor>(const Tensor& t) { return t; }
+
 // torch::optim::SGD: d = g + wd*p; buf = momentum*buf + d (buf = d the first time); p -= lr*buf.
-void sgd_group(StateMap& states, const torch::optim::SGDOptions& o, const Group& g, const Tensor& finite) {
+template <class S>
+void sgd_group(StateMap& states, const torch::optim::SGDOptions& o, const Group& g, const UpdateScalars& u,
+               const Tensor& finite) {
   if (o.nesterov() || o.dampening() != 0) throw std::invalid_argument("foreach_step: SGD without nesterov/dampening");
   Tensors d = o.weight_decay() != 0 ? at::_foreach_add(g.grads, g.params, o.weight_decay()) : g.grads;
   Tensors written = g.params, old_bufs, old_d;  // old_*: buffers that existed, and their directions
@@ -88,67 +118,101 @@ void sgd_group(StateMap& states, const torch::optim::SGDOptions& o, const Group&
     at::_foreach_mul_(old_bufs, o.momentum());
     at::_foreach_add_(old_bufs, old_d, 1 - o.dampening());
   }
-  at::_foreach_add_(g.params, d, -o.lr());
+  add_scaled_(g.params, d, -scalar<S>(u.lr));
   if (finite.defined()) keep_where_skipped(finite, written, before);
 }
 
 // torch::optim::Adam (decoupled = false) and AdamW (true), one group.
-template <class Options, class State>
-void adam_group(StateMap& states, const Options& o, const Group& g, const Tensor& finite, bool decoupled) {
+template <class S, class Options, class State>
+void adam_group(StateMap& states, const Options& o, const Group& g, const UpdateScalars& u, const Tensor& finite,
+                bool decoupled) {
   if (o.amsgrad()) throw std::invalid_argument("foreach_step: Adam without amsgrad");
   const auto [beta1, beta2] = o.betas();
   Tensors avg, avg_sq;
-  std::vector<at::Scalar> step_size, sqrt_bc2;  // per parameter: each state counts its own steps
   for (size_t i = 0; i < g.params.size(); ++i) {
     const Tensor& p = g.params[i];
     auto& slot = states[g.keys[i]];
     if (!slot) {
       auto made = std::make_unique<State>();
-      made->step(0);
+      made->step(0);  // DeviceSchedule counts the steps; set_adam_steps() writes them here
       made->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
       made->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
       slot = std::move(made);
     }
     auto& s = static_cast<State&>(*slot);
-    s.step(s.step() + 1);
     avg.push_back(s.exp_avg());
     avg_sq.push_back(s.exp_avg_sq());
-    step_size.emplace_back(-o.lr() / (1 - std::pow(beta1, double(s.step()))));
-    sqrt_bc2.emplace_back(std::sqrt(1 - std::pow(beta2, double(s.step()))));
   }
   Tensors written = g.params;
   written.insert(written.end(), avg.begin(), avg.end());
   written.insert(written.end(), avg_sq.begin(), avg_sq.end());
   const Tensors before = finite.defined() ? clones(written) : Tensors{};
   const double wd = o.weight_decay();
-  if (decoupled && wd != 0) at::_foreach_mul_(g.params, 1 - o.lr() * wd);
+  if (decoupled && wd != 0) scale_(g.params, 1 - scalar<S>(u.lr) * wd);
   const Tensors grad = !decoupled && wd != 0 ? at::_foreach_add(g.grads, g.params, wd) : g.grads;
   at::_foreach_mul_(avg, beta1);
   at::_foreach_add_(avg, grad, 1 - beta1);
   at::_foreach_mul_(avg_sq, beta2);
   at::_foreach_addcmul_(avg_sq, grad, grad, 1 - beta2);
   Tensors denom = at::_foreach_sqrt(avg_sq);
-  at::_foreach_div_(denom, sqrt_bc2);
+  divide_(denom, scalar<S>(u.sqrt_bc2));
   at::_foreach_add_(denom, o.eps());
-  at::_foreach_addcdiv_(g.params, avg, denom, step_size);
+  add_ratio_(g.params, avg, denom, scalar<S>(u.step_size));
   if (finite.defined()) keep_where_skipped(finite, written, before);
 }
 
-}  // namespace
-
-void foreach_step(torch::optim::Optimizer& opt, const torch::Tensor& finite) {
+template <class S>
+void update(torch::optim::Optimizer& opt, const UpdateScalars& u, const Tensor& finite) {
   using namespace torch::optim;
-  torch::NoGradGuard no_grad;
   const bool sgd = dynamic_cast<SGD*>(&opt), adam = dynamic_cast<Adam*>(&opt), adamw = dynamic_cast<AdamW*>(&opt);
   if (!sgd && !adam && !adamw) throw std::invalid_argument("foreach_step: SGD, Adam or AdamW only");
   for (auto& group : opt.param_groups()) {
     const Group g = with_grads(group);
     if (g.params.empty()) continue;
-    if (sgd) sgd_group(opt.state(), static_cast<const SGDOptions&>(group.options()), g, finite);
-    if (adam) adam_group<AdamOptions, AdamParamState>(opt.state(), static_cast<const AdamOptions&>(group.options()), g,
-                                                      finite, /*decoupled=*/false);
-    if (adamw) adam_group<AdamWOptions, AdamWParamState>(opt.state(), static_cast<const AdamWOptions&>(group.options()),
-                                                         g, finite, /*decoupled=*/true);
+    if (sgd) sgd_group<S>(opt.state(), static_cast<const SGDOptions&>(group.options()), g, u, finite);
+    if (adam)
+      adam_group<S, AdamOptions, AdamParamState>(opt.state(), static_cast<const AdamOptions&>(group.options()), g, u,
+                                                 finite, /*decoupled=*/false);
+    if (adamw)
+      adam_group<S, AdamWOptions, AdamWParamState>(opt.state(), static_cast<const AdamWOptions&>(group.options()), g,
+                                                   u, finite, /*decoupled=*/true);
+  }
+}
+
+template <class State>
+State* adam_state(torch::optim::OptimizerParamState& s) {
+  return dynamic_cast<State*>(&s);
+}
+
+}  // namespace
+
+void foreach_step(torch::optim::Optimizer& opt, const UpdateScalars& u) {
+  foreach_step(opt, u, /*read_on_host=*/u.finite.device().is_cpu());
+}
+
+void foreach_step(torch::optim::Optimizer& opt, const UpdateScalars& u, bool read_on_host) {
+  torch::NoGradGuard no_grad;
+  if (read_on_host) {
+    if (u.finite.item<bool>()) update<double>(opt, u, Tensor());  // skipped: as if opt.step() never ran
+  } else {
+    update<Tensor>(opt, u, u.finite);
+  }
+}
+
+int64_t adam_steps(const torch::optim::Optimizer& opt) {
+  using namespace torch::optim;
+  for (const auto& item : opt.state()) {
+    if (auto* a = adam_state<AdamParamState>(*item.second)) return a->step();
+    if (auto* w = adam_state<AdamWParamState>(*item.second)) return w->step();
+  }
+  return 0;
+}
+
+void set_adam_steps(torch::optim::Optimizer& opt, int64_t steps) {
+  using namespace torch::optim;
+  for (auto& item : opt.state()) {
+    if (auto* a = adam_state<AdamParamState>(*item.second)) a->step(steps);
+    if (auto* w = adam_state<AdamWParamState>(*item.second)) w->step(steps);
   }
 }
 

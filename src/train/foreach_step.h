@@ -1,20 +1,39 @@
-// The optimizer update for all parameters at once (_foreach kernels), with an optional device-side skip.
+// The optimizer update for all parameters at once (_foreach kernels), its scalars read on the device.
 #pragma once
+
+#include <cstdint>
 
 #include <torch/optim/optimizer.h>
 #include <torch/types.h>
 
 namespace nin::train {
 
+// The values one update reads, as 0-dim tensors on the parameters' device. The step writes
+// them there (train/optim.h's DeviceSchedule), so a captured graph replays each step's own.
+struct UpdateScalars {
+  torch::Tensor lr;         // double
+  torch::Tensor step_size;  // double, Adam and AdamW: -lr / (1 - beta1^t), t counting this update
+  torch::Tensor sqrt_bc2;   // double, Adam and AdamW: sqrt(1 - beta2^t)
+  torch::Tensor finite;     // bool: false leaves parameters and state as they were
+};
+
 // One step of `opt` (torch::optim SGD, Adam or AdamW) computed with at::_foreach_* ops: a
-// few fused kernels instead of several per parameter, same result to float rounding. The
-// state lives in `opt` itself, created as torch::optim creates it, so checkpoints and
-// set_lr() see no difference. Parameters without a gradient are left alone.
+// few fused kernels instead of several per parameter, the same arithmetic as torch::optim.
+// The state lives in `opt` itself, created as torch::optim creates it, so checkpoints see
+// no difference, except Adam's step count: DeviceSchedule counts it, and set_adam_steps()
+// writes it back before a checkpoint. Parameters without a gradient are left alone.
 //
-// `finite`, when defined, is a 0-dim bool on the parameters' device: where it is false the
-// parameters and the state keep their old values (the step is skipped without the host
-// reading the flag). Unlike torch::optim, a skipped step still advances Adam's step count.
+// On the CPU the scalars are read as doubles (the host is the device: no sync) and a
+// skipped step does nothing, so the update equals torch::optim's bit for bit. On a GPU the
+// scalars stay tensors and a skipped step is undone by torch::where: no host read at all.
 // Throws std::invalid_argument for other optimizers, nesterov, dampening or amsgrad.
-void foreach_step(torch::optim::Optimizer& opt, const torch::Tensor& finite = {});
+void foreach_step(torch::optim::Optimizer& opt, const UpdateScalars& scalars);
+// The same with the way chosen: read the scalars on the host (the CPU's way) or not (the
+// GPU's; tests run it on the CPU).
+void foreach_step(torch::optim::Optimizer& opt, const UpdateScalars& scalars, bool read_on_host);
+
+// Adam's and AdamW's per-parameter step counts (torch::optim's state), for checkpoints.
+int64_t adam_steps(const torch::optim::Optimizer& opt);  // 0 for SGD or before the first step
+void set_adam_steps(torch::optim::Optimizer& opt, int64_t steps);
 
 }  // namespace nin::train

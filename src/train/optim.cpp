@@ -3,12 +3,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
+#include <vector>
 
 #include <torch/optim/adam.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 
-#include "train/foreach_step.h"
 
 namespace nin::train {
 
@@ -31,16 +32,44 @@ double lr_at(const Config& c, int64_t global_step, int64_t steps_per_epoch) {
   return target;
 }
 
-void set_lr(torch::optim::Optimizer& opt, double lr) {
-  for (auto& group : opt.param_groups()) group.options().set_lr(lr);
+namespace {
+
+// Adam's and AdamW's betas; (0, 0) for SGD, whose update reads no bias correction.
+std::tuple<double, double> betas_of(const torch::optim::Optimizer& opt) {
+  const auto& o = opt.param_groups().front().options();
+  if (auto* a = dynamic_cast<const torch::optim::AdamOptions*>(&o)) return a->betas();
+  if (auto* w = dynamic_cast<const torch::optim::AdamWOptions*>(&o)) return w->betas();
+  return {0.0, 0.0};
 }
 
-void step_optimizer(torch::optim::Optimizer& opt, bool fused) {
-  if (fused) {
-    foreach_step(opt);
-  } else {
-    opt.step();
+// A 1-element view of `table` at `index`, clamped to the table: a device lookup.
+torch::Tensor lookup(const torch::Tensor& table, const torch::Tensor& index) {
+  return table.index_select(0, index.clamp(0, table.size(0) - 1).reshape({1})).reshape({});
+}
+
+}  // namespace
+
+DeviceSchedule::DeviceSchedule(const Config& c, int64_t steps_per_epoch, const torch::optim::Optimizer& opt,
+                               const torch::Device& device) {
+  const int64_t steps = std::max<int64_t>(c.epochs * steps_per_epoch, 1);
+  const auto [beta1, beta2] = betas_of(opt);
+  std::vector<double> lr(static_cast<size_t>(steps)), bc1(static_cast<size_t>(steps + 1)),
+      sqrt_bc2(static_cast<size_t>(steps + 1));
+  for (int64_t s = 0; s < steps; ++s) lr[size_t(s)] = lr_at(c, s, steps_per_epoch);
+  for (int64_t t = 0; t <= steps; ++t) {  // as torch::optim::Adam computes them, in double
+    bc1[size_t(t)] = 1 - std::pow(beta1, double(t));
+    sqrt_bc2[size_t(t)] = std::sqrt(1 - std::pow(beta2, double(t)));
   }
+  const auto on_device = [&](const std::vector<double>& v) {
+    return torch::tensor(v, torch::kDouble).to(device);
+  };
+  lr_ = on_device(lr), bc1_ = on_device(bc1), sqrt_bc2_ = on_device(sqrt_bc2);
+}
+
+UpdateScalars DeviceSchedule::at(const torch::Tensor& step, const torch::Tensor& t, const torch::Tensor& finite) const {
+  const auto lr = lookup(lr_, step);
+  // -(lr / bc1): IEEE division and negation, so the same double as the host's -lr / bc1.
+  return {lr, -(lr / lookup(bc1_, t)), lookup(sqrt_bc2_, t), finite};
 }
 
 void move_optimizer_state(torch::optim::Optimizer& opt, const torch::Device& device) {

@@ -8,6 +8,7 @@
 #include <torch/types.h>
 
 #include "train/config.h"
+#include "train/foreach_step.h"
 
 namespace nin::train {
 
@@ -16,9 +17,22 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Config& c, const s
 // Goyal et al.: lr scaled with the global batch, reached by a linear warm-up from a tenth;
 // then constant, or a cosine decay to 0 over the remaining steps.
 double lr_at(const Config& c, int64_t global_step, int64_t steps_per_epoch);
-void set_lr(torch::optim::Optimizer& opt, double lr);
-// opt.step(), or the same update in fused _foreach kernels when `fused` (train.foreach).
-void step_optimizer(torch::optim::Optimizer& opt, bool fused);
+
+// The schedule as tables on the training device, indexed by step: the step looks up its lr
+// and Adam's bias corrections there, so a captured graph replays each step's own values,
+// and they are bit for bit what lr_at and torch::optim compute on the host.
+class DeviceSchedule {
+ public:
+  DeviceSchedule(const Config& c, int64_t steps_per_epoch, const torch::optim::Optimizer& opt,
+                 const torch::Device& device);
+  // The scalars of global step `step` (0-based), Adam's `t`-th update (1-based; a skipped
+  // step is not counted, as torch::optim does not count it): all 0-dim device tensors.
+  UpdateScalars at(const torch::Tensor& step, const torch::Tensor& t, const torch::Tensor& finite) const;
+
+ private:
+  torch::Tensor lr_;                // double [steps]: lr_at of each step
+  torch::Tensor bc1_, sqrt_bc2_;    // double [steps + 1], by t: 1 - beta1^t, sqrt(1 - beta2^t)
+};
 // Moves optimizer state restored on the CPU to the parameters' device.
 void move_optimizer_state(torch::optim::Optimizer& opt, const torch::Device& device);
 

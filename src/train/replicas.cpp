@@ -1,8 +1,6 @@
 // Replicas: the initial broadcast, and cross-rank checks through dist/agree.h.
 #include "train/replicas.h"
 
-#include <cmath>
-
 #include "dist/agree.h"
 #include "util/error.h"
 
@@ -35,17 +33,6 @@ void check_replicas(torch::nn::Module& model, dist::Communicator& control, int64
   if (!dist::same_on_all_ranks(control, torch::tensor({sum, sq}, torch::kDouble)))
     throw CollectiveFault("replicas diverged at epoch " + std::to_string(epoch + 1) + ", step " +
                           std::to_string(step) + ": parameter checksums differ across ranks");
-}
-
-bool gradients_finite(torch::nn::Module& model) {
-  torch::NoGradGuard no_grad;
-  torch::Tensor total;
-  for (const auto& p : model.parameters()) {
-    if (!p.grad().defined()) continue;
-    auto s = p.grad().sum();
-    total = total.defined() ? total + s : s;
-  }
-  return !total.defined() || std::isfinite(total.item<double>());
 }
 
 }  // namespace nin::train

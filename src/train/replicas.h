@@ -16,8 +16,5 @@ void broadcast_model(torch::nn::Module& model, dist::Communicator& comm);
 void check_same_config(const Config& c, dist::Communicator& control);
 // Compares a parameter checksum across ranks; CollectiveFault on a mismatch.
 void check_replicas(torch::nn::Module& model, dist::Communicator& control, int64_t step, int64_t epoch);
-// True when every gradient is finite. After the allreduce the gradients are identical on
-// all ranks, so every rank reaches the same verdict without exchanging a message.
-bool gradients_finite(torch::nn::Module& model);
 
 }  // namespace nin::train

@@ -114,8 +114,15 @@ std::string Run::watch_loss(double running_loss) {
   return "";
 }
 
+void Run::start_stop_vote() {
+  vote_ = torch::tensor({static_cast<int64_t>(stop_signal())}, torch::kInt64);
+  vote_work_ = control_.allreduce_async(vote_, dist::ReduceOp::kMax);
+}
+
 bool Run::stop_requested() {
-  stop_signal_ = dist::max_over_ranks(control_, stop_signal());
+  vote_work_->wait();
+  vote_work_.reset();
+  stop_signal_ = vote_.item<int64_t>();
   return stop_signal_ != 0;
 }
 

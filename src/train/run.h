@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -50,9 +51,11 @@ class Run {
   // The stall check, with the running loss whenever progress is printed: the warning to
   // print (once per run), or "".
   std::string watch_loss(double running_loss);
-  // Preemption, agreed on by every rank after each step: true everywhere when any rank got
-  // SIGTERM or SIGUSR1. Then preempt() checkpoints mid-epoch, the epoch's totals so far
-  // included, and returns on every rank once the checkpoint exists.
+  // Preemption, agreed on by every rank at each step: true everywhere when any rank got
+  // SIGTERM or SIGUSR1. The vote starts before the step (a non-blocking max allreduce) and
+  // is read after it, so no step waits for it. Then preempt() checkpoints mid-epoch, the
+  // epoch's totals so far included, and returns on every rank once the checkpoint exists.
+  void start_stop_vote();
   bool stop_requested();
   void preempt(const EpochTotals& epoch_so_far, const torch::nn::Module& model,
                const torch::optim::Optimizer& optimizer);
@@ -87,6 +90,8 @@ class Run {
   int64_t stalled_since_ = -1;  // global step the loss entered the ln(classes) band; -1 = not in it
   bool stall_warned_ = false;
   int64_t stop_signal_ = 0;     // the signal the ranks agreed to stop on
+  torch::Tensor vote_;          // int64 [1]: this rank's signal, then the largest
+  std::unique_ptr<dist::Work> vote_work_;
   std::string plot_warning_;    // the last one printed: each is said once
 };
 

@@ -8,7 +8,6 @@
 #include <thread>
 
 #include <torch/cuda.h>
-#include <torch/nn/functional/loss.h>
 #include <torch/utils.h>
 
 #include "data/loader.h"
@@ -24,23 +23,22 @@
 #include "train/replicas.h"
 #include "train/run.h"
 #include "train/signals.h"
+#include "train/step.h"
 #include "util/error.h"
-#include "util/splitmix64.h"
 
 namespace nin::train {
-namespace F = torch::nn::functional;
 namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0;
 using Clock = std::chrono::steady_clock;
 
-// Dropout's seed for one micro-batch: a pure function of the run's seed and the
-// position, so a resumed run draws the same masks as an uninterrupted one.
-uint64_t dropout_seed(uint64_t seed, int64_t step, int64_t micro, int rank) {
-  return splitmix64(seed ^ splitmix64(static_cast<uint64_t>(step) * 1024 + micro) ^ splitmix64(rank + 1)) >> 1;
-}
-
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// "epoch E, step S (global step G)", 1-based, of 0-based global step `g`.
+std::string position_of(int64_t g, int64_t steps_per_epoch) {
+  return "epoch " + std::to_string(g / steps_per_epoch + 1) + ", step " + std::to_string(g % steps_per_epoch + 1) +
+         " (global step " + std::to_string(g + 1) + ")";
+}
 
 // Everything a rank holds while it trains, built in the order the set-up needs.
 class Trainer {
@@ -50,7 +48,8 @@ class Trainer {
 
  private:
   bool epoch(int64_t epoch);  // false when preempted
-  void step(const data::Step& batch, EpochMeter& meter);
+  void step(const data::Step& batch);
+  void settle();  // reads the step's verdict back: stop, or warn of skipped steps
   void say_setup() const;
 
   const Config& cfg_;
@@ -67,12 +66,13 @@ class Trainer {
   data::Split test_set_;
   std::optional<dist::Reducer> reducer_;
   Fault fault_ = Fault::from_env();
-  double lr_ = 0;
+  EpochMeter meter_;
+  std::optional<StaticStep> step_;
 };
 
 Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& process)
     : cfg_(cfg), rank_(process.rank()), world_(process.size()), process_(process),
-      device_(select_device(cfg.device, process)) {
+      device_(select_device(cfg.device, process)), meter_(device_) {
   if (cfg.cuda_graph) check_graph_support(device_);  // InputError where no CUDA graph can run
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.timeout_s * 1000));
   control_ = dist::make_communicator(process, torch::kCPU, timeout);
@@ -102,6 +102,8 @@ Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& pr
   enable_cudnn_autotune(device_);
   reducer_.emplace(model_->parameters(), *grad_comm_, static_cast<int64_t>(cfg.bucket_mb * kMiB),
                    static_cast<int64_t>(cfg.first_bucket_mb * kMiB));
+  step_.emplace(cfg, rank_, model_, *optimizer_, *reducer_, meter_, fault_, loader_->steps_per_epoch(),
+                run_->state().global_step, device_);
   say_setup();
 }
 
@@ -125,26 +127,31 @@ bool Trainer::epoch(int64_t epoch) {
   model_->train();
   loader_->start(epoch, run_->state().step_in_epoch);
   Progress progress(epoch + 1, cfg_.epochs, loader_->steps_per_epoch(), cfg_.log_every, cfg_.quiet, run_->lead());
-  EpochMeter meter(device_);
+  meter_.reset();
   const double wait_before = reducer_->wait_seconds();
   const auto start = Clock::now();
-  lr_ = lr_at(cfg_, run_->state().global_step, loader_->steps_per_epoch());
+  int64_t images = 0;  // this rank's, this session
   while (!loader_->done()) {
     const auto batch = loader_->next();
-    step(batch, meter);
+    run_->start_stop_vote();  // in flight during the step: preemption costs the step no wait
+    step(batch);
+    images += batch.images();
     if (cfg_.check_every > 0 && run_->state().global_step % cfg_.check_every == 0)
       check_replicas(*model_, *control_, run_->state().global_step, epoch);
     if (run_->stop_requested()) {  // every rank stops at the same step
       progress.finish();
-      grad_comm_->check();
-      run_->preempt(meter.sum_over_ranks(*control_), *model_, *optimizer_);
+      settle();
+      run_->preempt(meter_.sum_over_ranks(*control_), *model_, *optimizer_);
       return false;
     }
-    if (run_->step_checkpoint_due() && !loader_->done())  // mid-epoch; the epoch's end writes its own
-      run_->checkpoint_mid_epoch(meter.sum_over_ranks(*control_), *model_, *optimizer_);
+    if (run_->step_checkpoint_due() && !loader_->done()) {  // mid-epoch; the epoch's end writes its own
+      settle();
+      run_->checkpoint_mid_epoch(meter_.sum_over_ranks(*control_), *model_, *optimizer_);
+    }
+    if (run_->state().global_step % cfg_.log_every == 0) settle();  // on every rank: the same verdict
     if (progress.due(batch.index() + 1)) {
-      const double running = meter.running_loss();
-      progress.update(batch.index() + 1, running, double(meter.seen()) * world_ / std::max(seconds_since(start), 1e-9));
+      const double running = meter_.running_loss();
+      progress.update(batch.index() + 1, running, double(images) * world_ / std::max(seconds_since(start), 1e-9));
       if (const auto warning = run_->watch_loss(running); !warning.empty()) {
         progress.finish();
         run_->warn(warning);
@@ -154,49 +161,34 @@ bool Trainer::epoch(int64_t epoch) {
   const double epoch_s = seconds_since(start);
   progress.finish();
   grad_comm_->check();
-  const auto totals = meter.sum_over_ranks(*control_);
+  settle();
+  const auto totals = meter_.sum_over_ranks(*control_);
   const auto eval = evaluate(model_, test_set_, loader_->batch_options(), *control_, cfg_.batch_size / world_, device_);
-  run_->end_epoch(totals, eval, EpochTiming{lr_, epoch_s, reducer_->wait_seconds() - wait_before}, *model_, *optimizer_);
+  const double lr = lr_at(cfg_, run_->state().global_step - 1, loader_->steps_per_epoch());  // the epoch's last
+  run_->end_epoch(totals, eval, EpochTiming{lr, epoch_s, reducer_->wait_seconds() - wait_before}, *model_, *optimizer_);
   return true;
 }
 
-// One optimizer step: forward and backward per micro-batch (the reducer's hooks start the
-// allreduce during the last backward), wait for the gradients, update.
-void Trainer::step(const data::Step& batch, EpochMeter& meter) {
+// One optimizer step (StaticStep: forward and backward per micro-batch, the reducer's hooks
+// start the allreduce during the last backward, the update on the device), and the host's
+// bookkeeping around it.
+void Trainer::step(const data::Step& batch) {
   const int64_t global_step = run_->state().global_step;
   fault_.crash(global_step + 1, rank_);  // NIN_FAULT=kill or exit: a lost rank, for the elastic tests
-  reducer_->zero_grad();
-  meter.begin_step();
-  for (int64_t m = 0; m < batch.micro_batches(); ++m) {
-    const auto micro = batch.micro(m);
-    reducer_->prepare(/*sync=*/micro.last);
-    torch::manual_seed(dropout_seed(cfg_.seed, global_step, micro.offset, rank_));
-    torch::Tensor logits;
-    {
-      AutocastGuard autocast(cfg_.precision, device_);
-      logits = model_->forward(in_memory_format(micro.x, cfg_.channels_last));
-    }
-    const auto loss = fault_.poison(F::cross_entropy(logits.to(torch::kFloat), micro.y), global_step + 1, rank_);
-    (loss * micro.weight).backward();  // weighted: the step's gradient is the mean over its images
-    meter.add(loss, logits, micro.y);
-  }
-  reducer_->finalize();
-
-  const bool finite = gradients_finite(*model_);  // the step's one host sync
-  grad_comm_->check();  // a collective the watchdog aborted throws here, before its gradients are used
-  if (finite) {
-    lr_ = lr_at(cfg_, global_step, loader_->steps_per_epoch());
-    set_lr(*optimizer_, lr_);
-    step_optimizer(*optimizer_, cfg_.foreach);
-    meter.commit_step(batch.images());
-  } else if (cfg_.on_nonfinite == "stop") {
-    throw CollectiveFault("non-finite loss or gradient at " + run_->position() +
-                          "; lower train.lr, or set dist.on_nonfinite = \"skip\"");
-  } else {
-    run_->warn("non-finite gradient at " + run_->position() + ": step skipped");
-  }
+  step_->run(batch, global_step);
+  grad_comm_->check();  // a collective the watchdog aborted throws here, before the next step uses it
   fault_.perturb(*model_, global_step + 1, rank_);
   run_->step_done(batch.index() + 1);
+}
+
+void Trainer::settle() {
+  const Verdict v = step_->settle();
+  if (v.first < 0) return;
+  const std::string where = position_of(v.first, loader_->steps_per_epoch());
+  if (cfg_.on_nonfinite == "stop")
+    throw CollectiveFault("non-finite loss or gradient at " + where + "; lower train.lr, or set dist.on_nonfinite = \"skip\"");
+  run_->warn("non-finite gradient at " + where + ": step skipped" +
+             (v.skipped > 1 ? " (" + std::to_string(v.skipped - 1) + " more since)" : ""));
 }
 
 }  // namespace

@@ -57,6 +57,7 @@ TEST(MpiReducer, AveragesGradientsOverRanks) {
   Reducer reducer(net->parameters(), *comm, kCap, kFirstCap);
   ASSERT_GT(reducer.num_buckets(), 2u);
   for (int step = 0; step < 2; ++step) {  // buckets are reused
+    reducer.zero_grad();
     reducer.prepare(/*sync=*/true);
     loss(net, batch(comm->rank(), step)).backward();
     reducer.finalize();
@@ -83,6 +84,7 @@ TEST(MpiReducer, RanksStayBitwiseIdenticalAfterSteps) {
   Reducer reducer(net->parameters(), *comm, kCap, kFirstCap);
   torch::optim::SGD opt(net->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
   for (int step = 0; step < 3; ++step) {
+    reducer.zero_grad();
     reducer.prepare(/*sync=*/true);
     loss(net, batch(comm->rank(), step)).backward();
     reducer.finalize();
@@ -93,7 +95,6 @@ TEST(MpiReducer, RanksStayBitwiseIdenticalAfterSteps) {
     comm->broadcast(from_root, 0);
     EXPECT_TRUE(torch::equal(from_root, p.detach()));
   }
-  EXPECT_GE(reducer.wait_seconds(), 0.0);
 }
 
 }  // namespace

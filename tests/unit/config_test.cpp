@@ -159,7 +159,6 @@ TEST(Config, CanonicalTomlOfTheDefaultsIsFixed) {
       "precision = 'fp32'\n"
       "stall_steps = 300\n"
       "channels_last = false\n"
-      "foreach = false\n"
       "cuda_graph = false\n"
       "\n"
       "[dist]\n"

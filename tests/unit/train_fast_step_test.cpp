@@ -1,6 +1,7 @@
 // The fast step's parts on the CPU: the fused optimizer against torch::optim, channels-last against contiguous.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -35,24 +36,31 @@ void set_grads(const std::vector<Tensor>& params, int step) {
     params[i].mutable_grad() = (params[i] * 0.3 + double(step) * 0.1 - double(i) * 0.2).sin();
 }
 
+// The scalars of update `t` (1-based) at `lr`, as DeviceSchedule gives them, on the CPU.
+nin::train::UpdateScalars scalars(double lr, int64_t t, bool finite = true, double beta1 = 0.9, double beta2 = 0.999) {
+  const auto d = [](double v) { return torch::tensor(v, torch::kDouble); };
+  return {d(lr), d(-(lr / (1 - std::pow(beta1, double(t))))), d(std::sqrt(1 - std::pow(beta2, double(t)))),
+          torch::tensor(finite)};
+}
+
 std::vector<Tensor> copies(const std::vector<Tensor>& params) {
   std::vector<Tensor> out;
   for (const auto& p : params) out.push_back(p.detach().clone().requires_grad_());
   return out;
 }
 
-// Runs torch::optim and foreach_step side by side for a few steps with varying lr.
+// Runs torch::optim and foreach_step side by side for a few steps with varying lr: bit for bit.
 void expect_same_steps(const MakeOpt& make, int steps = 4) {
   const auto a = some_params(), b = copies(a);
   auto reference = make(a), fused = make(b);
   for (int s = 0; s < steps; ++s) {
-    for (auto* opt : {reference.get(), fused.get()})
-      for (auto& g : opt->param_groups()) g.options().set_lr(0.05 + 0.01 * s);
+    const double lr = 0.05 + 0.01 * s;
+    for (auto& g : reference->param_groups()) g.options().set_lr(lr);
     set_grads(a, s), set_grads(b, s);
     reference->step();
-    nin::train::foreach_step(*fused);
+    nin::train::foreach_step(*fused, scalars(lr, s + 1));
   }
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-6, 1e-6)) << "parameter " << i;
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i;
   EXPECT_EQ(reference->state().size(), fused->state().size());
 }
 
@@ -84,7 +92,7 @@ TEST(ForeachStep, StateIsTorchOptimsOwnSoTheOtherCanContinue) {
   for (int s = 0; s < 3; ++s) {
     set_grads(a, s), set_grads(b, s);
     reference.step();
-    if (s == 0) nin::train::foreach_step(mixed); else mixed.step();
+    if (s == 0) nin::train::foreach_step(mixed, scalars(0.1, 1)); else mixed.step();
   }
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-6, 1e-6)) << "parameter " << i;
 }
@@ -95,10 +103,10 @@ TEST(ForeachStep, AFalseFlagSkipsTheStepOnTheDevice) {
   torch::optim::Adam fused(b, torch::optim::AdamOptions(0.01));
   set_grads(a, 0), set_grads(b, 0);
   reference.step();
-  nin::train::foreach_step(fused, torch::tensor(true));
+  nin::train::foreach_step(fused, scalars(0.01, 1));
   const auto before = copies(b);
   for (const auto& p : b) p.mutable_grad().fill_(std::numeric_limits<float>::quiet_NaN());
-  nin::train::foreach_step(fused, torch::tensor(false));  // skipped: nothing moves, no NaN enters
+  nin::train::foreach_step(fused, scalars(0.01, 1, /*finite=*/false));  // skipped: nothing moves, no NaN enters
   for (size_t i = 0; i < b.size(); ++i) EXPECT_TRUE(torch::equal(b[i], before[i])) << "parameter " << i;
   for (const auto& item : fused.state()) {
     const auto& s = static_cast<const torch::optim::AdamParamState&>(*item.second);
@@ -112,13 +120,40 @@ TEST(ForeachStep, ASkippedFirstMomentumStepLeavesNoTrace) {
   torch::optim::SGD reference(a, torch::optim::SGDOptions(0.1).momentum(0.9));
   torch::optim::SGD fused(b, torch::optim::SGDOptions(0.1).momentum(0.9));
   for (const auto& p : b) p.mutable_grad() = torch::full_like(p, std::numeric_limits<float>::infinity());
-  nin::train::foreach_step(fused, torch::tensor(false));
+  nin::train::foreach_step(fused, scalars(0.1, 0, /*finite=*/false));
   for (int s = 0; s < 3; ++s) {
     set_grads(a, s), set_grads(b, s);
     reference.step();
-    nin::train::foreach_step(fused, torch::tensor(true));
+    nin::train::foreach_step(fused, scalars(0.1, s + 1));
   }
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-6, 1e-6)) << "parameter " << i;
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i;
+}
+
+// The GPU's arithmetic (scalars as tensors, a skipped step undone by torch::where), run on the CPU.
+TEST(ForeachStep, DeviceScalarsMatchTorchOptimAndSkipWithoutAHostRead) {
+  for (const bool adam : {false, true}) {
+    const auto a = some_params(), b = copies(a);
+    std::unique_ptr<torch::optim::Optimizer> reference, fused;
+    if (adam) {
+      reference = std::make_unique<torch::optim::AdamW>(a, torch::optim::AdamWOptions(0.01).weight_decay(0.05));
+      fused = std::make_unique<torch::optim::AdamW>(b, torch::optim::AdamWOptions(0.01).weight_decay(0.05));
+    } else {
+      reference = std::make_unique<torch::optim::SGD>(a, torch::optim::SGDOptions(0.1).momentum(0.9));
+      fused = std::make_unique<torch::optim::SGD>(b, torch::optim::SGDOptions(0.1).momentum(0.9));
+    }
+    int64_t t = 0;
+    for (int s = 0; s < 4; ++s) {
+      const bool finite = s != 1;  // step 1 is skipped by both
+      set_grads(a, s), set_grads(b, s);
+      if (!finite)
+        for (const auto& p : b) p.mutable_grad().fill_(std::numeric_limits<float>::quiet_NaN());
+      if (finite) reference->step();
+      t += finite;
+      nin::train::foreach_step(*fused, scalars(adam ? 0.01 : 0.1, t, finite), /*read_on_host=*/false);
+    }
+    for (size_t i = 0; i < a.size(); ++i)
+      EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-6, 1e-6)) << (adam ? "adamw" : "sgd") << " parameter " << i;
+  }
 }
 
 TEST(ChannelsLast, ForwardAndBackwardEqualTheContiguousOnes) {

@@ -1,0 +1,92 @@
+// The static step: per-step values live on the device, and only settle() reads them back.
+#include "train/step.h"
+
+#include <torch/nn/functional/loss.h>
+
+#include "train/foreach_step.h"
+#include "train/precision.h"
+#include "util/host_reads.h"
+#include "util/splitmix64.h"
+
+namespace nin::train {
+namespace F = torch::nn::functional;
+
+uint64_t dropout_seed(uint64_t seed, int64_t step, int64_t micro, int rank) {
+  return splitmix64(seed ^ splitmix64(static_cast<uint64_t>(step) * 1024 + micro) ^ splitmix64(rank + 1)) >> 1;
+}
+
+StaticStep::StaticStep(const Config& c, int rank, model::NiN model, torch::optim::Optimizer& optimizer,
+                       dist::Reducer& reducer, EpochMeter& meter, const Fault& fault, int64_t steps_per_epoch,
+                       int64_t first_step, const torch::Device& device)
+    : cfg_(c), rank_(rank), model_(std::move(model)), optimizer_(optimizer), reducer_(reducer), meter_(meter),
+      fault_(fault), device_(device), schedule_(c, steps_per_epoch, optimizer, device) {
+  const auto counter = [&](int64_t v) { return torch::full({}, v, torch::TensorOptions(device).dtype(torch::kInt64)); };
+  step_ = counter(first_step);
+  applied_ = counter(adam_steps(optimizer));
+  skipped_ = counter(0);
+  first_bad_ = counter(-1);
+}
+
+void StaticStep::run(const data::Step& batch, int64_t global_step) {
+  reducer_.zero_grad();
+  meter_.begin_step();
+  for (int64_t m = 0; m < batch.micro_batches(); ++m) {
+    const auto micro = batch.micro(m);
+    reducer_.prepare(/*sync=*/micro.last);
+    torch::manual_seed(dropout_seed(cfg_.seed, global_step, micro.offset, rank_));
+    forward_backward(micro.x, micro.y, micro.weight, global_step);
+  }
+  reducer_.finalize();
+  update(batch.images());
+}
+
+void StaticStep::run_captured_body(const torch::Tensor& x, const torch::Tensor& y) {
+  reducer_.zero_grad();
+  meter_.begin_step();
+  reducer_.prepare(/*sync=*/true);
+  forward_backward(x, y, /*weight=*/1.0, /*global_step=*/-1);  // no fault: refused with a graph
+  reducer_.finalize();
+  update(x.size(0));
+}
+
+void StaticStep::forward_backward(const torch::Tensor& x, const torch::Tensor& y, double weight,
+                                  int64_t global_step) {
+  torch::Tensor logits;
+  {
+    AutocastGuard autocast(cfg_.precision, device_);
+    logits = model_->forward(in_memory_format(x, cfg_.channels_last));
+  }
+  const auto loss = fault_.poison(F::cross_entropy(logits.to(torch::kFloat), y), global_step + 1, rank_);
+  (loss * weight).backward();  // weighted: the step's gradient is the mean over its images
+  meter_.add(loss, logits, y);
+}
+
+// After the allreduce every rank holds the same gradients, so every rank reaches the same
+// finite verdict without a message. A sum of sums, as a host check would take it.
+void StaticStep::update(int64_t images) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor total;
+  for (const auto& p : model_->parameters()) {
+    const auto s = p.grad().sum();
+    total = total.defined() ? total + s : s;
+  }
+  const auto finite = torch::isfinite(total);
+  const auto t = applied_ + finite.to(torch::kInt64);  // Adam's count: a skipped step is not one
+  foreach_step(optimizer_, schedule_.at(step_, t, finite));
+  applied_.copy_(t);
+  skipped_.add_(finite.logical_not().to(torch::kInt64));
+  first_bad_.copy_(torch::where(finite.logical_not() & first_bad_.lt(0), step_, first_bad_));
+  meter_.commit_step(finite, images);
+  step_.add_(1);
+}
+
+Verdict StaticStep::settle() {
+  count_host_read();
+  const auto read = torch::stack({skipped_, first_bad_, applied_}).to(torch::kCPU);
+  skipped_.zero_();
+  first_bad_.fill_(-1);
+  set_adam_steps(optimizer_, read[2].item<int64_t>());
+  return {read[0].item<int64_t>(), read[1].item<int64_t>()};
+}
+
+}  // namespace nin::train

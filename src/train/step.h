@@ -1,0 +1,70 @@
+// The training step: forward, backward, gradient allreduce and update, with no host read.
+#pragma once
+
+#include <cstdint>
+
+#include <torch/optim/optimizer.h>
+#include <torch/types.h>
+
+#include "data/loader.h"
+#include "dist/reducer.h"
+#include "model/nin.h"
+#include "train/config.h"
+#include "train/fault.h"
+#include "train/meter.h"
+#include "train/optim.h"
+
+namespace nin::train {
+
+// Non-finite steps since the last settle().
+struct Verdict {
+  int64_t skipped = 0;  // steps whose averaged gradient held a NaN or an Inf: not applied
+  int64_t first = -1;   // 0-based global step of the first of them; -1 when none
+};
+
+// Every value a step reads or writes lives on the training device: the step count, the lr
+// and Adam's bias corrections (looked up in a DeviceSchedule), the finite flag that gates
+// the update, the non-finite count, the meter's sums. So the same step runs eagerly or
+// replayed from a CUDA graph, and nothing in it waits for the device: the host reads the
+// device only in settle() and in the meter's reads, which the loop calls at progress
+// lines, checkpoints and epoch ends (each read counts in util/host_reads.h).
+class StaticStep {
+ public:
+  // `first_step`: the global step the run resumes at; Adam's count comes from `optimizer`.
+  StaticStep(const Config& c, int rank, model::NiN model, torch::optim::Optimizer& optimizer,
+             dist::Reducer& reducer, EpochMeter& meter, const Fault& fault, int64_t steps_per_epoch,
+             int64_t first_step, const torch::Device& device);
+
+  // Global step `global_step` (0-based; the host counts too) on this rank's `batch`.
+  void run(const data::Step& batch, int64_t global_step);
+  // Reads and clears the non-finite record; writes Adam's step count into the optimizer's
+  // state, so that a checkpoint taken now holds it. A host read.
+  Verdict settle();
+  // The same body with no host-side seeding: a CUDA graph seeds its generator before each
+  // replay instead (GraphStep), since a capture refuses torch::manual_seed.
+  void run_captured_body(const torch::Tensor& x, const torch::Tensor& y);
+
+ private:
+  void forward_backward(const torch::Tensor& x, const torch::Tensor& y, double weight, int64_t global_step);
+  void update(int64_t images);
+
+  const Config& cfg_;
+  const int rank_;
+  model::NiN model_;
+  torch::optim::Optimizer& optimizer_;
+  dist::Reducer& reducer_;
+  EpochMeter& meter_;
+  const Fault& fault_;
+  const torch::Device device_;
+  DeviceSchedule schedule_;
+  torch::Tensor step_;       // int64 0-dim: the global step being run
+  torch::Tensor applied_;    // int64 0-dim: updates applied so far (Adam's t)
+  torch::Tensor skipped_;    // int64 0-dim: non-finite steps since the last settle
+  torch::Tensor first_bad_;  // int64 0-dim: the first of them, or -1
+};
+
+// Dropout's seed for one micro-batch: a pure function of the run's seed and the position,
+// so a resumed run draws the same masks as an uninterrupted one.
+uint64_t dropout_seed(uint64_t seed, int64_t step, int64_t micro, int rank);
+
+}  // namespace nin::train
