@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include <torch/types.h>
 
@@ -34,6 +35,10 @@ class Communicator {
   // NcclError), else returns at once: no host sync, so it fits any point of the loop.
   // Backends whose Work::wait() already waits on the host (local, MPI) have nothing to add.
   virtual void check() {}
+  // Puts all work queued so far on the device (a CUDA graph replay, whose collectives were
+  // captured and so are not watched one by one) under the watchdog, as `what`. No host sync;
+  // nothing to do for backends that wait on the host.
+  virtual void watch(const std::string& /*what*/) {}
 
   void allreduce(torch::Tensor tensor, ReduceOp op) { allreduce_async(tensor, op)->wait(); }
 };

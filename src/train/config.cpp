@@ -247,6 +247,8 @@ void validate(const Config& c, int world_size) {
   const int64_t per_step = c.batch_size / c.accumulate;
   require(c.batch_size % c.accumulate == 0, c, "train.batch_size", str(c.batch_size),
           "must be divisible by train.accumulate = " + str(c.accumulate));
+  require(!c.cuda_graph || c.accumulate == 1, c, "train.accumulate", str(c.accumulate),
+          "a captured step (train.cuda_graph = true) runs one micro-batch a step: set it to 1");
   require(per_step % world_size == 0, c, "train.batch_size", str(c.batch_size),
           "the global batch (per micro-batch " + str(per_step) + ") must be divisible by the " +
               std::to_string(world_size) + " ranks");

@@ -1,6 +1,7 @@
 // A training step captured once in a CUDA graph and replayed; CPU builds get a stub that says why not.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 
@@ -16,14 +17,17 @@ using StepBody = std::function<void(const torch::Tensor& x, const torch::Tensor&
 class GraphStep {
  public:
   virtual ~GraphStep() = default;
-  // Copies the batch into the static inputs (same shape every step), then runs the body:
-  // eagerly for the warm-up steps, captured on the next, replayed from then on.
-  virtual void run(const torch::Tensor& x, const torch::Tensor& y) = 0;
+  // Copies the batch into the static inputs (same shape every step), seeds the device's
+  // generator with `dropout_seed` at offset 0 (as torch::manual_seed does for an eager
+  // step, so replayed masks equal eager ones), then runs the body: eagerly for the warm-up
+  // steps, captured on the next, replayed from then on.
+  virtual void run(const torch::Tensor& x, const torch::Tensor& y, uint64_t dropout_seed) = 0;
   virtual bool captured() const = 0;
 };
 
-// Throws InputError unless this build has a CUDA LibTorch and `device` is a CUDA device
-// (train.cuda_graph = true); the trainer calls it at set-up.
+// Throws InputError unless this build has a CUDA LibTorch, `device` is a CUDA device and
+// no fault is injected (NIN_FAULT acts on the host, which a replay skips); the trainer
+// calls it at set-up when train.cuda_graph = true.
 void check_graph_support(const torch::Device& device);
 // The graph on `device` after `warmup_steps` eager steps on a side stream (cuDNN autotuning
 // and the caching allocator settle there, outside the capture).

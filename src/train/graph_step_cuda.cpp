@@ -1,9 +1,12 @@
 // The captured step: warm-up on a side stream, one capture into at::cuda::CUDAGraph, replays.
 #include "train/graph_step.h"
 
+#include <cstdlib>
+#include <mutex>
 #include <stdexcept>
 #include <utility>
 
+#include <ATen/cuda/CUDAGeneratorImpl.h>
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDAEvent.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -14,28 +17,30 @@
 namespace nin::train {
 namespace {
 
-// Constraints the body must meet, not checkable here (see issue 15's report):
-// - NCCL: the allreduce must be issued on a stream that joins the capture (the NCCL
-//   backend orders its stream after the current one by an event, which makes it join),
-//   and nothing may query a captured event from the host (NcclWork::test, the watchdog):
-//   they must be off while capturing. Relaxed mode lets other threads' CUDA calls proceed.
-// - The learning rate and anything else that changes per step must live in device tensors
-//   written before each replay; host scalars are frozen into the graph at capture.
-// - Dropout: the CUDA generator's state is registered with the graph by CUDAGraph itself
-//   (default generator), so replays draw fresh masks, but not the trainer's per-step seeds.
+// What the body (StaticStep) does so that it can be captured:
+// - NCCL: the allreduce is issued on the communicator's stream, which joins the capture by
+//   waiting on an event of the capturing stream; NcclComm records no watchdog event while
+//   capturing and the reducer queries nothing on a GPU. The watchdog watches each replay
+//   instead (Communicator::watch after run()). Relaxed mode lets other threads' CUDA calls
+//   (the watchdog's) proceed during the capture.
+// - The lr, step count and Adam's bias corrections are device tensors the step updates;
+//   no host scalar that changes per step is frozen into the graph.
+// - Dropout: CUDAGraph registers the default CUDA generator; its seed and offset are read
+//   at each replay, so setting them before replay() gives the masks an eager step draws.
 class CudaGraphStep final : public GraphStep {
  public:
   CudaGraphStep(const torch::Device& device, StepBody body, int warmup_steps)
       : device_(device), body_(std::move(body)), warmup_left_(warmup_steps),
         side_(c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index())) {}
 
-  void run(const torch::Tensor& x, const torch::Tensor& y) override {
+  void run(const torch::Tensor& x, const torch::Tensor& y, uint64_t dropout_seed) override {
     c10::cuda::CUDAGuard guard(device_);
     if (!x_.defined()) x_ = torch::empty_like(x), y_ = torch::empty_like(y);
     if (x.sizes() != x_.sizes() || y.sizes() != y_.sizes())
       throw std::invalid_argument("CudaGraphStep: the batch shape changed; a graph replays one shape");
     x_.copy_(x, /*non_blocking=*/true);
     y_.copy_(y, /*non_blocking=*/true);
+    seed(dropout_seed);
     if (captured_) return graph_.replay();
     auto current = c10::cuda::getCurrentCUDAStream(device_.index());
     side_.synchronize();  // once per warm-up or capture step: not the steady state
@@ -59,6 +64,15 @@ class CudaGraphStep final : public GraphStep {
   bool captured() const override { return captured_; }
 
  private:
+  // The default CUDA generator at (seed, offset 0): what torch::manual_seed leaves, without
+  // touching the CPU generator. A replay reads both, so each step draws its own masks.
+  void seed(uint64_t value) {
+    auto gen = at::cuda::detail::getDefaultCUDAGenerator(device_.index());
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_current_seed(value);
+    gen.set_offset(0);
+  }
+
   // Side stream after the static inputs are written on the current one.
   void side_wait(const c10::cuda::CUDAStream& current) {
     c10::cuda::CUDAEvent ready;
@@ -87,10 +101,9 @@ void check_graph_support(const torch::Device& device) {
   if (!device.is_cuda())
     throw InputError("train.cuda_graph = true needs a CUDA device, but the run uses " + device.str() +
                      "; set train.device = \"cuda\" or train.cuda_graph = false");
-  // Until Trainer::step runs through make_graph_step (issue 15, needs a GPU to verify), the
-  // switch must not look as if it worked.
-  throw InputError("train.cuda_graph = true: the captured step is built but not yet used by the trainer; "
-                   "set train.cuda_graph = false");
+  if (std::getenv("NIN_FAULT"))
+    throw InputError("train.cuda_graph = true: NIN_FAULT injects faults from the host, which a replayed step "
+                     "skips; unset NIN_FAULT or set train.cuda_graph = false");
 }
 
 std::unique_ptr<GraphStep> make_graph_step(const torch::Device& device, StepBody body, int warmup_steps) {

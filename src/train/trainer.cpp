@@ -30,6 +30,9 @@ namespace nin::train {
 namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0;
+// Eager steps before the capture: cuDNN's autotuning, the optimizer's state and the caching
+// allocator settle first (PyTorch's make_graphed_callables uses 3 too).
+constexpr int kGraphWarmupSteps = 3;
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
@@ -68,6 +71,8 @@ class Trainer {
   Fault fault_ = Fault::from_env();
   EpochMeter meter_;
   std::optional<StaticStep> step_;
+  std::unique_ptr<GraphStep> graph_;  // train.cuda_graph: the step captured once, then replayed
+  int64_t graph_batch_ = 0;           // images per rank the graph was made for
 };
 
 Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& process)
@@ -104,6 +109,12 @@ Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& pr
                    static_cast<int64_t>(cfg.first_bucket_mb * kMiB));
   step_.emplace(cfg, rank_, model_, *optimizer_, *reducer_, meter_, fault_, loader_->steps_per_epoch(),
                 run_->state().global_step, device_);
+  if (cfg.cuda_graph) {
+    graph_ = make_graph_step(device_, [this](const torch::Tensor& x, const torch::Tensor& y) {
+      step_->run_captured_body(x, y);
+    }, kGraphWarmupSteps);
+    graph_batch_ = local_batch;
+  }
   say_setup();
 }
 
@@ -175,7 +186,13 @@ bool Trainer::epoch(int64_t epoch) {
 void Trainer::step(const data::Step& batch) {
   const int64_t global_step = run_->state().global_step;
   fault_.crash(global_step + 1, rank_);  // NIN_FAULT=kill or exit: a lost rank, for the elastic tests
-  step_->run(batch, global_step);
+  if (graph_ && batch.images() == graph_batch_) {  // one micro-batch: accumulate = 1 with a graph
+    const auto micro = batch.micro(0);
+    graph_->run(micro.x, micro.y, dropout_seed(cfg_.seed, global_step, 0, rank_));
+    grad_comm_->watch("step " + std::to_string(global_step + 1) + " (a CUDA graph replay with its allreduces)");
+  } else {
+    step_->run(batch, global_step);  // eager: no graph, or the epoch's shorter last step
+  }
   grad_comm_->check();  // a collective the watchdog aborted throws here, before the next step uses it
   fault_.perturb(*model_, global_step + 1, rank_);
   run_->step_done(batch.index() + 1);

@@ -112,6 +112,20 @@ TEST(Config, GlobalBatchMustSplitOverRanks) {
   EXPECT_NE(msg.find("divisible by the 3 ranks"), std::string::npos) << msg;
 }
 
+TEST(Config, ACapturedStepTakesOneMicroBatch) {
+  EXPECT_NO_THROW(nin::train::validate(nin::train::load_config("", {"train.cuda_graph=true"}), 1));
+  const auto c = nin::train::load_config("", {"train.cuda_graph=true", "train.accumulate=2"});
+  const auto msg = nin::test::input_error([&] { nin::train::validate(c, 1); });
+  EXPECT_NE(msg.find("--set train.accumulate=2: train.accumulate = 2 is out of range: a captured step"),
+            std::string::npos) << msg;
+}
+
+TEST(Config, RetiredKeysStillLoadFromFiles) {
+  const auto c = nin::train::from_toml("[train]\nforeach = true\nlr = 0.1\n", "old.toml");
+  EXPECT_DOUBLE_EQ(c.lr, 0.1);
+  EXPECT_NE(nin::test::input_error([] { nin::train::load_config("", {"train.foreach=true"}); }), "");
+}
+
 TEST(Config, CanonicalTomlRoundTripsAndHashes) {
   auto c = nin::train::load_config("", {"train.lr=0.125", "run.dir=\"runs/a\""});
   const auto text = nin::train::to_toml(c);

@@ -59,6 +59,7 @@ class NcclBackend final : public Communicator {
   }
 
   void check() override { comm_.check(); }
+  void watch(const std::string& what) override { comm_.watch(current_stream(), what); }
 
  private:
   cudaStream_t current_stream() const { return c10::cuda::getCurrentCUDAStream(device_).stream(); }

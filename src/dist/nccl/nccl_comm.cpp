@@ -266,20 +266,36 @@ void NcclComm::order_after_locked(cudaStream_t compute_stream) {
 
 NcclWork NcclComm::record_done_locked(const char* op, size_t count) {
   // Two events: the watchdog's, which it releases once the collective is done, and the
-  // caller's, which lives as long as its NcclWork; each may outlast the other.
-  cudaEvent_t watched = record_locked("cudaEventRecord(watched, stream_)");
+  // caller's, which lives as long as its NcclWork; each may outlast the other. While a
+  // CUDA graph captures (the stream joined the capture through order_after_locked), an
+  // event marks a dependency and never completes on its own: the watchdog must not poll
+  // it, and watches the replays instead (watch()).
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  NIN_CUDA_CHECK(cudaStreamIsCapturing(stream_, &capture));
+  if (capture == cudaStreamCaptureStatusNone) watch_locked(stream_, op_text(op, count));
+  return NcclWork(this, record_locked("cudaEventRecord(done, stream_)"), op, count);
+}
+
+void NcclComm::watch(cudaStream_t stream, const std::string& what) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ensure_usable_locked("watch");
+  DeviceGuard guard(device_);
+  watch_locked(stream, what);
+}
+
+void NcclComm::watch_locked(cudaStream_t stream, const std::string& what) {
+  cudaEvent_t watched = record_locked("cudaEventRecord(watched, stream)", stream);
   try {
-    watchdog_->watch(watched, op_text(op, count) + " on " + where());
+    watchdog_->watch(watched, what + " on " + where());
   } catch (...) {
     return_event_locked(watched);
     throw;
   }
-  return NcclWork(this, record_locked("cudaEventRecord(done, stream_)"), op, count);
 }
 
-cudaEvent_t NcclComm::record_locked(const char* call) {
+cudaEvent_t NcclComm::record_locked(const char* call, cudaStream_t stream) {
   cudaEvent_t event = take_event_locked();
-  const cudaError_t recorded = cudaEventRecord(event, stream_);
+  const cudaError_t recorded = cudaEventRecord(event, stream != nullptr ? stream : stream_);
   if (recorded != cudaSuccess) {
     return_event_locked(event);
     detail::check_cuda(recorded, call, __FILE__, __LINE__);

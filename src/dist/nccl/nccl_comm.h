@@ -76,6 +76,9 @@ class NcclComm final : private Watched {
   void synchronize();
   // Throws what the watchdog or NCCL reported (CollectiveTimeout, NcclError); no host sync.
   void check();
+  // Puts everything queued so far on `stream` under the watchdog as `what`: a CUDA graph's
+  // replay, whose captured collectives record no event of their own. No host sync.
+  void watch(cudaStream_t stream, const std::string& what);
 
   int rank() const { return rank_; }
   int size() const { return size_; }
@@ -91,13 +94,14 @@ class NcclComm final : private Watched {
 
   // Methods named *_locked expect mutex_ held.
   void order_after_locked(cudaStream_t compute_stream);  // comm stream waits for compute
-  NcclWork record_done_locked(const char* op, size_t count);
+  NcclWork record_done_locked(const char* op, size_t count);  // watched unless capturing
+  void watch_locked(cudaStream_t stream, const std::string& what);
   void settle_locked(ncclResult_t issued, const char* op, size_t count);  // waits out ncclInProgress
   ncclResult_t poll_state_locked() noexcept;  // ncclInProgress if the timeout passed
   void ensure_usable_locked(const char* op) const;
   void abort_locked() noexcept;
   cudaEvent_t take_event_locked();
-  cudaEvent_t record_locked(const char* what);  // a pool event recorded on stream_
+  cudaEvent_t record_locked(const char* what, cudaStream_t stream = nullptr);  // a pool event; default stream_
   void return_event_locked(cudaEvent_t event) noexcept;
   std::exception_ptr async_error_locked(const char* op, size_t count);
 
