@@ -34,6 +34,10 @@ class Communicator {
   // NcclError), else returns at once: no host sync, so it fits any point of the loop.
   // Backends whose Work::wait() already waits on the host (local, MPI) have nothing to add.
   virtual void check() {}
+  // Fault injection (NIN_FAULT=stall): queues a kernel that never ends on the communication
+  // stream, so every later collective is stuck behind it. False where collectives run on the
+  // host (local, MPI): there the caller stalls itself instead.
+  virtual bool stall_stream() { return false; }
 
   void allreduce(torch::Tensor tensor, ReduceOp op) { allreduce_async(tensor, op)->wait(); }
 };

@@ -165,6 +165,7 @@ bool Trainer::epoch(int64_t epoch) {
 void Trainer::step(const data::Step& batch, EpochMeter& meter) {
   const int64_t global_step = run_->state().global_step;
   fault_.crash(global_step + 1, rank_);  // NIN_FAULT=kill or exit: a lost rank, for the elastic tests
+  fault_.stall(global_step + 1, rank_, *grad_comm_);  // NIN_FAULT=stall: a collective stuck for good
   reducer_->zero_grad();
   meter.begin_step();
   for (int64_t m = 0; m < batch.micro_batches(); ++m) {
