@@ -330,7 +330,7 @@ def main():
               "steps": {name: {k: rec[k] for k in ("status", "seconds", "reason")} for name, rec in steps.items()}}
     for p in plan:
         status, reason = outcome(p["step"], steps, final, ended_by)
-        if status == "failed":
+        if status == "failed" and p["kind"] != "torch":  # a torch row's own line says more
             failures.append(f"{p['row']}: {reason}")
         entry = {"status": status, "reason": reason}
         if p["kind"] == "build":
@@ -375,8 +375,11 @@ def main():
                     failures.append(f"{p['row']}: malformed line, no {e}")
             elif status == "ran":
                 failures.append(f"{p['row']}: the step ran, but printed no line for it")
-            elif warmup:
-                row["warmup_s"] = warmup["warmup_s"]
+            else:  # the process ended before this row's line: the step's outcome is the row's
+                if status == "failed":
+                    failures.append(f"{p['row']}: {reason}")
+                if warmup:
+                    row["warmup_s"] = warmup["warmup_s"]
             rows.append(row)
     for r in rows:
         if r.get("images_per_s") is None:

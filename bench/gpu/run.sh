@@ -175,9 +175,9 @@ else
     || { tail -n 30 '$OUT/cmake.txt'; exit 1; }; grep -E '^--   (LibTorch|MPI|NCCL) ' '$OUT/cmake.txt'; \
     cmake --build '$BUILD' -j $(nproc)"
 fi
-HAVE_BIN=0
-[ -x "$BIN" ] && HAVE_BIN=1
-no_build() { record "$1" "not available" 0 "not available: no nin-dist binary (the build failed)"; }
+HAVE_BIN=0  # a binary left from an earlier call does not count when this build failed
+[ -x "$BIN" ] && { [ $REHEARSE = 1 ] || [ "$(tail -n 1 "$OUT/steps.tsv" | cut -f1,2)" = "build	ran" ]; } && HAVE_BIN=1
+no_build() { record "$1" "not available" 0 "not available: no nin-dist binary (the build did not finish)"; }
 
 # ---- 2. The suite, then the CPU/CUDA pair (TF32 off: fp32 on both sides) ----
 if [ $HAVE_BIN = 1 ]; then
