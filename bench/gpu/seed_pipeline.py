@@ -161,13 +161,15 @@ def run_row(name, a, dev, root):
 
     model.train()
     start = time.time()
-    first = step()  # compilation, graph capture, cuDNN autotuning and workers start in the warm-up
-    for _ in range(a.warmup_steps - 1):
+    first = step()  # torch.compile traces and compiles forward and backward here
+    sync()
+    first_step_s = time.time() - start
+    for _ in range(a.warmup_steps - 1):  # CUDA-graph capture, cuDNN autotuning
         step()
     sync()
     warmup_s = time.time() - start
-    print(json.dumps({"row": name, "event": "warm-up", "warmup_s": warmup_s, "steps": a.warmup_steps,
-                      "compile": settings["compile"]}), flush=True)
+    print(json.dumps({"row": name, "event": "warm-up", "warmup_s": warmup_s, "first_step_s": first_step_s,
+                      "steps": a.warmup_steps, "compile": settings["compile"]}), flush=True)
     steps = math.ceil(a.timed_images / batch)
     start = time.time()
     for _ in range(steps):
@@ -177,7 +179,8 @@ def run_row(name, a, dev, root):
     loss_first, loss_last = first.item(), last.item()
     if not math.isfinite(loss_last):
         raise FloatingPointError(f"loss {loss_last} after {steps} timed steps")
-    return {**settings, "status": "ok", "warmup_s": warmup_s, "images": steps * batch, "steps": steps,
+    return {**settings, "status": "ok", "warmup_s": warmup_s, "first_step_s": first_step_s,
+            "images": steps * batch, "steps": steps,
             "seconds": secs, "images_per_s": steps * batch / secs, "loss_first": loss_first,
             "loss_last": loss_last}
 
