@@ -170,10 +170,12 @@ if [ $REHEARSE = 1 ]; then
 else
   TORCH_PREFIX=$("$PY" -c 'import torch; print(torch.utils.cmake_prefix_path)')
   NIN_CMAKE_ARGS=${NIN_CMAKE_ARGS:-"-DCMAKE_BUILD_TYPE=Release -DNIN_WITH_NCCL=ON -DCMAKE_PREFIX_PATH=$TORCH_PREFIX"}
-  # shellcheck disable=SC2086  # NIN_CMAKE_ARGS is a list of arguments
-  run_step build "${BUILD_S:-240}" bash -c "cmake -S . -B '$BUILD' $NIN_CMAKE_ARGS > '$OUT/cmake.txt' 2>&1 \
-    || { tail -n 30 '$OUT/cmake.txt'; exit 1; }; grep -E '^--   (LibTorch|MPI|NCCL) ' '$OUT/cmake.txt'; \
-    cmake --build '$BUILD' -j $(nproc)"
+  # One configure and one build; NIN_CMAKE_ARGS (setup.sh's spans lines) is split into words.
+  # shellcheck disable=SC2086,SC2016  # a list of arguments; $1.. expand in the inner shell
+  run_step build "${BUILD_S:-240}" bash -c 'build=$1 out=$2; shift 2
+    cmake -S . -B "$build" "$@" > "$out/cmake.txt" 2>&1 || { tail -n 30 "$out/cmake.txt"; exit 1; }
+    grep -E "^--   (LibTorch|MPI|NCCL) " "$out/cmake.txt"
+    cmake --build "$build" -j "$(nproc)"' build "$BUILD" "$OUT" $NIN_CMAKE_ARGS
 fi
 HAVE_BIN=0  # a binary left from an earlier call does not count when this build failed
 [ -x "$BIN" ] && { [ $REHEARSE = 1 ] || [ "$(tail -n 1 "$OUT/steps.tsv" | cut -f1,2)" = "build	ran" ]; } && HAVE_BIN=1
