@@ -221,7 +221,8 @@ run_step torch "${TORCH_S:-180}" "$PY" bench/gpu/seed_pipeline.py "${TORCH_FLAGS
 # ---- 5. The best recipe, with the epochs that fit in what is left ----
 full=$(sed -n 's/^epochs *= *\([0-9]*\).*/\1/p' configs/fmnist-best.toml)
 budget=$(($(left) - REPORT_S))
-per_epoch=${EPOCH_COST:-${BEST_EPOCH_S:-8}}
+per_epoch=${EPOCH_COST:-${BEST_EPOCH_S:-8}}  # seconds; 8 when the seed row gave no measure
+[ "$per_epoch" -ge 1 ] || per_epoch=1
 fit=$((budget / per_epoch))
 why="to fit the deadline ($budget s left, about $per_epoch s an epoch)"
 [ "$fit" -gt "$full" ] && fit=$full
