@@ -27,7 +27,7 @@ invocation="$0 $*"
 REHEARSE=0
 [ "${1:-}" = --rehearse ] && { REHEARSE=1; shift; }
 out_arg=${1:+$(realpath -m "$1")}  # before the cd: relative to where it was called
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 START=$SECONDS
 DEADLINE_S=${DEADLINE_S:-540}
 REPORT_S=${REPORT_S:-20}
@@ -186,6 +186,7 @@ if [ $HAVE_BIN = 1 ]; then
   # shellcheck disable=SC2086  # CTEST_ARGS is a list of arguments
   run_step suite "${SUITE_S:-180}" ctest --test-dir "$BUILD" --output-on-failure -j "${CTEST_J:-8}" $CTEST_ARGS
   SMALL=(--config configs/smoke.toml --quiet --set train.epochs=1 --set data.train_limit="${PAIR_LIMIT:-512}")
+  # shellcheck disable=SC2016  # "$@" and "$0" expand in the inner shell
   run_step pair "${PAIR_S:-60}" env NVIDIA_TF32_OVERRIDE=0 bash -c '"$@" --set train.device=cpu --run-dir "$0/cpu" \
     && mpirun --allow-run-as-root -np 1 -x NVIDIA_TF32_OVERRIDE "$@" --set train.device='"$DEVICE"' --run-dir "$0/cuda"' \
     "$RUNS" "$BIN" "${SMALL[@]}"
