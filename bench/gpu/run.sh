@@ -122,7 +122,7 @@ run_step() {
   local budget=$(($(left) - REPORT_S))
   [ "$cap" -gt "$budget" ] && cap=$budget
   if [ "$cap" -lt "$MIN_STEP_S" ]; then
-    record "$name" deadline 0 "deadline: $budget s left before the report, less than $MIN_STEP_S"
+    record "$name" deadline 0 "deadline: $((budget > 0 ? budget : 0)) s left before the report's $REPORT_S s; a step needs $MIN_STEP_S"
     return 124
   fi
   echo "== $name (at most $cap s, $(left) s left)"
@@ -231,7 +231,7 @@ why="to fit the deadline ($budget s left, about $per_epoch s an epoch)"
 if [ $HAVE_BIN = 0 ]; then
   no_build nin-best
 elif [ "$fit" -lt 1 ]; then
-  record nin-best deadline 0 "deadline: $budget s left, an epoch costs about $per_epoch s"
+  record nin-best deadline 0 "deadline: $((budget > 0 ? budget : 0)) s left, an epoch costs about $per_epoch s"
 else
   [ "$fit" -lt "$full" ] && NOTE="cut to $fit of $full epochs $why"
   run_step nin-best "$budget" "$BIN" --config configs/fmnist-best.toml --quiet "${SIZE[@]}" \
