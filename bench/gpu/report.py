@@ -2,13 +2,17 @@
 """Checks and tabulates the GPU benchmark of bench/gpu/run.sh: writes gpu.json and prints
 (and writes) a Markdown table for the README.
 
-Reads nin-dist run directories (metrics.jsonl, config.toml) and the JSON lines of
-bench/gpu/seed_pipeline.py; records the card, driver, the versions of torch, CUDA, NCCL and
-MPI, the git commit and the exact command. Per row: images/s and epoch seconds (median over
-the epochs after the first, which holds cuDNN's autotuning), the last epoch's test accuracy,
-and the model FLOP utilisation (MFU) against the card's dense BF16 peak.
-Exits 1 when an input is missing or malformed, a figure is not finite, the test suite
-failed, or the CPU and CUDA runs of nin-dist disagree.
+run.sh's plan lists every row (ROW KIND SOURCE STEP) and its steps file each step's outcome
+(STEP STATUS SECONDS REASON; the last line of a step wins). Every planned row is in gpu.json,
+run or not: status "ran", "failed", "deadline", "not available" or "pending" (an interim
+report), with the reason. Figures come from nin-dist run directories (metrics.jsonl,
+config.toml; a run stopped by the deadline keeps its finished epochs) and the JSON lines of
+bench/gpu/seed_pipeline.py. Recorded: the card, driver, versions of torch, CUDA, NCCL and MPI,
+the git commit, the exact command, and per row images/s, epoch seconds (median over the epochs
+after the first, which holds cuDNN's autotuning), test accuracy, and the model FLOP
+utilisation (MFU) against the card's dense BF16 peak. --rehearsal marks a CPU rehearsal.
+Exits 1 when a step failed, a row that ran has missing or malformed figures, a figure is not
+finite, the test suite failed, or the CPU and CUDA runs of nin-dist disagree.
 """
 import argparse
 import datetime
@@ -103,26 +107,42 @@ def cmake_summary(path):
     return found
 
 
-def ctest_summary(path):
-    """ctest's 'N% tests passed, ...' line and the names of failed tests."""
-    if not path or not os.path.exists(path):
-        return None
-    with open(path) as f:
-        text = f.read()
-    m = re.search(r"\d+% tests passed, (\d+) tests? failed out of (\d+)", text)
-    _, marker, tail = text.partition("The following tests FAILED")
-    failed = re.findall(r"^\s*\d+ - (\S+) \(", tail, re.M) if marker else []
-    return {"summary": m.group(0) if m else None, "failed": int(m.group(1)) if m else None,
-            "total": int(m.group(2)) if m else None, "failed_tests": failed}
-
-
 def git(*args):
     return run(["git", *args])
+
+
+def probes(cache, rehearsal):
+    """The card, versions and commit: slow (torch import), so kept in `cache` for later reports.
+    A rehearsal leaves nvidia-smi out: whatever card the machine has did not run it."""
+    if cache and os.path.exists(cache):
+        with open(cache) as f:
+            return json.load(f)
+    mpi, nvcc = run(["mpirun", "--version"]), run(["nvcc", "--version"])
+    no_gpu = {"name": None, "count": 0, "memory": None, "driver": None}
+    found = {"gpu": no_gpu if rehearsal else probe_gpu(), "torch": probe_torch(),
+             "cuda_toolkit": re.search(r"release [\d.]+", nvcc).group(0) if nvcc else None,
+             "mpi": mpi.splitlines()[0] if mpi else None,
+             "git_commit": git("rev-parse", "HEAD"),
+             "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    if cache:
+        with open(cache, "w") as f:
+            json.dump(found, f)
+    return found
 
 
 def read_jsonl(path):
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip().startswith("{")]
+
+
+def read_tsv(path, fields):
+    rows = []
+    if path and os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                rows.append(dict(zip(fields, [x.strip() for x in parts] + [""] * (len(fields) - len(parts)))))
+    return rows
 
 
 def summarise(epochs):
@@ -143,7 +163,8 @@ def nin_row(run_dir):
     row = {"trainer": "nin-dist", "pipeline": "nin-dist loader", "run": run_dir,
            "device": cfg["train"]["device"], "precision": cfg["train"]["precision"],
            "batch": cfg["train"]["batch_size"], "resize": cfg["data"]["resize"],
-           "ranks": epochs[-1].get("world_size", 1), "epochs": len(epochs)}
+           "ranks": epochs[-1].get("world_size", 1), "epochs": len(epochs),
+           "epochs_planned": cfg["train"]["epochs"]}
     row.update({k: cfg["train"].get(k, False) for k in ("channels_last", "foreach", "cuda_graph")})  # issue 15
     row.update(summarise(epochs))
     row["per_epoch"] = [{k: e[k] for k in ("epoch", "images_per_s", "epoch_s", "train_loss", "test_acc")}
@@ -151,58 +172,133 @@ def nin_row(run_dir):
     return row
 
 
-def torch_row(path):
-    epochs = read_jsonl(path)
-    if not epochs:
-        raise ValueError(f"{path}: no epoch lines")
-    last = epochs[-1]
-    row = {"trainer": "PyTorch " + last["torch"], "pipeline": last["pipeline"], "run": path,
-           "device": last["device"], "precision": last["precision"], "batch": last["batch"],
-           "resize": last["resize"], "ranks": 1, "epochs": len(epochs)}
-    row.update(summarise(epochs))
-    row["per_epoch"] = [{k: e[k] for k in ("epoch", "images_per_s", "epoch_s", "loss", "test_acc")}
-                        for e in epochs]
-    return row
+def torch_lines(path, key):
+    """seed_pipeline.py's result line and warm-up line for row `key` (None when absent)."""
+    result = warmup = None
+    if os.path.exists(path):
+        for line in read_jsonl(path):
+            if line.get("row") == key:
+                if line.get("event") == "warm-up":
+                    warmup = line
+                else:
+                    result = line
+    return result, warmup
+
+
+def torch_row(line):
+    return {"trainer": "PyTorch " + line["torch"], "pipeline": line["pipeline"], "device": line["device"],
+            "precision": line["precision"], "batch": line["batch"], "resize": line["resize"], "ranks": 1,
+            "channels_last": line["channels_last"], "compile": line["compile"],
+            "images_per_s": line["images_per_s"], "epoch_s": None, "test_acc": None,
+            "timed_images": line["images"], "timed_s": line["seconds"], "warmup_s": line["warmup_s"],
+            "first_step_s": line.get("first_step_s"),
+            "loss_first": line["loss_first"], "loss_last": line["loss_last"]}
 
 
 def cpu_vs_cuda(cpu_dir, cuda_dir):
-    """nin-dist's first-epoch train loss on the CPU and on CUDA, same seed, dropout off."""
+    """nin-dist's first-epoch train loss on the CPU and on CUDA, same seed, dropout off, TF32 off."""
     cpu = read_jsonl(os.path.join(cpu_dir, "metrics.jsonl"))[0]["train_loss"]
     gpu = read_jsonl(os.path.join(cuda_dir, "metrics.jsonl"))[0]["train_loss"]
     rel = abs(cpu - gpu) / abs(cpu)
-    return {"train_loss_cpu": cpu, "train_loss_cuda": gpu, "rel_diff": rel,
+    return {"train_loss_cpu": cpu, "train_loss_cuda": gpu, "rel_diff": rel, "tf32": "off (NVIDIA_TF32_OVERRIDE=0)",
             "tolerance": LOSS_REL_TOL, "ok": rel < LOSS_REL_TOL}
+
+
+def ctest_summary(path):
+    """ctest's 'N% tests passed, ...' line, the names of failed tests and of skipped ones."""
+    if not path or not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        text = f.read()
+    m = re.search(r"\d+% tests passed, (\d+) tests? failed out of (\d+)", text)
+    _, marker, tail = text.partition("The following tests FAILED")
+    failed = re.findall(r"^\s*\d+ - (\S+) \(", tail, re.M) if marker else []
+    return {"summary": m.group(0) if m else None, "failed": int(m.group(1)) if m else None,
+            "total": int(m.group(2)) if m else None, "failed_tests": failed,
+            "skipped_tests": re.findall(r"^\s*\d+ - (\S+) \(Skipped\)", text, re.M)}
+
+
+def outcome(step, steps, final, ended_by):
+    """(status, reason) of a step: its last record; a step never recorded is pending, and in the
+    final report a deadline (the call was stopped first) or, when the call ended by itself, failed."""
+    rec = steps.get(step)
+    if rec:  # the reason without its status word: the table prints "status: reason"
+        return rec["status"], rec["reason"].removeprefix(rec["status"] + ":").strip()
+    if not final:
+        return "pending", "not reached when this report was written"
+    if ended_by.startswith("SIG"):
+        return "deadline", f"not reached; the call ended on {ended_by}"
+    return "failed", "run.sh never ran this step"
+
+
+def said(entry):
+    """'status: reason', or the status alone."""
+    return entry["status"] + (f": {entry['reason']}" if entry.get("reason") else "")
+
+
+def fmt(v, spec, none="-"):
+    return format(v, spec) if isinstance(v, (int, float)) else none
 
 
 def markdown(report):
     peak = report["peak"]
-    lines = [f"{report['gpu']['name'] or 'no GPU'}, driver {report['gpu']['driver']}, "
-             f"torch {report['versions']['torch']} (CUDA {report['versions']['cuda']}), "
-             f"commit {(report['git_commit'] or '?')[:10]}{' (dirty)' if report['git_dirty'] else ''}",
-             "",
-             "| trainer | pipeline | precision | batch | px | images/s | epoch s | test acc | MFU |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = []
+    if report["rehearsal"]:
+        lines += ["**REHEARSAL on a CPU with tiny limits: the plumbing, not a figure.**", ""]
+    lines += [f"{report['gpu']['name'] or 'no GPU'}, driver {report['gpu']['driver']}, "
+              f"torch {report['versions']['torch']} (CUDA {report['versions']['cuda']}), "
+              f"commit {(report['git_commit'] or '?')[:10]}{' (dirty)' if report['git_dirty'] else ''}; "
+              f"{report['elapsed_s']} s of a {report['deadline_s']} s deadline",
+              "",
+              f"- build: {said(report['build'])}",
+              f"- tests: {report['tests'].get('summary') or said(report['tests'])}"
+              + (f"; skipped: {', '.join(report['tests']['skipped_tests'])}" if report['tests'].get('skipped_tests') else "")
+              + (f"; failed: {', '.join(report['tests']['failed_tests'])}" if report['tests'].get('failed_tests') else ""),
+              f"- CPU vs CUDA first-epoch loss (TF32 off): " + (
+                  f"rel. diff {report['cpu_vs_cuda']['rel_diff']:.2e} (tolerance {LOSS_REL_TOL:g})"
+                  if "rel_diff" in report["cpu_vs_cuda"] else
+                  said(report["cpu_vs_cuda"])),
+              "",
+              "| row | status | trainer | pipeline | precision | batch | px | images/s | epoch s | test acc | MFU |",
+              "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in report["rows"]:
-        mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "n/a"
-        lines.append(f"| {r['trainer']} | {r['pipeline']} | {r['precision']} | {r['batch']} | {r['resize']} "
-                     f"| {r['images_per_s']:.0f} | {r['epoch_s']:.2f} | {r['test_acc']:.4f} | {mfu} |")
-    lines += ["", "images/s and epoch s: median over the epochs after the first (which holds cuDNN's "
-              "autotuning); test acc: the last epoch's. MFU: images/s x FLOP per training image at the "
-              f"row's px ({train_flop(224) / 1e9:.2f} GFLOP at 224 px) / "
+        status = said(r) if r["status"] != "ran" else "ran"
+        mfu = fmt(100 * r["mfu"], ".1f") + "%" if r.get("mfu") is not None else "-"
+        pipeline = ", ".join([r.get("pipeline") or "-"] + [flag for key, flag in (
+            ("channels_last", "channels-last"), ("foreach", "foreach"), ("cuda_graph", "CUDA graph")) if r.get(key)]
+            + ([f"torch.compile {r['compile']}"] if r.get("compile") else []))
+        lines.append(f"| {r['name']} | {status} | {r.get('trainer', '-')} | {pipeline} "
+                     f"| {r.get('precision', '-')} | {r.get('batch', '-')} | {r.get('resize', '-')} "
+                     f"| {fmt(r.get('images_per_s'), '.0f')} | {fmt(r.get('epoch_s'), '.2f')} "
+                     f"| {fmt(r.get('test_acc'), '.4f')} | {mfu} |")
+    lines.append("")
+    for r in report["rows"]:
+        if r.get("warmup_s") is not None:
+            compiled = f"compile (torch.compile mode={r['compile']}, the first step) {fmt(r.get('first_step_s'), '.1f')} s; " \
+                if r.get("compile") else ""
+            lines.append(f"- {r['name']}: {compiled}warm-up {r['warmup_s']:.1f} s in all"
+                         + (" (CUDA-graph capture included)" if r.get("compile") else "") + ", outside the timed window")
+        if r["status"] == "ran" and r["reason"]:
+            lines.append(f"- {r['name']}: {r['reason']}")
+    lines += ["", "nin-dist: images/s and epoch s are medians over the epochs after the first (cuDNN's "
+              "autotuning), test acc the last epoch's. PyTorch: images/s over a timed window after the "
+              "warm-up, data on the device. MFU: images/s x FLOP per training image at the row's px "
+              f"({train_flop(224) / 1e9:.2f} GFLOP at 224 px) / "
               + (f"{peak['flops'] / 1e12:.0f} TFLOP/s ({peak['what']})." if peak["flops"] else "no known peak.")]
     return "\n".join(lines) + "\n"
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--nin", action="append", default=[], help="nin-dist run directory (repeatable)")
-    ap.add_argument("--torch", action="append", default=[], help="seed_pipeline.py JSON lines (repeatable)")
-    ap.add_argument("--pair", nargs=2, metavar=("CPU_DIR", "CUDA_DIR"),
-                    help="nin-dist runs whose first-epoch losses must agree")
-    ap.add_argument("--cmake-log", help="output of nin-dist's cmake configure")
-    ap.add_argument("--ctest-log", help="output of ctest")
-    ap.add_argument("--command", default=" ".join(map(shlex.quote, sys.argv)),
-                    help="the command that produced the inputs, as run")
+    ap.add_argument("--plan", required=True, help="run.sh's rows: ROW KIND SOURCE STEP (tab-separated)")
+    ap.add_argument("--steps", required=True, help="run.sh's step outcomes: STEP STATUS SECONDS REASON")
+    ap.add_argument("--probe-cache", help="JSON file that keeps the card and version probes between calls")
+    ap.add_argument("--command", default=" ".join(map(shlex.quote, sys.argv)), help="the command, as run")
+    ap.add_argument("--ctest-args", default="", help="the arguments that chose the tests")
+    ap.add_argument("--deadline-s", type=int, help="run.sh's DEADLINE_S")
+    ap.add_argument("--elapsed-s", type=int, help="seconds run.sh has run")
+    ap.add_argument("--final", metavar="ENDED_BY", help="the last report: steps not reached are listed as such")
+    ap.add_argument("--rehearsal", action="store_true", help="a CPU rehearsal: marked so, never a figure")
     ap.add_argument("--peak-tflops", type=float, help="dense peak of the card, TFLOP/s (else from its name)")
     ap.add_argument("--json", required=True, help="where to write the report")
     ap.add_argument("--md", help="where to write the Markdown table (it is printed as well)")
@@ -210,15 +306,11 @@ def main():
     if tomllib is None:
         sys.exit("report.py needs Python 3.11+ (tomllib)")
 
-    failures = []
-    rows = []
-    for kind, paths, make in (("nin-dist", a.nin, nin_row), ("PyTorch", a.torch, torch_row)):
-        for p in paths:
-            try:
-                rows.append(make(p))
-            except (OSError, ValueError, KeyError, IndexError) as e:
-                failures.append(f"{kind} {p}: {type(e).__name__}: {e}")
-    gpu = probe_gpu()
+    plan = read_tsv(a.plan, ["row", "kind", "source", "step"])
+    steps = {r["step"]: r for r in read_tsv(a.steps, ["step", "status", "seconds", "reason"])}
+    final, ended_by = a.final is not None, a.final or ""
+    found = probes(a.probe_cache, a.rehearsal)
+    gpu = found["gpu"]
     peak = {"flops": None, "what": None}
     if a.peak_tflops:
         peak = {"flops": a.peak_tflops * 1e12, "what": "given with --peak-tflops"}
@@ -227,51 +319,95 @@ def main():
             if part in gpu["name"]:
                 peak = {"flops": flops, "what": what}
                 break
+
+    failures, rows = [], []
+    report = {"rehearsal": a.rehearsal,
+              "note": "a CPU rehearsal with tiny limits: checks the plumbing; no figure here is a measurement"
+                      if a.rehearsal else None,
+              "complete": final, "ended_by": ended_by or None,
+              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "host": os.uname().nodename, "command": a.command, "deadline_s": a.deadline_s, "elapsed_s": a.elapsed_s,
+              "git_commit": found["git_commit"], "git_dirty": found["git_dirty"], "gpu": gpu,
+              "versions": {**found["torch"], "cuda_toolkit": found["cuda_toolkit"], "mpi": found["mpi"]},
+              "peak": {**peak, "note": "one peak for every row; MFU = images/s x train_flop_per_image / peak"},
+              "flop_model": "2 per multiply-add, convolutions only; training = 3 x forward; "
+                            f"{train_flop(224):.4g} FLOP per 224 px image",
+              "steps": {name: {k: rec[k] for k in ("status", "seconds", "reason")} for name, rec in steps.items()}}
+    for key in ("build", "tests", "cpu_vs_cuda"):  # sections a plan may leave out
+        report[key] = {"status": "not planned", "reason": ""}
+    for p in plan:
+        status, reason = outcome(p["step"], steps, final, ended_by)
+        if status == "failed" and p["kind"] != "torch":  # a torch row's own line says more
+            failures.append(f"{p['row']}: {reason}")
+        entry = {"status": status, "reason": reason}
+        if p["kind"] == "build":
+            report["build"] = {**entry, "nin_dist_build": cmake_summary(p["source"])}
+        elif p["kind"] == "suite":
+            report["tests"] = {**entry, "args": a.ctest_args, **ctest_summary(p["source"])}
+            if status == "ran" and report["tests"].get("failed") != 0:
+                failures.append(f"tests: {report['tests'].get('summary') or 'no ctest summary'}")
+        elif p["kind"] == "pair":
+            report["cpu_vs_cuda"] = entry
+            if status == "ran":
+                try:
+                    report["cpu_vs_cuda"].update(cpu_vs_cuda(*p["source"].split("|")))
+                    if not report["cpu_vs_cuda"]["ok"]:
+                        failures.append(f"CPU and CUDA train losses differ: {report['cpu_vs_cuda']}")
+                except (OSError, ValueError, KeyError, IndexError) as e:
+                    failures.append(f"cpu vs cuda: {type(e).__name__}: {e}")
+        elif p["kind"] == "nin":
+            row = {"name": p["row"], **entry}
+            if os.path.exists(os.path.join(p["source"], "metrics.jsonl")):  # a deadline keeps its epochs
+                try:
+                    row.update(nin_row(p["source"]))
+                except (OSError, ValueError, KeyError, IndexError) as e:
+                    failures.append(f"{p['row']} {p['source']}: {type(e).__name__}: {e}")
+            elif status == "ran":
+                failures.append(f"{p['row']}: ran, but {p['source']}/metrics.jsonl is missing")
+            rows.append(row)
+        elif p["kind"] == "torch":
+            row = {"name": p["row"], **entry}
+            line, warmup = torch_lines(p["source"], p["row"].removeprefix("torch-"))
+            if line and line.get("status") != "ok":  # the row's own word: not available, failed
+                row.update({k: line[k] for k in ("pipeline", "precision", "batch", "resize", "compile") if k in line})
+                if "torch" in line:
+                    row["trainer"] = "PyTorch " + line["torch"]
+                row.update(status=line["status"], reason=line["reason"])
+                if line["status"] == "failed":
+                    failures.append(f"{p['row']}: {line['reason']}")
+            elif line:
+                try:
+                    row.update(torch_row(line), status="ran", reason="")
+                except KeyError as e:
+                    failures.append(f"{p['row']}: malformed line, no {e}")
+            elif status == "ran":
+                failures.append(f"{p['row']}: the step ran, but printed no line for it")
+            else:  # the process ended before this row's line: the step's outcome is the row's
+                if status == "failed":
+                    failures.append(f"{p['row']}: {reason}")
+                if warmup:
+                    row.update(warmup_s=warmup["warmup_s"], first_step_s=warmup.get("first_step_s"),
+                               compile=warmup.get("compile"))
+            rows.append(row)
     for r in rows:
+        if r.get("images_per_s") is None:
+            continue
         r["train_flop_per_image"] = train_flop(r["resize"])
         r["mfu"] = r["images_per_s"] * r["train_flop_per_image"] / peak["flops"] if peak["flops"] else None
         for k in ("images_per_s", "epoch_s", "test_acc"):
-            if not (isinstance(r[k], (int, float)) and math.isfinite(r[k]) and r[k] >= 0):
-                failures.append(f"{r['run']}: {k} = {r[k]!r}")
-        if r["test_acc"] <= 0.15:
-            print(f"warning: {r['run']}: test accuracy {r['test_acc']:.3f} is near chance (0.1)", file=sys.stderr)
-
-    versions = probe_torch()
-    mpi = run(["mpirun", "--version"])
-    nvcc = run(["nvcc", "--version"])
-    report = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "host": os.uname().nodename,
-        "command": a.command,
-        "git_commit": git("rev-parse", "HEAD"),
-        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
-        "gpu": gpu,
-        "versions": {**versions,
-                     "cuda_toolkit": re.search(r"release [\d.]+", nvcc).group(0) if nvcc else None,
-                     "mpi": mpi.splitlines()[0] if mpi else None,
-                     "nin_dist_build": cmake_summary(a.cmake_log)},
-        "peak": {**peak, "note": "one peak for every row; MFU = images/s x train_flop_per_image / peak"},
-        "flop_model": "2 per multiply-add, convolutions only; training = 3 x forward; "
-                      f"{train_flop(224):.4g} FLOP per 224 px image",
-        "rows": rows,
-    }
-    if a.ctest_log:
-        report["tests"] = ctest_summary(a.ctest_log)
-        if not report["tests"] or report["tests"]["failed"] != 0:
-            failures.append(f"tests: {report['tests']['summary'] if report['tests'] else 'no ctest summary'}")
-    if a.pair:
-        try:
-            report["cpu_vs_cuda"] = cpu_vs_cuda(*a.pair)
-            if not report["cpu_vs_cuda"]["ok"]:
-                failures.append(f"CPU and CUDA train losses differ: {report['cpu_vs_cuda']}")
-        except (OSError, ValueError, KeyError, IndexError) as e:
-            failures.append(f"cpu vs cuda: {type(e).__name__}: {e}")
+            if r.get(k) is not None and not (isinstance(r[k], (int, float)) and math.isfinite(r[k]) and r[k] >= 0):
+                failures.append(f"{r['name']}: {k} = {r[k]!r}")
+        if r.get("test_acc") is not None and r["test_acc"] <= 0.15 and not a.rehearsal:
+            print(f"warning: {r['name']}: test accuracy {r['test_acc']:.3f} is near chance (0.1)", file=sys.stderr)
+    report["rows"] = rows
     report["failures"] = failures
 
     os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
-    with open(a.json, "w") as f:
+    tmp = a.json + ".tmp"
+    with open(tmp, "w") as f:  # replaced whole: a kill mid-write leaves the previous report
         json.dump(report, f, indent=2)
         f.write("\n")
+    os.replace(tmp, a.json)
     md = markdown(report)
     if a.md:
         with open(a.md, "w") as f:

@@ -1,14 +1,21 @@
-"""PyTorch baselines for the GPU benchmark: the seed's NiN and pipeline, timed per epoch.
+"""PyTorch anchors for the GPU benchmark: the seed's NiN and recipe (224 px, SGD 0.05), timed
+the way a PyTorch user would time them, in one process on one card.
 
---pipeline seed: torchvision FashionMNIST + Resize per image in a DataLoader with worker
-  processes (d2l's way).
---pipeline gpu-resize: uint8 tensors on the device, each batch gathered and resized there.
-Prints one JSON line per epoch: epoch seconds, images/s, test accuracy, and the settings
-(pipeline, device, precision, batch, resize) that bench/gpu/report.py puts in its table.
-Works with torchvision 0.14 (Debian 12) and 0.26 (PyTorch 2.11); --device cpu with
---train-limit/--test-limit checks it on a machine without a GPU.
+Rows (--rows, in this order by default):
+  eager-fp32            data on the GPU (uint8), each batch gathered and resized there; fp32
+  eager-bf16-cl         the same, bf16 autocast, model and batches in channels-last memory
+  compiled-bf16-cl      the same under torch.compile with CUDA graphs (--compile-mode)
+  compiled-bf16-cl-b16  the same at batch 16, where kernel launches dominate
+  seed-dataloader       the seed's pipeline: torchvision FashionMNIST + Resize per image in a
+                        DataLoader with worker processes (d2l's way); a reference, not an anchor
+Each row warms up for --warmup-steps (compilation and CUDA-graph capture happen there), then
+times a window of --timed-images images (whole batches). Prints one JSON line per row's warm-up
+(its seconds, compile time included) and one per row's result; a row that cannot run on this
+torch (no torch.compile in 1.13) or fails says so in its own line, and the next row runs.
+Works with torch 1.13 / torchvision 0.14 (Debian 12, CPU) and 2.11 / 0.26; --device cpu with
+small --train-limit and --timed-images checks it without a GPU.
 """
-import argparse, contextlib, gzip, json, os, tempfile, time
+import argparse, gzip, json, math, os, tempfile, time, traceback
 
 import numpy as np
 import torch
@@ -18,6 +25,14 @@ from torch import nn
 IDX_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 GZIP_MAGIC = b"\x1f\x8b"
+# name: (pipeline, bf16, channels_last, compiled, batch)
+ROWS = {
+    "eager-fp32": ("gpu-resident", False, False, False, 128),
+    "eager-bf16-cl": ("gpu-resident", True, True, False, 128),
+    "compiled-bf16-cl": ("gpu-resident", True, True, True, 128),
+    "compiled-bf16-cl-b16": ("gpu-resident", True, True, True, 16),
+    "seed-dataloader": ("seed", False, False, False, 128),
+}
 
 
 def nin_block(cin, cout, k, s, p):
@@ -68,96 +83,146 @@ def torchvision_root(data, root):
     raw = os.path.join(root, "FashionMNIST", "raw")
     os.makedirs(raw, exist_ok=True)
     for name in IDX_FILES:
-        src = idx_path(data, name)
         with open(os.path.join(raw, name), "wb") as out:
-            out.write(idx_bytes(src))
+            out.write(idx_bytes(idx_path(data, name)))
     return root
 
 
-def seed_loader(root, train, batch, resize, workers, limit, pin):
+def resident_set(a, dev, cache={}):  # noqa: B006 - one copy on the device for every row
+    if dev not in cache:
+        x = idx(a.data, "train-images-idx3-ubyte")
+        y = idx(a.data, "train-labels-idx1-ubyte").long()
+        n = min(a.train_limit, len(y)) if a.train_limit else len(y)
+        cache[dev] = (x[:n].to(dev), y[:n].to(dev))
+    return cache[dev]
+
+
+def resident_batches(a, dev, batch):
+    """Endless batches drawn from the training images kept on the device as uint8 (55 MB)."""
+    x, y = resident_set(a, dev)
+    n = len(y)
+    while True:
+        j = torch.randint(n, (batch,), device=dev)
+        yield F.interpolate(x[j].unsqueeze(1).float() / 255, size=(a.resize, a.resize),
+                            mode="bilinear", align_corners=False), y[j]
+
+
+def seed_batches(a, dev, batch, root):
+    """Endless batches from the seed's DataLoader (workers resize each image with PIL)."""
     import torchvision
     from torchvision import transforms
-    ds = torchvision.datasets.FashionMNIST(root, train=train, download=False,
-                                           transform=transforms.Compose([transforms.Resize(resize),
-                                                                         transforms.ToTensor()]))
-    if limit:
-        ds = torch.utils.data.Subset(ds, range(min(limit, len(ds))))
-    return torch.utils.data.DataLoader(ds, batch, shuffle=train, num_workers=workers,
-                                       pin_memory=pin, persistent_workers=workers > 0)
+    ds = torchvision.datasets.FashionMNIST(root, train=True, download=False, transform=transforms.Compose(
+        [transforms.Resize(a.resize), transforms.ToTensor()]))
+    if a.train_limit:
+        ds = torch.utils.data.Subset(ds, range(min(a.train_limit, len(ds))))
+    loader = torch.utils.data.DataLoader(ds, batch, shuffle=True, drop_last=True, num_workers=a.workers,
+                                         pin_memory=dev.type == "cuda", persistent_workers=a.workers > 0)
+    while True:
+        for x, y in loader:
+            yield x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+
+
+def unavailable(compiled, dev):
+    """Why this torch cannot run a row, or None."""
+    if compiled and not hasattr(torch, "compile"):
+        return f"torch {torch.__version__} has no torch.compile (2.0+)"
+    if compiled and dev.type != "cuda":
+        return "CUDA graphs need a CUDA device"
+    return None
+
+
+def run_row(name, a, dev, root):
+    pipeline, bf16, cl, compiled, batch = ROWS[name]
+    settings = {"row": name, "pipeline": pipeline, "device": str(dev), "precision": "bf16" if bf16 else "fp32",
+                "batch": batch, "resize": a.resize, "channels_last": cl,
+                "compile": a.compile_mode if compiled else None, "torch": torch.__version__}
+    why = unavailable(compiled, dev)
+    if why:
+        return {**settings, "status": "not available", "reason": why}
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    fmt = torch.channels_last if cl else torch.contiguous_format
+    torch.manual_seed(42)
+    model = seed_nin().to(dev, memory_format=fmt)
+    opt = torch.optim.SGD(model.parameters(), lr=a.lr)
+    forward = torch.compile(model, mode=a.compile_mode) if compiled else model
+    mark = getattr(getattr(torch, "compiler", None), "cudagraph_mark_step_begin", None) if compiled else None
+    data = seed_batches(a, dev, batch, root) if pipeline == "seed" else resident_batches(a, dev, batch)
+
+    def step():
+        x, y = next(data)
+        if mark:
+            mark()  # a new iteration for CUDA-graph trees: last step's outputs may be reused
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(forward(x.contiguous(memory_format=fmt)).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.detach().clone()
+
+    model.train()
+    start = time.time()
+    first = step()  # torch.compile traces and compiles forward and backward here
+    sync()
+    first_step_s = time.time() - start
+    for _ in range(a.warmup_steps - 1):  # CUDA-graph capture, cuDNN autotuning
+        step()
+    sync()
+    warmup_s = time.time() - start
+    print(json.dumps({"row": name, "event": "warm-up", "warmup_s": warmup_s, "first_step_s": first_step_s,
+                      "steps": a.warmup_steps, "compile": settings["compile"]}), flush=True)
+    steps = math.ceil(a.timed_images / batch)
+    start = time.time()
+    for _ in range(steps):
+        last = step()
+    sync()
+    secs = time.time() - start
+    loss_first, loss_last = first.item(), last.item()
+    if not math.isfinite(loss_last):
+        raise FloatingPointError(f"loss {loss_last} after {steps} timed steps")
+    return {**settings, "status": "ok", "warmup_s": warmup_s, "first_step_s": first_step_s,
+            "images": steps * batch, "steps": steps,
+            "seconds": secs, "images_per_s": steps * batch / secs, "loss_first": loss_first,
+            "loss_last": loss_last}
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--pipeline", choices=["seed", "gpu-resize"], default="seed")
-    ap.add_argument("--epochs", type=int, default=10)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", default=",".join(ROWS), help="comma-separated, from: " + ", ".join(ROWS))
     ap.add_argument("--resize", type=int, default=224)
-    ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=0.05)
-    ap.add_argument("--workers", type=int, default=8, help="DataLoader workers (seed pipeline)")
-    ap.add_argument("--bf16", action="store_true", help="autocast to bfloat16")
+    ap.add_argument("--warmup-steps", type=int, default=30, help="untimed steps first (compile time is here)")
+    ap.add_argument("--timed-images", type=int, default=60000, help="images in the timed window (whole batches)")
+    ap.add_argument("--compile-mode", default="reduce-overhead", choices=["reduce-overhead", "max-autotune"],
+                    help="torch.compile mode; both capture CUDA graphs")
+    ap.add_argument("--workers", type=int, default=8, help="DataLoader workers (seed-dataloader)")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--data", default=os.environ.get("NIN_DATA", "/usr/share/datasets/fashion-mnist"))
-    ap.add_argument("--train-limit", type=int, default=0, help="first N training images; 0 = all")
-    ap.add_argument("--test-limit", type=int, default=0, help="first N test images; 0 = all")
+    ap.add_argument("--train-limit", type=int, default=0, help="draw from the first N training images; 0 = all")
     a = ap.parse_args()
+    rows = [r for r in a.rows.split(",") if r]
+    unknown = [r for r in rows if r not in ROWS]
+    if unknown:
+        ap.error(f"unknown rows {unknown}; known: {', '.join(ROWS)}")
+    if a.warmup_steps < 1:
+        ap.error("--warmup-steps must be at least 1")
     dev = torch.device(a.device)
-    cuda = dev.type == "cuda"
-    sync = torch.cuda.synchronize if cuda else (lambda: None)
-    torch.manual_seed(42)
     torch.backends.cudnn.benchmark = True
-    model = seed_nin().to(dev)
-    opt = torch.optim.SGD(model.parameters(), lr=a.lr)
-    with contextlib.ExitStack() as stack:
-        if a.pipeline == "seed":
-            root = torchvision_root(a.data, stack.enter_context(tempfile.TemporaryDirectory()))
-            train = seed_loader(root, True, a.batch, a.resize, a.workers, a.train_limit, cuda)
-            test = seed_loader(root, False, 256, a.resize, a.workers, a.test_limit, cuda)
-            epoch_batches, test_batches = (lambda: train), (lambda: test)
-        else:
-            def split(prefix, limit):
-                x = idx(a.data, f"{prefix}-images-idx3-ubyte")
-                y = idx(a.data, f"{prefix}-labels-idx1-ubyte").long()
-                n = min(limit, len(y)) if limit else len(y)
-                return x[:n].to(dev), y[:n].to(dev)
-            tx, ty = split("train", a.train_limit)
-            vx, vy = split("t10k", a.test_limit)
-
-            def batches(x, y, bs, shuffle):
-                order = torch.randperm(len(y), device=dev) if shuffle else torch.arange(len(y), device=dev)
-                for i in range(0, len(y), bs):
-                    j = order[i:i + bs]
-                    xb = F.interpolate(x[j].unsqueeze(1).float() / 255, size=(a.resize, a.resize),
-                                       mode="bilinear", align_corners=False)
-                    yield xb, y[j]
-            epoch_batches = lambda: batches(tx, ty, a.batch, True)  # noqa: E731
-            test_batches = lambda: batches(vx, vy, 256, False)  # noqa: E731
-        for epoch in range(1, a.epochs + 1):
-            model.train()
-            sync()
-            start, seen = time.time(), 0
-            for x, y in epoch_batches():
-                x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.bf16):
-                    loss = F.cross_entropy(model(x).float(), y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                seen += len(y)
-            sync()
-            secs = time.time() - start  # training only, evaluation excluded as in nin-dist
-            model.eval()
-            correct = total = 0
-            with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.bf16):
-                for x, y in test_batches():
-                    x, y = x.to(dev), y.to(dev)
-                    correct += (model(x).argmax(1) == y).sum().item()
-                    total += len(y)
-            print(json.dumps({"pipeline": a.pipeline, "device": str(dev), "bf16": a.bf16,
-                              "precision": "bf16" if a.bf16 else "fp32", "batch": a.batch,
-                              "resize": a.resize, "workers": a.workers if a.pipeline == "seed" else 0,
-                              "epoch": epoch, "images": seen, "epoch_s": secs,
-                              "images_per_s": seen / secs, "test_acc": correct / total,
-                              "loss": loss.item(), "torch": torch.__version__}), flush=True)
+    failed = False
+    with tempfile.TemporaryDirectory() as tmp:
+        root = torchvision_root(a.data, tmp) if "seed-dataloader" in rows else None
+        for name in rows:
+            try:
+                result = run_row(name, a, dev, root)
+            except Exception as e:  # the next row still runs; the report says why this one did not
+                traceback.print_exc()
+                result = {"row": name, "status": "failed", "reason": f"{type(e).__name__}: {e}".splitlines()[0]}
+                failed = True
+            print(json.dumps(result), flush=True)
+            if hasattr(torch, "_dynamo"):
+                torch._dynamo.reset()  # frees the compiled graphs before the next row
+            if dev.type == "cuda":
+                torch.cuda.empty_cache()
+    raise SystemExit(1 if failed else 0)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,10 @@ class Communicator {
   // captured and so are not watched one by one) under the watchdog, as `what`. No host sync;
   // nothing to do for backends that wait on the host.
   virtual void watch(const std::string& /*what*/) {}
+  // Fault injection (NIN_FAULT=stall): queues a kernel that never ends on the communication
+  // stream, so every later collective is stuck behind it. False where collectives run on the
+  // host (local, MPI): there the caller stalls itself instead.
+  virtual bool stall_stream() { return false; }
 
   void allreduce(torch::Tensor tensor, ReduceOp op) { allreduce_async(tensor, op)->wait(); }
 };

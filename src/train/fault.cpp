@@ -1,10 +1,12 @@
 // NIN_FAULT parsing and the injected faults.
 #include "train/fault.h"
 
+#include <chrono>
 #include <csignal>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
+#include <thread>
 
 #include "util/error.h"
 
@@ -36,6 +38,13 @@ void Fault::perturb(torch::nn::Module& model, int64_t step, int rank) const {
 void Fault::crash(int64_t step, int rank) const {
   if (at("kill", step, rank)) std::raise(SIGKILL);
   if (at("exit", step, rank)) std::_Exit(1);  // no destructors, no MPI_Finalize: the peers learn nothing
+}
+
+void Fault::stall(int64_t step, int rank, dist::Communicator& comm) const {
+  if (!at("stall", step, rank)) return;
+  if (comm.stall_stream()) return;  // CUDA: the watchdog times the collective out, then ends the run
+  if (comm.size() == 1) throw InputError("NIN_FAULT=stall on one CPU rank: no collective to stall; use 2+ ranks");
+  for (;;) std::this_thread::sleep_for(std::chrono::hours(1));  // the peers' allreduce times out
 }
 
 }  // namespace nin::train

@@ -186,6 +186,7 @@ bool Trainer::epoch(int64_t epoch) {
 void Trainer::step(const data::Step& batch) {
   const int64_t global_step = run_->state().global_step;
   fault_.crash(global_step + 1, rank_);  // NIN_FAULT=kill or exit: a lost rank, for the elastic tests
+  fault_.stall(global_step + 1, rank_, *grad_comm_);  // NIN_FAULT=stall: a collective stuck for good
   if (graph_ && batch.images() == graph_batch_) {  // one micro-batch: accumulate = 1 with a graph
     const auto micro = batch.micro(0);
     graph_->run(micro.x, micro.y, dropout_seed(cfg_.seed, global_step, 0, rank_));

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Faults under 2 real ranks: NaN (stop or skip), diverged replicas, a rank killed with
-# SIGKILL, a rank frozen with SIGSTOP. Each ends in bounded time with a clear message,
-# and the last checkpoint survives and resumes.
+# SIGKILL, a rank frozen with SIGSTOP, a rank whose allreduce never starts (NIN_FAULT=stall).
+# Each ends in bounded time with a clear message, and the last checkpoint survives and resumes.
 source "$(dirname "$0")/../lib/common.bash"
 ARGS=(--config "$SMOKE" --quiet)
 
@@ -59,3 +59,14 @@ cat "$WORK/stop.log"
 [ "$secs" -le 60 ] || fail "job took $secs s to end with a frozen rank"
 grep -q "did not complete within 5" "$WORK/stop.log" || fail "no collective timeout message"
 pass "SIGSTOP of rank 1: timed out and ended in $secs s"
+
+# NIN_FAULT=stall on rank 1: it never enters the gradient allreduce of step 4 (on a GPU, a
+# kernel spins on its NCCL stream instead). Rank 0's allreduce times out after dist.timeout_s
+# and ends the job: exit 1, a message that names the collective and the rank. `timeout` only
+# guards against a hang; the figure is not asserted.
+expect_exit 1 "error on rank 0 .*allreduce of [0-9]+ bytes did not complete within 3 s on rank 0 " \
+  timeout 300 "$MPIRUN" -np 2 "${MPI_FLAGS[@]}" -x NIN_FAULT=stall:4:1 "$NIN" "${ARGS[@]}" \
+  --run-dir "$WORK/stall" --set dist.timeout_s=3
+# One CPU rank has no collective to stall: refused, instead of a rank that sleeps for good.
+expect_exit 2 "NIN_FAULT=stall on one CPU rank" \
+  env NIN_FAULT=stall:1:0 timeout 300 "$NIN" "${ARGS[@]}" --run-dir "$WORK/stall1"

@@ -3,9 +3,10 @@
 # and the run directory holds checkpoints, metrics and curves.
 source "$(dirname "$0")/../lib/common.bash"
 RUN=$WORK/run
-# device = "auto" falls back to the CPU where no GPU (or no CUDA build) is there.
+# device = "auto" takes cuda:0 where the build sees a GPU, and falls back to the CPU elsewhere.
 "$NIN" --config "$SMOKE" --run-dir "$RUN" --set train.device=auto | tee "$WORK/out.txt"
-grep -q "on 1 node(s), cpu," "$WORK/out.txt" || fail "device auto did not fall back to the CPU"
+device=$(auto_device)
+grep -q "on 1 node(s), $device," "$WORK/out.txt" || fail "device auto did not pick $device"
 grep -q "^epoch 3/3  train loss" "$WORK/out.txt" || fail "no epoch summary line"
 grep -q "final: test accuracy" "$WORK/out.txt" || fail "no final summary"
 [ "$(wc -l < "$RUN/metrics.jsonl")" -eq 3 ] || fail "metrics.jsonl should have 3 records"

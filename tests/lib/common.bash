@@ -8,6 +8,12 @@ DATA=/usr/share/datasets/fashion-mnist
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
+# skip MESSAGE: what this machine cannot give the test (ctest's SKIP_RETURN_CODE 77).
+skip() { echo "skip: $*" >&2; exit 77; }
+
+# auto_device: what train.device = "auto" picks for rank 0: cuda:0 where this build sees a
+# GPU (nin-dist --version says "CUDA: available"), else cpu.
+auto_device() { if "$NIN" --version | grep -q '^CUDA: available'; then echo cuda:0; else echo cpu; fi; }
 
 # Real ranks on this machine: shared memory and TCP, no binding (nin-dist sets its threads).
 # (Call "$MPIRUN" "${MPI_FLAGS[@]}" directly where the job goes to the background: a

@@ -172,6 +172,21 @@ TEST(Watchdog, ThreadUnblocksAHostWaitStuckBehindACollective) {
   EXPECT_EQ(comm.aborts(), 1);
 }
 
+// A kernel that the abort cannot end (NIN_FAULT=stall, a hung GPU): the host never returns
+// to check(), so with exit_after the watchdog ends the process itself, exit code 1.
+TEST(Watchdog, EndsTheProcessWhenTheHostStaysStuckAfterTheAbort) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");  // the child starts its own threads
+  EXPECT_EXIT(
+      {
+        FakeComm comm;
+        Watchdog dog(comm, milliseconds(50), milliseconds(5), /*exit_after=*/milliseconds(100));
+        dog.watch(FakeComm::token(1), "NCCL allreduce of 4 elements on rank 1");
+        for (;;) std::this_thread::sleep_for(milliseconds(100));  // blocked on the device for good
+      },
+      ::testing::ExitedWithCode(1),
+      "NCCL allreduce of 4 elements on rank 1 did not complete within 50 ms.*still running 0.1 s later");
+}
+
 TEST(Watchdog, ThreadReleasesFinishedCollectives) {
   FakeComm comm;
   Watchdog dog(comm, kNever, milliseconds(1));

@@ -1,10 +1,13 @@
 // NcclBackend: LibTorch's current stream and dtypes onto the raw NcclComm.
 #include "dist/nccl/nccl_backend.h"
 
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
+#include <ATen/cuda/Sleep.h>
+#include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/types.h>
 
@@ -60,6 +63,12 @@ class NcclBackend final : public Communicator {
 
   void check() override { comm_.check(); }
   void watch(const std::string& what) override { comm_.watch(current_stream(), what); }
+
+  bool stall_stream() override {
+    c10::cuda::CUDAStreamGuard on_comm(c10::cuda::getStreamFromExternal(comm_.stream(), device_));
+    at::cuda::sleep(std::numeric_limits<int64_t>::max());  // clock cycles: centuries
+    return true;
+  }
 
  private:
   cudaStream_t current_stream() const { return c10::cuda::getCurrentCUDAStream(device_).stream(); }

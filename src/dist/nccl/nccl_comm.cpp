@@ -84,6 +84,10 @@ std::chrono::milliseconds watchdog_period(std::chrono::milliseconds timeout) {
   return std::clamp(timeout / 20, std::chrono::milliseconds(1), std::chrono::milliseconds(100));
 }
 
+// After a timeout, how long the host has to see it at its next check() and exit by itself
+// before the watchdog ends the process: a kernel stuck on the stream outlives ncclCommAbort.
+constexpr std::chrono::milliseconds kExitGrace{5000};
+
 }  // namespace
 
 ncclRedOp_t to_nccl(ReduceOp op) {
@@ -203,7 +207,7 @@ void NcclComm::init(const ncclUniqueId& id) {
   settle_locked(ncclCommInitRankConfig(&comm_, size_, id, rank_, &config), "init", 0);
   NIN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   for (int i = 0; i < 8; ++i) return_event_locked(take_event_locked());  // warm the pool
-  watchdog_ = std::make_unique<Watchdog>(static_cast<Watched&>(*this), timeout_, watchdog_period(timeout_));
+  watchdog_ = std::make_unique<Watchdog>(static_cast<Watched&>(*this), timeout_, watchdog_period(timeout_), kExitGrace);
 }
 
 bool NcclComm::aborted() const {

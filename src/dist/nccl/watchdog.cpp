@@ -1,14 +1,17 @@
 // Watchdog thread: releases finished collectives, times out the oldest stuck one.
 #include "dist/nccl/watchdog.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <utility>
 
 #include "util/error.h"
 
 namespace nin::dist {
 
-Watchdog::Watchdog(Watched& target, std::chrono::milliseconds timeout, std::chrono::milliseconds period)
-    : target_(target), timeout_(timeout), period_(period), thread_([this] { run(); }) {}
+Watchdog::Watchdog(Watched& target, std::chrono::milliseconds timeout, std::chrono::milliseconds period,
+                   std::chrono::milliseconds exit_after)
+    : target_(target), timeout_(timeout), period_(period), exit_after_(exit_after), thread_([this] { run(); }) {}
 
 Watchdog::~Watchdog() {
   {
@@ -90,11 +93,32 @@ void Watchdog::sweep() {
 }
 
 void Watchdog::fail(std::exception_ptr failure) {
+  bool first = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (!failure_) failure_ = std::move(failure);
+    first = !failure_;
+    if (first) failure_ = failure;
   }
+  if (first && exit_after_.count() > 0) end_process_later(failure);  // before abort(): it may block too
   target_.abort();
+}
+
+void Watchdog::end_process_later(const std::exception_ptr& failure) const {
+  std::string what = "a collective failed";
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  // Detached, and holding only copies: it must outlive this watchdog if teardown hangs.
+  std::thread([what, after = exit_after_] {
+    std::this_thread::sleep_for(after);
+    std::fprintf(stderr, "nin-dist: error: %s; the process was still running %.1f s later (a host "
+                 "wait stuck behind the device): ending it\n", what.c_str(), after.count() / 1000.0);
+    std::fflush(stderr);
+    std::_Exit(kExitFault);  // no destructors: they could wait on the same stuck stream
+  }).detach();
 }
 
 void Watchdog::release_all() noexcept {

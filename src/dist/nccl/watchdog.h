@@ -34,8 +34,13 @@ class Watchdog {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // Starts the thread, which polls every `period` while a collective is in flight.
-  Watchdog(Watched& target, std::chrono::milliseconds timeout, std::chrono::milliseconds period);
+  // Starts the thread, which polls every `period` while a collective is in flight. With
+  // `exit_after` > 0, a failure also ends the process (message on stderr, exit code 1) that
+  // long after the abort, unless it ended by itself: a host stuck behind a kernel that the
+  // abort cannot end (a hung GPU) never reaches the next check(). PyTorch's watchdog does
+  // the same (TORCH_NCCL_ASYNC_ERROR_HANDLING).
+  Watchdog(Watched& target, std::chrono::milliseconds timeout, std::chrono::milliseconds period,
+           std::chrono::milliseconds exit_after = std::chrono::milliseconds(0));
   ~Watchdog();  // stops the thread, then releases every token still watched
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
@@ -61,10 +66,12 @@ class Watchdog {
   void sweep();                          // poll()'s body; throws what a target call threw
   void fail(std::exception_ptr failure);  // keeps the first failure, aborts the target
   void release_all() noexcept;
+  void end_process_later(const std::exception_ptr& failure) const;  // see exit_after
 
   Watched& target_;
   const std::chrono::milliseconds timeout_;
   const std::chrono::milliseconds period_;
+  const std::chrono::milliseconds exit_after_;
   mutable std::mutex mutex_;  // guards entries_, failure_, stop_; never held calling target_
   std::condition_variable wake_;
   std::deque<Entry> entries_;  // oldest first

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# bench/gpu/run.sh --rehearse runs every step of the GPU call on this CPU with tiny limits and
+# writes a gpu.json, marked as a rehearsal, that lists every row; rows this machine cannot run
+# (torch.compile with CUDA graphs) say why. The committed bench/results/gpu.json is untouched.
+source "$(dirname "$0")/../lib/common.bash"
+source "$(dirname "$0")/../lib/rehearsal.bash"
+before="$(fingerprint "$COMMITTED") $(fingerprint "${COMMITTED%.json}.md")"
+BUILD_DIR=$NIN_BUILD_DIR "$RUN_SH" --rehearse "$WORK/out" > "$WORK/log" 2>&1 || { cat "$WORK/log"; fail "run.sh --rehearse exited $?"; }
+cat "$WORK/log"
+[ "$(fingerprint "$COMMITTED") $(fingerprint "${COMMITTED%.json}.md")" = "$before" ] \
+  || fail "the rehearsal wrote to bench/results/gpu.{json,md}"
+grep -q "REHEARSAL" "$WORK/out/gpu.md" || fail "gpu.md does not say it is a rehearsal"
+check_report "$WORK/out/gpu.json" '
+assert r["complete"] and r["failures"] == [], r["failures"]
+assert r["build"]["status"] == "not available" and "rehearsal" in r["build"]["reason"], r["build"]
+t = r["tests"]
+assert t["status"] == "ran" and t["failed"] == 0 and t["total"] >= 1, t
+p = r["cpu_vs_cuda"]
+assert p["status"] == "ran" and p["ok"] and p["tf32"].startswith("off"), p
+for name in ROWS:
+    x = rows[name]
+    if "compiled" in name:  # no torch.compile in 1.13; no CUDA graphs on a CPU in any version
+        assert x["status"] == "not available" and x["reason"], x
+        continue
+    assert x["status"] == "ran", x
+    assert x["images_per_s"] > 0 and x["resize"] == 67, x
+    if name.startswith("nin-"):
+        assert x["epochs"] == 1 and 0 <= x["test_acc"] <= 1, x
+best = rows["nin-best"]
+assert best["epochs_planned"] == 1 and best["reason"].startswith("cut to 1 of "), best
+assert rows["nin-fast-b16"]["batch"] == 16 and rows["nin-fast-b16"]["channels_last"], rows["nin-fast-b16"]
+assert rows["torch-eager-bf16-cl"]["precision"] == "bf16" and rows["torch-eager-bf16-cl"]["channels_last"]
+assert rows["torch-eager-fp32"]["warmup_s"] > 0
+'
+pass "every row listed, the rehearsal marked, the committed report untouched"
