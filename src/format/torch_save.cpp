@@ -73,7 +73,7 @@ NamedTensors read_archive(const fs::path& path) {
 
 }  // namespace
 
-void save_state_dict(const fs::path& path, const NamedTensors& tensors) {
+void save_state_dict(const fs::path& path, const NamedTensors& tensors, Existing existing) {
   NamedTensors cpu;  // what the storage records hold: contiguous CPU copies
   for (const auto& [name, tensor] : tensors) cpu.emplace_back(name, tensor.detach().cpu().contiguous());
   const std::string pickle = state_dict_pickle(cpu);
@@ -82,7 +82,7 @@ void save_state_dict(const fs::path& path, const NamedTensors& tensors) {
   for (size_t i = 0; i < cpu.size(); ++i)
     records.push_back({"data/" + std::to_string(i), cpu[i].second.data_ptr(), cpu[i].second.nbytes()});
   const std::string archive = zip_archive(records);
-  write_atomically(path, {archive}, "state dict");
+  write_atomically(path, {archive}, "state dict", existing);
 }
 
 NamedTensors load_state_dict(const fs::path& path) {

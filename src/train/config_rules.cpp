@@ -7,6 +7,7 @@ namespace nin::train::rules {
 namespace {
 
 std::string number(double v) {
+  if (v == std::trunc(v) && std::abs(v) < 1e15) return std::to_string(static_cast<int64_t>(v));  // 100000, not 1e+05
   char buf[64];  // shortest form: 0, 1, 0.5
   return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
 }

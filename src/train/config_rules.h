@@ -48,5 +48,6 @@ std::string broken(const AnyValue&, const T&) {
 std::string broken(const Range& r, double v);
 std::string broken(const OneOf& r, const std::string& v);
 std::string broken(const NonEmpty& r, const std::string& v);
+inline Range between(double lo, double hi) { return {lo, hi, false, false, false}; }  // [lo, hi]
 
 }  // namespace nin::train::rules

@@ -24,10 +24,11 @@ constexpr double kStallBand = 0.05;  // |loss - ln(classes)| below this counts a
 bool off_chance(double loss, int64_t classes) { return std::abs(loss - std::log(double(classes))) > kStallBand; }
 
 // The checkpoint `resume` names; null when "auto" finds none to resume from.
-std::unique_ptr<CheckpointFile> find_checkpoint(const std::string& resume, const fs::path& dir, const Run& run) {
-  if (resume != "auto") return std::make_unique<CheckpointFile>(read_checkpoint(resume));
+std::unique_ptr<CheckpointFile> find_checkpoint(const std::string& resume, const fs::path& dir, bool trust_legacy,
+                                                const Run& run) {
+  if (resume != "auto") return std::make_unique<CheckpointFile>(read_checkpoint(resume, trust_legacy));
   std::vector<std::string> warnings;
-  auto ck = newest_valid_checkpoint(dir, warnings);
+  auto ck = newest_valid_checkpoint(dir, warnings, trust_legacy);
   for (const auto& w : warnings) run.warn(w);
   if (!ck && !list_checkpoints(dir).empty())
     throw InputError(dir.string() + ": every checkpoint is corrupt; nothing to resume from");
@@ -73,9 +74,10 @@ void Run::warn(const std::string& text) const {
   if (lead()) std::cerr << "warning: " << text << std::endl;
 }
 
-void Run::resume(const std::string& resume, model::NiN& model, torch::optim::Optimizer& optimizer) {
+void Run::resume(const std::string& resume, bool trust_legacy, model::NiN& model,
+                 torch::optim::Optimizer& optimizer) {
   if (resume.empty()) return;
-  const auto ck = find_checkpoint(resume, dir_, *this);
+  const auto ck = find_checkpoint(resume, dir_, trust_legacy, *this);
   if (!ck) return;
   if (ck->optimizer != config_.optimizer)
     throw InputError(ck->path.string() + ": written with train.optimizer = \"" + ck->optimizer +

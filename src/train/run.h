@@ -41,9 +41,9 @@ class Run {
   const TrainState& state() const { return state_; }
   std::string position() const;  // of the step in progress: "epoch E, step S (global step G)", 1-based
 
-  // `resume`: "" (fresh), "auto" (newest checkpoint that verifies, if any) or a path.
-  // Restores model and optimizer, and where the loop continues.
-  void resume(const std::string& resume, model::NiN& model, torch::optim::Optimizer& optimizer);
+  // `resume`: "" (fresh), "auto" (newest checkpoint that verifies, if any) or a path;
+  // `trust_legacy`: read a version-1 checkpoint. Restores model and optimizer, and where the loop continues.
+  void resume(const std::string& resume, bool trust_legacy, model::NiN& model, torch::optim::Optimizer& optimizer);
 
   // An optimizer step (applied or skipped) ended as step `step_in_epoch` of its epoch.
   void step_done(int64_t step_in_epoch);

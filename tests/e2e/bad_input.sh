@@ -56,6 +56,10 @@ expect_exit 2 "'net.7.0.weight' has shape \[10, 384, 3, 3\] .* but \[5, 384, 3, 
   run --resume "$ck" --set model.num_classes=5
 expect_exit 2 "written with train.optimizer = \"adam\", the config says \"sgd\"" run --resume "$ck" --set train.optimizer=sgd
 
+mkfifo "$WORK/fifo.nin"
+expect_exit 2 "fifo.nin: checkpoint is not a regular file" timeout 60 "$NIN" evaluate --checkpoint "$WORK/fifo.nin"
+expect_exit 2 "fifo.nin: checkpoint is not a regular file" timeout 60 "$NIN" --config "$SMOKE" --run-dir "$WORK/fifo-run" --resume "$WORK/fifo.nin"
+
 # Command line
 expect_exit 2 "unrecognised option '--no-such-flag'|unrecognized option '--no-such-flag'" "$NIN" --no-such-flag
 expect_exit 2 "the required argument for option '--config' is missing" "$NIN" --config
