@@ -42,7 +42,9 @@ class Run {
   std::string position() const;  // of the step in progress: "epoch E, step S (global step G)", 1-based
 
   // `resume`: "" (fresh), "auto" (newest checkpoint that verifies, if any) or a path;
-  // `trust_legacy`: read a version-1 checkpoint. Restores model and optimizer, and where the loop continues.
+  // `trust_legacy`: read a version-1 checkpoint. Rank 0 picks the checkpoint and every rank
+  // confirms it loaded the same file (step and checksum), or every rank throws InputError
+  // naming the rank that saw another. Restores model and optimizer, and where the loop continues.
   void resume(const std::string& resume, bool trust_legacy, model::NiN& model, torch::optim::Optimizer& optimizer);
 
   // An optimizer step (applied or skipped) ended as step `step_in_epoch` of its epoch.
