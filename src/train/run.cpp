@@ -104,6 +104,7 @@ void Run::create_dir() {
     else if (::access(config.run_dir.c_str(), W_OK) != 0) error = "run directory " + config.run_dir + " is not writable";
     else {
       try {
+        lock_ = std::make_unique<RunLock>(dir_);
         format::write_atomically(dir_ / "config.toml", {to_toml(config)}, "config");
       } catch (const std::exception& e) {
         error = e.what();

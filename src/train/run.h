@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "train/evaluate.h"
 #include "train/meter.h"
 #include "train/metrics.h"
+#include "train/run_lock.h"
 
 namespace nin::train {
 
@@ -30,8 +32,9 @@ struct EpochTiming {
 class Run {
  public:
   Run(const Config& config, int rank, int world, dist::Communicator& control);
-  // Rank 0 creates the run directory and writes config.toml; every rank learns whether it
-  // could (InputError otherwise). Called once the inputs (checkpoint, data) were read, so
+  // Rank 0 creates the run directory, locks it for the run's lifetime (a second job on it
+  // gets an InputError naming the holder) and writes config.toml; every rank learns whether
+  // it could (InputError otherwise). Called once the inputs (checkpoint, data) were read, so
   // that bad input leaves no file behind.
   void create_dir();
 
@@ -81,6 +84,7 @@ class Run {
   int rank_, world_;
   dist::Communicator& control_;
   std::filesystem::path dir_;
+  std::unique_ptr<RunLock> lock_;  // rank 0's, from create_dir() on
   TrainState state_;
   bool resumed_finished_ = false;  // resumed from a checkpoint of a run that had ended
   bool loss_moved_ = false;        // an epoch's training loss has left ln(classes)

@@ -60,6 +60,12 @@ mkfifo "$WORK/fifo.nin"
 expect_exit 2 "fifo.nin: checkpoint is not a regular file" timeout 60 "$NIN" evaluate --checkpoint "$WORK/fifo.nin"
 expect_exit 2 "fifo.nin: checkpoint is not a regular file" timeout 60 "$NIN" --config "$SMOKE" --run-dir "$WORK/fifo-run" --resume "$WORK/fifo.nin"
 
+# One job per run directory: another holder of the lock is named, and nothing is written.
+flock "$RUN/nin-dist.lock" sleep 600 & holder=$!
+sleep 1
+expect_exit 2 "run directory $RUN is in use by another job" run --set train.epochs=4 --resume auto
+kill "$holder"; wait "$holder" 2>/dev/null || true
+
 # Command line
 expect_exit 2 "unrecognised option '--no-such-flag'|unrecognized option '--no-such-flag'" "$NIN" --no-such-flag
 expect_exit 2 "the required argument for option '--config' is missing" "$NIN" --config

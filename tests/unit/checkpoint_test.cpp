@@ -1,4 +1,4 @@
-// Checkpoints: round trip, checksum, signature, legacy files, truncation, shape checks, fallback, retention.
+// Checkpoints: round trip, checksum, signature, legacy files, truncation, shape checks, fallback, retention, locks.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -19,6 +19,7 @@
 #include "train/checkpoint.h"
 #include "train/model_io.h"
 #include "train/optim_state.h"
+#include "train/run_lock.h"
 #include "test_util.h"
 #include "util/error.h"
 
@@ -320,4 +321,15 @@ TEST(Checkpoint, FilesAreNotWorldReadable) {
   const auto perms = fs::status(dir / checkpoint_name(1)).permissions();
   EXPECT_EQ(perms & fs::perms::others_all, fs::perms::none);
   EXPECT_EQ(perms & fs::perms::group_read, fs::perms::group_read);
+}
+
+TEST(Checkpoint, ASecondLockOnARunDirectoryNamesTheHolder) {
+  const auto dir = fresh_dir("run-lock");
+  {
+    RunLock first(dir);
+    const auto msg = input_error([&] { RunLock second(dir); });
+    EXPECT_NE(msg.find("is in use by another job"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(std::to_string(::getpid())), std::string::npos) << msg;
+  }
+  EXPECT_NO_THROW(RunLock again(dir));  // released with its holder
 }
