@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <iomanip>
 #include <iostream>
 #include <limits>
@@ -64,6 +65,21 @@ void add_trust_option(po::options_description& desc) {
                      "read a version-1 checkpoint (a TorchScript archive, which can run code: only your own files)");
 }
 bool trust_legacy(const po::variables_map& vm) { return vm[kTrustLegacy].as<bool>(); }
+
+// InputError when a path from the command line holds a control character: a newline in a
+// name has no use, and would end a line of whatever text the name is written into.
+void require_plain_path(const std::string& flag, const std::string& path) {
+  std::string shown;
+  bool control = false;
+  for (const unsigned char c : path) {
+    const bool bad = c < 0x20 || c == 0x7f;
+    control = control || bad;
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "\\x%02x", c);
+    shown += bad ? std::string(hex) : std::string(1, static_cast<char>(c));
+  }
+  if (control) throw InputError(flag + " " + shown + ": holds a control character (a newline, tab, ...); refused");
+}
 
 std::string class_name(int64_t c, int64_t classes) {
   return classes == 10 ? data::kFashionMnistClasses[c] : "class " + std::to_string(c);
@@ -318,10 +334,12 @@ int cmd_plot(const Args& args) {
   if (!vm.count("run-dir")) throw InputError("plot: give at least one run directory");
   std::vector<fs::path> dirs;
   for (const auto& d : vm["run-dir"].as<std::vector<std::string>>()) {
+    require_plain_path("run directory", d);
     if (!fs::exists(fs::path(d) / "metrics.jsonl")) throw InputError(d + ": no metrics.jsonl (not a run directory?)");
     dirs.emplace_back(d);
   }
   const fs::path out = vm.count("out") ? fs::path(vm["out"].as<std::string>()) : dirs.front();
+  require_plain_path("--out", out.string());
   fs::create_directories(out);
   std::string warning;
   if (!train::plot_curves(dirs, out, warning)) {

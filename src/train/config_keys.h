@@ -13,7 +13,7 @@
   X(class_bias, "model.class_bias", double, 1.0, finite(),                                                   \
     "initial bias of the last conv, whose ReLU feeds the average pool: > 0 opens every class at step 0")     \
                                                                                                              \
-  X(data_dir, "data.dir", std::string, "/usr/share/datasets/fashion-mnist", any_value(),                     \
+  X(data_dir, "data.dir", std::string, "/usr/share/datasets/fashion-mnist", path(),                          \
     "folder with the four FashionMNIST IDX files (.gz or raw)")                                              \
   /* square; the model's minimum is checked in validate() */                                                 \
   X(resize, "data.resize", int64_t, 224, between(0, 4096), "input height and width in pixels (at least 67)") \
@@ -72,5 +72,5 @@
     "steps between progress lines when stdout is not a terminal")                                            \
   X(quiet, "log.quiet", bool, false, any_value(), "print only the epoch summaries")                          \
                                                                                                              \
-  X(run_dir, "run.dir", std::string, "runs/default", non_empty("must name a directory"),                     \
+  X(run_dir, "run.dir", std::string, "runs/default", path("must name a directory"),                          \
     "run directory: checkpoints, metrics, plots")

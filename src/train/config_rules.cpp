@@ -35,4 +35,11 @@ std::string broken(const OneOf& r, const std::string& v) {
 
 std::string broken(const NonEmpty& r, const std::string& v) { return v.empty() ? r.rule : ""; }
 
+std::string broken(const Path& r, const std::string& v) {
+  if (v.empty() && !r.empty_rule.empty()) return r.empty_rule;
+  for (const unsigned char c : v)
+    if (c < 0x20 || c == 0x7f) return "holds a control character (a newline, tab, ...); refused";
+  return "";
+}
+
 }  // namespace nin::train::rules

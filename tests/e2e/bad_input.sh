@@ -66,6 +66,21 @@ sleep 1
 expect_exit 2 "run directory $RUN is in use by another job" run --set train.epochs=4 --resume auto
 kill "$holder"; wait "$holder" 2>/dev/null || true
 
+# No string of the user's reaches an interpreter: a run directory holding a newline and
+# gnuplot's system() is refused before anything runs, as train and as plot.
+INJ="$WORK/inj
+print system(\"touch $WORK/PWNED\")
+#"
+expect_exit 2 "run.dir = .* holds a control character" "$NIN" --config "$SMOKE" --run-dir "$INJ" --set train.epochs=1 --set data.train_limit=64
+mkdir -p "$INJ" && cp "$RUN/metrics.jsonl" "$INJ/"
+expect_exit 2 "run directory $WORK/inj\\x0aprint system.*: holds a control character" "$NIN" plot "$INJ" --out "$WORK/plots"
+QUOTE="$WORK/it's ' . system('touch $WORK/PWNED') . '"  # a quote is data in a label, not the end of a string
+mkdir -p "$QUOTE" && cp "$RUN/metrics.jsonl" "$QUOTE/"
+"$NIN" plot "$QUOTE" "$RUN" --out "$WORK/plots" >/dev/null
+[ -s "$WORK/plots/curves.png" ] && [ -s "$WORK/plots/curves.svg" ] || fail "plot wrote no curves"
+[ ! -e "$WORK/PWNED" ] && [ ! -e PWNED ] || fail "gnuplot ran a command smuggled into a path"
+pass "no command ran"
+
 # Command line
 expect_exit 2 "unrecognised option '--no-such-flag'|unrecognized option '--no-such-flag'" "$NIN" --no-such-flag
 expect_exit 2 "the required argument for option '--config' is missing" "$NIN" --config

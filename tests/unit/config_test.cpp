@@ -91,7 +91,10 @@ TEST(Config, OutOfRangeValuesAreRejected) {
       // sizes that would make the model or a batch allocate without bound
       {"model.num_classes=1000000000", "model.num_classes = 1000000000 is out of range: must be in [2, 100000]"},
       {"data.resize=100000", "data.resize = 100000 is out of range: must be in [0, 4096]"},
-      {"model.in_channels=100000", "model.in_channels"}};
+      {"model.in_channels=100000", "model.in_channels"},
+      // a newline would end a line of the gnuplot script (and a log's)
+      {"run.dir=\"a\\nprint system('touch PWNED')\\n#\"", "run.dir = '''a\\nprint system('touch PWNED')\\n#''' is out of range: holds a control character"},
+      {"data.dir=\"a\\tb\"", "data.dir = 'a\\tb' is out of range: holds a control character"}};
   for (const auto& [set, expect] : cases) {
     const auto c = nin::train::load_config("", {set});
     const auto msg = nin::test::input_error([&] { nin::train::validate(c, 1); });
