@@ -60,6 +60,12 @@ mkfifo "$WORK/fifo.nin"
 expect_exit 2 "fifo.nin: checkpoint is not a regular file" timeout 60 "$NIN" evaluate --checkpoint "$WORK/fifo.nin"
 expect_exit 2 "fifo.nin: checkpoint is not a regular file" timeout 60 "$NIN" --config "$SMOKE" --run-dir "$WORK/fifo-run" --resume "$WORK/fifo.nin"
 
+# Images: a header alone allocates nothing; a FIFO is refused, not waited on.
+printf 'P5\n32768 32768\n255\n' > "$WORK/huge.pgm"
+expect_exit 2 "huge.pgm: truncated PGM data \(32768x32768 pixels announced, [0-9]+ bytes follow" "$NIN" predict --checkpoint "$ck" "$WORK/huge.pgm"
+mkfifo "$WORK/fifo.pgm"
+expect_exit 2 "fifo.pgm: image is not a regular file" timeout 60 "$NIN" predict --checkpoint "$ck" "$WORK/fifo.pgm"
+
 # One job per run directory: another holder of the lock is named, and nothing is written.
 flock "$RUN/nin-dist.lock" sleep 600 & holder=$!
 sleep 1
