@@ -58,6 +58,8 @@ expect_exit 2 "written with train.optimizer = \"adam\", the config says \"sgd\""
 
 mkfifo "$WORK/fifo.nin"
 expect_exit 2 "fifo.nin: checkpoint is not a regular file" timeout 60 "$NIN" evaluate --checkpoint "$WORK/fifo.nin"
+expect_exit 2 "ckpt-step[0-9]+.nin: checkpoint is not signed with NIN_CHECKPOINT_KEY" \
+  env NIN_CHECKPOINT_KEY=secret "$NIN" evaluate --checkpoint "$ck"
 expect_exit 2 "fifo.nin: checkpoint is not a regular file" timeout 60 "$NIN" --config "$SMOKE" --run-dir "$WORK/fifo-run" --resume "$WORK/fifo.nin"
 
 # Images: a header alone allocates nothing; a FIFO is refused, not waited on.
@@ -67,10 +69,10 @@ mkfifo "$WORK/fifo.pgm"
 expect_exit 2 "fifo.pgm: image is not a regular file" timeout 60 "$NIN" predict --checkpoint "$ck" "$WORK/fifo.pgm"
 
 # One job per run directory: another holder of the lock is named, and nothing is written.
-flock "$RUN/nin-dist.lock" sleep 600 & holder=$!
-sleep 1
+exec 9>>"$RUN/nin-dist.lock"  # this shell holds the lock, as another job's rank 0 would
+flock -n 9 || fail "cannot take the lock"
 expect_exit 2 "run directory $RUN is in use by another job" run --set train.epochs=4 --resume auto
-kill "$holder"; wait "$holder" 2>/dev/null || true
+exec 9>&-
 
 # No string of the user's reaches an interpreter: a run directory holding a newline and
 # gnuplot's system() is refused before anything runs, as train and as plot.
@@ -79,7 +81,7 @@ print system(\"touch $WORK/PWNED\")
 #"
 expect_exit 2 "run.dir = .* holds a control character" "$NIN" --config "$SMOKE" --run-dir "$INJ" --set train.epochs=1 --set data.train_limit=64
 mkdir -p "$INJ" && cp "$RUN/metrics.jsonl" "$INJ/"
-expect_exit 2 "run directory $WORK/inj\\x0aprint system.*: holds a control character" "$NIN" plot "$INJ" --out "$WORK/plots"
+expect_exit 2 "run directory $WORK/inj\\\\x0aprint system.*: holds a control character" "$NIN" plot "$INJ" --out "$WORK/plots"
 QUOTE="$WORK/it's ' . system('touch $WORK/PWNED') . '"  # a quote is data in a label, not the end of a string
 mkdir -p "$QUOTE" && cp "$RUN/metrics.jsonl" "$QUOTE/"
 "$NIN" plot "$QUOTE" "$RUN" --out "$WORK/plots" >/dev/null
