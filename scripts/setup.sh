@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${1:-build}
 
 PACKAGES=(cmake g++ make pkg-config libtorch-dev libopenmpi-dev openmpi-bin libboost-program-options-dev
-  libgtest-dev libtomlplusplus-dev nlohmann-json3-dev libxxhash-dev zlib1g-dev libpng-dev gnuplot-nox
+  libgtest-dev libtomlplusplus-dev nlohmann-json3-dev libxxhash-dev libssl-dev zlib1g-dev libpng-dev gnuplot-nox
   dataset-fashion-mnist python3-torch python3-torchvision time)
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <iomanip>
 #include <iostream>
 #include <limits>
@@ -57,6 +58,29 @@ train::Config config_from(const po::variables_map& vm) {
   return train::load_config(vm["config"].as<std::string>(), sets);
 }
 
+// Version-1 checkpoints are TorchScript archives: loading one can run code it holds.
+constexpr const char* kTrustLegacy = "trust-legacy-checkpoint";
+void add_trust_option(po::options_description& desc) {
+  desc.add_options()(kTrustLegacy, po::bool_switch(),
+                     "read a version-1 checkpoint (a TorchScript archive, which can run code: only your own files)");
+}
+bool trust_legacy(const po::variables_map& vm) { return vm[kTrustLegacy].as<bool>(); }
+
+// InputError when a path from the command line holds a control character: a newline in a
+// name has no use, and would end a line of whatever text the name is written into.
+void require_plain_path(const std::string& flag, const std::string& path) {
+  std::string shown;
+  bool control = false;
+  for (const unsigned char c : path) {
+    const bool bad = c < 0x20 || c == 0x7f;
+    control = control || bad;
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "\\x%02x", c);
+    shown += bad ? std::string(hex) : std::string(1, static_cast<char>(c));
+  }
+  if (control) throw InputError(flag + " " + shown + ": holds a control character (a newline, tab, ...); refused");
+}
+
 std::string class_name(int64_t c, int64_t classes) {
   return classes == 10 ? data::kFashionMnistClasses[c] : "class " + std::to_string(c);
 }
@@ -96,13 +120,14 @@ int cmd_train(const Args& args, dist::Process& process) {
       ("resume", po::value<std::string>()->default_value(""), "\"auto\" (newest good checkpoint in the run directory) or a checkpoint path")
       ("quiet,q", po::bool_switch(), "print only epoch summaries (sets log.quiet)")
       ("log-every", po::value<int64_t>(), "steps between progress lines off a terminal (sets log.every)");
+  add_trust_option(desc);
   po::variables_map vm;
   if (!parse(args, desc, vm, "nin-dist [train] --config FILE [--set KEY=VALUE]... [--resume auto|PATH]")) return kExitOk;
   auto config = config_from(vm);
   if (vm.count("run-dir")) config.run_dir = vm["run-dir"].as<std::string>();
   if (vm["quiet"].as<bool>()) config.quiet = true;
   if (vm.count("log-every")) config.log_every = vm["log-every"].as<int64_t>();
-  return train::train(config, train::RunOptions{vm["resume"].as<std::string>()}, process);
+  return train::train(config, train::RunOptions{vm["resume"].as<std::string>(), trust_legacy(vm)}, process);
 }
 
 int cmd_summary(const Args& args) {
@@ -154,9 +179,10 @@ int cmd_evaluate(const Args& args, dist::Process& process) {
       ("checkpoint", po::value<std::string>()->required(), "checkpoint file")
       ("data-dir", po::value<std::string>(), "FashionMNIST folder (default: the checkpoint's data.dir)")
       ("batch", po::value<int64_t>()->default_value(256), "images per forward pass");
+  add_trust_option(desc);
   po::variables_map vm;
   if (!parse(args, desc, vm, "nin-dist evaluate --checkpoint PATH [--data-dir DIR]")) return kExitOk;
-  auto loaded = train::load_model(vm["checkpoint"].as<std::string>());
+  auto loaded = train::load_model(vm["checkpoint"].as<std::string>(), trust_legacy(vm));
   const auto r = train::evaluate_checkpoint(loaded, vm.count("data-dir") ? vm["data-dir"].as<std::string>() : "",
                                             vm["batch"].as<int64_t>(), process);
   if (process.rank() != 0) return kExitOk;
@@ -224,6 +250,7 @@ int cmd_predict(const Args& args) {
        "PNG, PGM or IDX[.gz] image file(s) (default: the test images of the checkpoint's data.dir)")
       ("range", po::value<std::string>()->default_value("0:10"), "for IDX files: entries BEGIN:END")
       ("logits", po::bool_switch(), "print each image's raw logits (full float precision) instead of its class");
+  add_trust_option(desc);
   po::positional_options_description pos;
   pos.add("image", -1);
   po::variables_map vm;
@@ -231,7 +258,7 @@ int cmd_predict(const Args& args) {
              "nin-dist predict --checkpoint PATH [--logits] [IMAGE.png|IMAGE.pgm|IMAGES.idx[.gz]...] [--range 0:10]",
              &pos))
     return kExitOk;
-  auto loaded = train::load_model(vm["checkpoint"].as<std::string>());
+  auto loaded = train::load_model(vm["checkpoint"].as<std::string>(), trust_legacy(vm));
   const train::Config& config = loaded.config;
   const bool logits = vm["logits"].as<bool>();
   if (logits)  // what a reimplementation needs to preprocess alike (tests/python/check_export.py)
@@ -265,12 +292,14 @@ int cmd_export(const Args& args) {
       ("checkpoint", po::value<std::string>()->required(), "checkpoint file")
       ("out", po::value<std::string>()->required(), "state dict file for torch.load (must not exist)")
       ("force", po::bool_switch(), "replace --out if it exists");
+  add_trust_option(desc);
   po::variables_map vm;
   if (!parse(args, desc, vm, "nin-dist export --checkpoint PATH --out model.pt [--force]")) return kExitOk;
   if (fs::exists(vm["out"].as<std::string>()) && !vm["force"].as<bool>())
     throw InputError(vm["out"].as<std::string>() + ": exists already; give --force to replace it");
-  const auto ck = train::read_checkpoint(vm["checkpoint"].as<std::string>());
-  train::save_state_dict(vm["out"].as<std::string>(), train::checkpoint_tensors(ck));
+  const auto ck = train::read_checkpoint(vm["checkpoint"].as<std::string>(), trust_legacy(vm));
+  train::save_state_dict(vm["out"].as<std::string>(), train::checkpoint_tensors(ck),
+                         vm["force"].as<bool>() ? format::Existing::kReplace : format::Existing::kRefuse);
   std::cout << "wrote " << vm["out"].as<std::string>() << ": load it with "
             << "model.load_state_dict(torch.load(path))\n";
   return kExitOk;
@@ -305,10 +334,12 @@ int cmd_plot(const Args& args) {
   if (!vm.count("run-dir")) throw InputError("plot: give at least one run directory");
   std::vector<fs::path> dirs;
   for (const auto& d : vm["run-dir"].as<std::vector<std::string>>()) {
+    require_plain_path("run directory", d);
     if (!fs::exists(fs::path(d) / "metrics.jsonl")) throw InputError(d + ": no metrics.jsonl (not a run directory?)");
     dirs.emplace_back(d);
   }
   const fs::path out = vm.count("out") ? fs::path(vm["out"].as<std::string>()) : dirs.front();
+  require_plain_path("--out", out.string());
   fs::create_directories(out);
   std::string warning;
   if (!train::plot_curves(dirs, out, warning)) {

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdio>
 #include <csetjmp>
+#include <filesystem>
 #include <fstream>
 #include <vector>
 
@@ -112,9 +113,18 @@ class PngReader {
 
 }  // namespace
 
+// InputError for a path that exists but is no regular file (a FIFO, device or folder).
+static void require_regular_file(const std::string& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status))
+    throw InputError(path + ": image is not a regular file (a FIFO, device or folder); refused");
+}
+
 bool is_image_file(const std::string& path) { return ends_with(path, ".pgm") || ends_with(path, ".png"); }
 
 torch::Tensor read_image(const std::string& path) {
+  require_regular_file(path);  // before opening: opening a FIFO would block
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path + ": image not found or not readable");
   char head[2] = {};
@@ -125,6 +135,7 @@ torch::Tensor read_image(const std::string& path) {
 }
 
 torch::Tensor read_pgm(const std::string& path) {
+  require_regular_file(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path + ": image not found or not readable");
   std::string magic;
@@ -142,6 +153,16 @@ torch::Tensor read_pgm(const std::string& path) {
   if (maxval > 255) throw InputError(path + ": 16-bit PGM is not supported (8-bit grayscale only)");
   if (w > kMaxSide || h > kMaxSide)
     throw InputError(path + ": image of " + std::to_string(w) + "x" + std::to_string(h) + " pixels is too large");
+  // The pixels must be in the file before they are allocated: a header alone asks for 1 GiB.
+  // P5: a byte each; P2: a digit and a separator each (the last separator may be missing).
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  const auto at = static_cast<uintmax_t>(std::max<std::streamoff>(in.tellg(), 0));
+  const uintmax_t needed = magic == "P5" ? uintmax_t(w * h) + 1 : 2 * uintmax_t(w * h) - 1;
+  if (ec || size < at || size - at < needed)
+    throw InputError(path + ": truncated PGM data (" + std::to_string(w) + "x" + std::to_string(h) +
+                     " pixels announced, " + std::to_string(ec ? 0 : size - std::min<uintmax_t>(size, at)) +
+                     " bytes follow the header)");
   auto img = torch::empty({h, w}, torch::kUInt8);
   auto* p = img.data_ptr<uint8_t>();
   if (magic == "P5") {
@@ -161,6 +182,7 @@ torch::Tensor read_pgm(const std::string& path) {
 }
 
 torch::Tensor read_png(const std::string& path) {
+  require_regular_file(path);
   PngReader reader;
   png_uint_32 width = 0, height = 0;
   if (!reader.open(path)) throw InputError(path + ": " + reader.message());

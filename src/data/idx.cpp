@@ -23,6 +23,8 @@ constexpr int kDtypeU8 = 0x08;               // IDX code for unsigned byte
 constexpr unsigned kChunk = 1u << 30;        // bytes per gzread call (it takes an unsigned)
 constexpr unsigned kGzBuffer = 1u << 17;     // bytes, zlib's read buffer
 constexpr uint64_t kMaxDeflateRatio = 1100;  // deflate tops out near 1032:1; margin on top
+// bytes of data, whatever the file's size: 40x FashionMNIST's training images (47 MB)
+constexpr uint64_t kMaxIdxBytes = uint64_t{2} << 30;
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw InputError(path + ": " + what);
@@ -131,6 +133,7 @@ torch::Tensor read_idx_u8(const std::string& path, int64_t expected_dims) {
   const auto status = fs::status(path, ec);
   if (!fs::exists(status)) fail(path, "cannot open: no such file");
   if (fs::is_directory(status)) fail(path, "cannot open: is a directory");
+  if (!fs::is_regular_file(status)) fail(path, "not a regular file (a FIFO or device); refused");
   const uint64_t file_size = fs::file_size(path, ec);
   if (ec) fail(path, "cannot open: " + ec.message());
   if (file_size == 0) fail(path, "empty file");
@@ -161,6 +164,7 @@ torch::Tensor read_idx_u8(const std::string& path, int64_t expected_dims) {
     fail(path, "truncated: " + announced + ", found " + std::to_string(found) +
                    short_read_suffix(path, f));
   }
+  if (bytes > kMaxIdxBytes) fail(path, announced + ", above the limit of " + std::to_string(kMaxIdxBytes) + " bytes");
 
   torch::Tensor out = torch::empty(dims, torch::kUInt8);
   const uint64_t found = read_some(f, out.data_ptr<uint8_t>(), bytes);

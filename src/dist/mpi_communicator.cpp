@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "dist/mpi_check.h"
+#include "dist/mpi_wait.h"
 #include "util/error.h"
 
 namespace nin::dist {
@@ -156,7 +157,9 @@ class MpiCommunicator final : public Communicator {
                                   std::to_string(timeout.count()) + " ms");
     }
     // Our own communicator: our collectives never match someone else's on MPI_COMM_WORLD.
-    NIN_MPI_CHECK(MPI_Comm_dup(comm, &comm_->comm));
+    MPI_Request dup = MPI_REQUEST_NULL;
+    NIN_MPI_CHECK(MPI_Comm_idup(comm, &comm_->comm, &dup));  // a rank that never comes times out
+    wait_within(dup, timeout, "creating the communicator (MPI_Comm_idup)", comm_);
     NIN_MPI_CHECK(MPI_Comm_set_errhandler(comm_->comm, MPI_ERRORS_RETURN));  // codes, not aborts
     NIN_MPI_CHECK(MPI_Comm_rank(comm_->comm, &where_.rank));
     NIN_MPI_CHECK(MPI_Comm_size(comm_->comm, &where_.size));

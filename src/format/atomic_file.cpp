@@ -1,6 +1,7 @@
 #include "format/atomic_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,18 +17,21 @@ std::runtime_error sys_error(int err, const std::string& action, const fs::path&
   return std::runtime_error("cannot " + action + " " + path.string() + ": " + std::strerror(err));
 }
 
-// The temporary file beside the target: removed when it goes out of scope unless renamed.
+// A fresh temporary file beside `target`: removed when it goes out of scope unless committed.
 class TempFile {
  public:
-  TempFile(fs::path path, std::string what) : path_(std::move(path)), what_(std::move(what)) {
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw sys_error(errno, "create " + what_, path_);
+  TempFile(const fs::path& target, std::string what) : what_(std::move(what)) {
+    std::string name = target.string() + ".tmp-XXXXXX";
+    fd_ = ::mkostemp(name.data(), O_CLOEXEC);  // O_EXCL: a planted file or symlink is never opened
+    if (fd_ < 0) throw sys_error(errno, "create " + what_, target);
+    path_ = name;
+    if (::fchmod(fd_, 0640) != 0) throw sys_error(errno, "create " + what_, path_);
   }
   TempFile(const TempFile&) = delete;
   TempFile& operator=(const TempFile&) = delete;
   ~TempFile() {
     if (fd_ >= 0) ::close(fd_);
-    if (!renamed_) ::unlink(path_.c_str());
+    if (!committed_) ::unlink(path_.c_str());
   }
 
   void write(std::string_view bytes) {
@@ -51,14 +55,21 @@ class TempFile {
 
   void rename_to(const fs::path& target) {
     if (::rename(path_.c_str(), target.c_str()) != 0) throw sys_error(errno, "rename " + what_ + " to", target);
-    renamed_ = true;
+    committed_ = true;
+  }
+
+  // link() fails with EEXIST where rename() would replace: the target is created exclusively.
+  void link_to(const fs::path& target) {
+    if (::link(path_.c_str(), target.c_str()) != 0) throw sys_error(errno, "create " + what_, target);
+    ::unlink(path_.c_str());
+    committed_ = true;
   }
 
  private:
   fs::path path_;
   std::string what_;
   int fd_ = -1;
-  bool renamed_ = false;
+  bool committed_ = false;
 };
 
 // Best effort: the file itself is already safe, and some file systems refuse to fsync a folder.
@@ -72,11 +83,13 @@ void sync_folder_of(const fs::path& path) {
 
 }  // namespace
 
-void write_atomically(const fs::path& path, std::initializer_list<std::string_view> parts, const std::string& what) {
-  TempFile tmp(path.string() + ".tmp", what);
+void write_atomically(const fs::path& path, std::initializer_list<std::string_view> parts, const std::string& what,
+                      Existing existing) {
+  TempFile tmp(path, what);
   for (const std::string_view part : parts) tmp.write(part);
   tmp.sync_and_close();
-  tmp.rename_to(path);
+  if (existing == Existing::kReplace) tmp.rename_to(path);
+  else tmp.link_to(path);
   sync_folder_of(path);  // the rename is durable only once the folder's entry is on disk
 }
 

@@ -1,11 +1,18 @@
 #include "format/checkpoint_file.h"
 
-#include <cstdint>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <stdexcept>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <xxhash.h>
 
 #include "format/atomic_file.h"
@@ -17,68 +24,111 @@ namespace {
 // The header: every field at a fixed byte offset, in host byte order (little-endian on
 // every machine we run on). These offsets are the file format: old checkpoints must read.
 constexpr char kMagic[8] = {'N', 'I', 'N', 'C', 'K', 'P', 'T', '\0'};
-constexpr uint32_t kVersion = 1;
 constexpr size_t kVersionAt = sizeof kMagic;                   // uint32_t
 constexpr size_t kLengthAt = kVersionAt + sizeof(uint32_t);    // uint64_t: payload bytes
 constexpr size_t kChecksumAt = kLengthAt + sizeof(uint64_t);   // uint64_t: XXH64 of the payload, seed 0
-constexpr size_t kHeaderBytes = kChecksumAt + sizeof(uint64_t);
-static_assert(kHeaderBytes == 28, "the header layout is the checkpoint format");
+constexpr size_t kTagAt = kChecksumAt + sizeof(uint64_t);      // version 2: 32 bytes, HMAC-SHA256; zeros = unsigned
+constexpr size_t kTagBytes = 32;
+static_assert(kTagAt == 28, "the header layout is the checkpoint format");
 
-struct Header {
-  uint32_t version = kVersion;
-  uint64_t length = 0;
-  uint64_t checksum = 0;
-};
+constexpr uint64_t kMaxCheckpointBytes = uint64_t{16} << 30;  // far above any NiN's, far below a bogus length
 
-std::string encode(const Header& h) {
-  std::string out(kHeaderBytes, '\0');
-  std::memcpy(out.data(), kMagic, sizeof kMagic);
-  std::memcpy(out.data() + kVersionAt, &h.version, sizeof h.version);
-  std::memcpy(out.data() + kLengthAt, &h.length, sizeof h.length);
-  std::memcpy(out.data() + kChecksumAt, &h.checksum, sizeof h.checksum);
-  return out;
+size_t header_bytes(uint32_t version) { return version == kLegacyCheckpointVersion ? kTagAt : kTagAt + kTagBytes; }
+
+// HMAC-SHA256 of `payload` under NIN_CHECKPOINT_KEY; all zeros when the key is unset.
+std::string tag_of(std::string_view payload) {
+  std::string tag(kTagBytes, '\0');
+  const char* key = std::getenv(kCheckpointKeyEnv);
+  if (!key || !*key) return tag;
+  unsigned int n = 0;
+  if (!HMAC(EVP_sha256(), key, static_cast<int>(std::strlen(key)), reinterpret_cast<const unsigned char*>(payload.data()),
+            payload.size(), reinterpret_cast<unsigned char*>(tag.data()), &n) || n != kTagBytes)
+    throw std::runtime_error("HMAC-SHA256 failed");
+  return tag;
 }
 
-// `bytes` holds at least kHeaderBytes.
-Header decode(const std::string& bytes) {
-  Header h;
-  std::memcpy(&h.version, bytes.data() + kVersionAt, sizeof h.version);
-  std::memcpy(&h.length, bytes.data() + kLengthAt, sizeof h.length);
-  std::memcpy(&h.checksum, bytes.data() + kChecksumAt, sizeof h.checksum);
-  return h;
+bool has_key() {
+  const char* key = std::getenv(kCheckpointKeyEnv);
+  return key && *key;
 }
 
 }  // namespace
 
-void write_checkpoint_file(const std::filesystem::path& path, std::string_view payload) {
-  const std::string header = encode({kVersion, payload.size(), XXH64(payload.data(), payload.size(), /*seed=*/0)});
+std::string read_regular_file(const std::filesystem::path& path, const std::string& what, uint64_t max_bytes) {
+  const std::string name = path.string();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);  // a FIFO must not block the open
+  if (fd < 0) throw InputError(name + ": " + what + " not found or not readable (" + std::strerror(errno) + ")");
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+    throw InputError(name + ": " + what + " is not a regular file (a FIFO, device or folder); refused");
+  if (static_cast<uint64_t>(st.st_size) > max_bytes)
+    throw InputError(name + ": " + what + " of " + std::to_string(st.st_size) + " bytes exceeds the limit of " +
+                     std::to_string(max_bytes));
+  std::string bytes(static_cast<size_t>(st.st_size), '\0');
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t r = ::read(fd, bytes.data() + done, bytes.size() - done);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) throw InputError(name + ": cannot read " + what + ": " + std::strerror(errno));
+    if (r == 0) break;  // shrank while read: the checks below see a short file
+    done += static_cast<size_t>(r);
+  }
+  bytes.resize(done);
+  return bytes;
+}
+
+void write_checkpoint_file(const std::filesystem::path& path, std::string_view payload, Existing existing) {
+  std::string header(kTagAt, '\0');
+  const uint32_t version = kCheckpointVersion;
+  const uint64_t length = payload.size(), checksum = XXH64(payload.data(), payload.size(), /*seed=*/0);
+  std::memcpy(header.data(), kMagic, sizeof kMagic);
+  std::memcpy(header.data() + kVersionAt, &version, sizeof version);
+  std::memcpy(header.data() + kLengthAt, &length, sizeof length);
+  std::memcpy(header.data() + kChecksumAt, &checksum, sizeof checksum);
+  header += tag_of(payload);
   try {
-    write_atomically(path, {header, payload}, "checkpoint");
+    write_atomically(path, {header, payload}, "checkpoint", existing);
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(std::string(e.what()) + " (older checkpoints are intact)");
   }
 }
 
-std::string read_checkpoint_file(const std::filesystem::path& path) {
+CheckpointPayload read_checkpoint_file(const std::filesystem::path& path) {
   const std::string name = path.string();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(name + ": checkpoint not found or not readable");
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (bytes.size() < kHeaderBytes)
+  std::string bytes = read_regular_file(path, "checkpoint", kMaxCheckpointBytes);
+  if (bytes.size() < kTagAt)
     throw InputError(name + ": not a nin-dist checkpoint (" + std::to_string(bytes.size()) + " bytes, truncated)");
   if (std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)
     throw InputError(name + ": not a nin-dist checkpoint (bad magic)");
-  const Header h = decode(bytes);
-  if (h.version != kVersion)
-    throw InputError(name + ": checkpoint version " + std::to_string(h.version) + ", this build reads version " +
-                     std::to_string(kVersion));
-  if (bytes.size() - kHeaderBytes != h.length)
-    throw InputError(name + ": truncated checkpoint: header says " + std::to_string(h.length) +
-                     " bytes of payload, found " + std::to_string(bytes.size() - kHeaderBytes));
-  if (XXH64(bytes.data() + kHeaderBytes, h.length, 0) != h.checksum)
+  CheckpointPayload out;
+  uint64_t length = 0;
+  std::memcpy(&out.version, bytes.data() + kVersionAt, sizeof out.version);
+  std::memcpy(&length, bytes.data() + kLengthAt, sizeof length);
+  std::memcpy(&out.checksum, bytes.data() + kChecksumAt, sizeof out.checksum);
+  if (out.version != kCheckpointVersion && out.version != kLegacyCheckpointVersion)
+    throw InputError(name + ": checkpoint version " + std::to_string(out.version) + ", this build reads versions " +
+                     std::to_string(kLegacyCheckpointVersion) + " and " + std::to_string(kCheckpointVersion));
+  const size_t head = header_bytes(out.version);
+  if (bytes.size() < head || bytes.size() - head != length)
+    throw InputError(name + ": truncated checkpoint: header says " + std::to_string(length) +
+                     " bytes of payload, found " + std::to_string(bytes.size() - std::min(head, bytes.size())));
+  const std::string_view payload(bytes.data() + head, length);
+  if (XXH64(payload.data(), payload.size(), 0) != out.checksum)
     throw InputError(name + ": corrupt checkpoint: XXH64 checksum mismatch");
-  bytes.erase(0, kHeaderBytes);  // in place: a checkpoint may be tens of MB
-  return bytes;
+  if (has_key()) {
+    const std::string want = tag_of(payload);
+    if (out.version == kLegacyCheckpointVersion ||
+        CRYPTO_memcmp(want.data(), bytes.data() + kTagAt, kTagBytes) != 0)
+      throw InputError(name + ": checkpoint is not signed with " + std::string(kCheckpointKeyEnv) +
+                       " (HMAC-SHA256 tag missing or wrong); refused");
+  }
+  bytes.erase(0, head);  // in place: a checkpoint may be tens of MB
+  out.bytes = std::move(bytes);
+  return out;
 }
 
 }  // namespace nin::format

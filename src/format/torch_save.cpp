@@ -53,10 +53,11 @@ NamedTensors read_archive(const fs::path& path) {
   const std::string pickle = zip.text("data.pkl");
   const PyValuePtr root = unpickle(pickle, [&](const std::string& key, torch::ScalarType dtype, int64_t numel) {
     auto [data, size] = zip.record("data/" + key);
-    auto t = torch::empty({numel}, torch::dtype(dtype));
-    if (size < t.nbytes())
+    const size_t item = c10::elementSize(dtype);  // checked before allocating: numel comes from the file
+    if (static_cast<uint64_t>(numel) > size / item)
       throw std::runtime_error("storage data/" + key + " holds " + std::to_string(size) + " bytes, expected " +
-                               std::to_string(t.nbytes()));
+                               std::to_string(static_cast<uint64_t>(numel) * item));
+    auto t = torch::empty({numel}, torch::dtype(dtype));
     if (t.nbytes() > 0) std::memcpy(t.data_ptr(), data.get(), t.nbytes());
     return t;
   });
@@ -73,7 +74,7 @@ NamedTensors read_archive(const fs::path& path) {
 
 }  // namespace
 
-void save_state_dict(const fs::path& path, const NamedTensors& tensors) {
+void save_state_dict(const fs::path& path, const NamedTensors& tensors, Existing existing) {
   NamedTensors cpu;  // what the storage records hold: contiguous CPU copies
   for (const auto& [name, tensor] : tensors) cpu.emplace_back(name, tensor.detach().cpu().contiguous());
   const std::string pickle = state_dict_pickle(cpu);
@@ -82,10 +83,13 @@ void save_state_dict(const fs::path& path, const NamedTensors& tensors) {
   for (size_t i = 0; i < cpu.size(); ++i)
     records.push_back({"data/" + std::to_string(i), cpu[i].second.data_ptr(), cpu[i].second.nbytes()});
   const std::string archive = zip_archive(records);
-  write_atomically(path, {archive}, "state dict");
+  write_atomically(path, {archive}, "state dict", existing);
 }
 
 NamedTensors load_state_dict(const fs::path& path) {
+  std::error_code ec;
+  if (const auto st = fs::status(path, ec); fs::exists(st) && !fs::is_regular_file(st))  // a FIFO would block the open
+    throw InputError(path.string() + ": state dict is not a regular file (a FIFO, device or folder); refused");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path.string() + ": state dict not found or not readable");
   char head[sizeof kZipMagic] = {};

@@ -8,6 +8,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "format/atomic_file.h"
+
 namespace nin::format {
 
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
@@ -18,7 +20,9 @@ using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 // net.0.0.weight, ...), also under torch.load(weights_only=True), the default since
 // PyTorch 2.6. torch::pickle_save is not used: its type tags fail weights_only loading.
 // Atomic like checkpoints (format/atomic_file.h).
-void save_state_dict(const std::filesystem::path& path, const NamedTensors& tensors);
+// With Existing::kRefuse, an existing `path` is an error and stays as it was.
+void save_state_dict(const std::filesystem::path& path, const NamedTensors& tensors,
+                     Existing existing = Existing::kReplace);
 
 // Reads a dict of tensors written by torch.save (zip format, PyTorch >= 1.6): both
 // `torch.save(model.state_dict(), p)` (an OrderedDict with _metadata, which

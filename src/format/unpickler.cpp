@@ -1,5 +1,6 @@
 #include "format/unpickler.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <sstream>
@@ -32,8 +33,15 @@ PyValuePtr text(Kind kind, std::string s) {  // kString, kGlobal
   out->text = std::move(s);
   return out;
 }
+// `container` now holds `item`: one level deeper than it, within kMaxPickleDepth.
+void nest(PyValue& container, const PyValuePtr& item) {
+  container.depth = std::max(container.depth, item->depth + 1);
+  if (container.depth > kMaxPickleDepth)
+    fail("malformed pickle (nested deeper than " + std::to_string(kMaxPickleDepth) + " levels)");
+}
 PyValuePtr tuple(std::vector<PyValuePtr> items) {
   auto out = make(Kind::kTuple);
+  for (const auto& item : items) nest(*out, item);
   out->items = std::move(items);
   return out;
 }
@@ -61,6 +69,14 @@ PyValuePtr rebuild_tensor(const PyValue& args) {
   const auto sizes = ints(arg(args, 2, Kind::kTuple, what), what);
   const auto strides = ints(arg(args, 3, Kind::kTuple, what), what);
   if (sizes.size() != strides.size() || offset < 0) fail("malformed tensor (sizes, strides, offset)");
+  // No view with more elements than its storage (a stride of 0 would repeat one element
+  // 2^33 times, and the contiguous copy made of it would take 32 GiB).
+  int64_t elements = 1;
+  for (const int64_t s : sizes) {
+    if (s < 0) fail("malformed tensor (negative size or stride)");
+    if (s > 0 && elements > storage.numel() / s) fail("tensor has more elements than its storage");
+    elements *= s;
+  }
   // Every element must lie inside the storage: offset + sum((size - 1) * stride) < numel.
   const int64_t limit = storage.numel() - 1;
   int64_t last = offset;
@@ -128,11 +144,13 @@ class Unpickler {
       case kEmptyList: push(make(Kind::kList)); break;
       case kAppend: {
         auto v = pop();
+        nest(top(Kind::kList), v);
         top(Kind::kList).items.push_back(v);
         break;
       }
       case kAppends: {
         auto items = pop_mark();
+        for (const auto& item : items) nest(top(Kind::kList), item);
         auto& list = top(Kind::kList).items;
         list.insert(list.end(), items.begin(), items.end());
         break;
@@ -141,12 +159,14 @@ class Unpickler {
       case kSetItem: {
         auto v = pop();
         auto k = pop();
+        nest(top(Kind::kDict), k), nest(top(Kind::kDict), v);
         top(Kind::kDict).entries.emplace_back(k, v);
         break;
       }
       case kSetItems: {
         auto items = pop_mark();
         if (items.size() % 2) fail("malformed pickle (odd SETITEMS)");
+        for (const auto& item : items) nest(top(Kind::kDict), item);
         auto& dict = top(Kind::kDict).entries;
         for (size_t i = 0; i < items.size(); i += 2) dict.emplace_back(items[i], items[i + 1]);
         break;
@@ -311,6 +331,23 @@ class Unpickler {
 };
 
 }  // namespace
+
+PyValue::~PyValue() {
+  // Children this value alone holds are taken apart here, one level at a time, instead of
+  // by their own destructors recursively.
+  std::vector<PyValuePtr> pending;
+  auto take = [&](PyValue& v) {
+    for (auto& item : v.items) pending.push_back(std::move(item));
+    for (auto& [k, val] : v.entries) pending.push_back(std::move(k)), pending.push_back(std::move(val));
+    v.items.clear(), v.entries.clear();
+  };
+  take(*this);
+  while (!pending.empty()) {
+    PyValuePtr v = std::move(pending.back());
+    pending.pop_back();
+    if (v && v.use_count() == 1) take(*v);  // then freed here, with no children left
+  }
+}
 
 std::string describe(const PyValue& v) {
   switch (v.kind) {

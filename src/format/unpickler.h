@@ -25,7 +25,16 @@ struct PyValue {
   std::vector<PyValuePtr> items;                           // kTuple, kList
   std::vector<std::pair<PyValuePtr, PyValuePtr>> entries;  // kDict, in insertion order
   at::Tensor tensor;                                       // kStorage (1-D), kTensor
+  int depth = 0;  // containers: levels of nesting below, at most kMaxPickleDepth
+
+  PyValue() = default;
+  PyValue(const PyValue&) = delete;
+  PyValue& operator=(const PyValue&) = delete;
+  ~PyValue();  // iterative: freeing a deeply nested value cannot overflow the stack
 };
+
+// A state dict nests three or four levels; a pickle nesting deeper is refused.
+constexpr int kMaxPickleDepth = 64;
 
 // "a dict", "the Python object os.system", ...: for error messages.
 std::string describe(const PyValue& v);

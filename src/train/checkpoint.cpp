@@ -2,50 +2,76 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <regex>
 #include <sstream>
 
-#include <torch/serialize/output-archive.h>
+#include <nlohmann/json.hpp>
 
 #include "format/checkpoint_file.h"
+#include "format/safetensors.h"
 #include "train/interop.h"
+#include "train/optim_state.h"
 #include "util/error.h"
 
 namespace nin::train {
+
+// TrainState's fields, each stored under its own name in the "train_state" metadata.
+#define NIN_TRAIN_STATE_FIELDS epoch, step_in_epoch, global_step, loss_sum, correct, seen
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainState, NIN_TRAIN_STATE_FIELDS)
+
 namespace fs = std::filesystem;
 namespace {
 
 // File names: ckpt-step0000001234.nin.
-const std::string kPrefix = "ckpt-step";
-const std::string kSuffix = ".nin";
+const std::regex kName(R"(ckpt-step\d{10}\.nin)");
+constexpr const char* kFormat = "nin-dist checkpoint";  // the "format" metadata: what the file is
 
 std::string serialize(const torch::nn::Module& model, const torch::optim::Optimizer& optimizer,
-                      const std::string& optimizer_name, const TrainState& s,
-                      const std::string& config_toml, int64_t world_size) {
-  // Tensors go in as t0, t1, ... with their dotted names in a list: archive keys are
-  // attribute names, which may not hold dots.
-  torch::serialize::OutputArchive archive;
+                      const std::string& optimizer_name, const TrainState& s, const std::string& config_toml,
+                      int64_t world_size) {
+  format::NamedTensors tensors;
   std::vector<std::string> names;
-  for (const auto& p : model.named_parameters()) {
-    archive.write("t" + std::to_string(names.size()), p.value().detach());
-    names.push_back(p.key());
+  for (const auto& p : model.named_parameters()) tensors.emplace_back(p.key(), p.value()), names.push_back(p.key());
+  for (const auto& b : model.named_buffers()) tensors.emplace_back(b.key(), b.value()), names.push_back(b.key());
+  for (auto& entry : optimizer_state(optimizer)) tensors.push_back(std::move(entry));
+  const format::Metadata metadata = {{"format", kFormat},
+                                     {"train_state", nlohmann::json(s).dump()},
+                                     {"optimizer", optimizer_name},
+                                     {"world_size", std::to_string(world_size)},
+                                     {"config", config_toml},
+                                     {"names", nlohmann::json(names).dump()}};
+  return format::encode_safetensors(tensors, metadata);
+}
+
+// A safetensors payload into `file`: every name and value checked, nothing executed.
+void parse(const std::string& payload, CheckpointFile& file) {
+  const std::string name = file.path.string();
+  auto decoded = format::decode_safetensors(payload, name);
+  auto meta = [&](const std::string& key) -> const std::string& {
+    const auto it = decoded.metadata.find(key);
+    if (it == decoded.metadata.end()) throw InputError(name + ": checkpoint metadata lacks '" + key + "'");
+    return it->second;
+  };
+  if (meta("format") != kFormat) throw InputError(name + ": not a nin-dist checkpoint payload");
+  try {
+    file.state = nlohmann::json::parse(meta("train_state")).get<TrainState>();
+    file.names = nlohmann::json::parse(meta("names")).get<std::vector<std::string>>();
+    file.world_size = std::stoll(meta("world_size"));
+  } catch (const std::exception& e) {  // nlohmann's errors and std::stoll's
+    throw InputError(name + ": unreadable checkpoint metadata: " + e.what());
   }
-  for (const auto& b : model.named_buffers()) {
-    archive.write("t" + std::to_string(names.size()), b.value().detach(), /*is_buffer=*/true);
-    names.push_back(b.key());
+  file.optimizer = meta("optimizer");
+  file.config_toml = meta("config");
+  std::map<std::string, torch::Tensor> model;
+  for (auto& [key, t] : decoded.tensors)
+    (key.rfind(kOptimPrefix, 0) == 0 ? file.optimizer_state : model)[key] = std::move(t);
+  for (const auto& n : file.names) {
+    const auto it = model.find(n);
+    if (it == model.end()) throw InputError(name + ": checkpoint lacks tensor '" + n + "'");
+    file.tensors.push_back(it->second);
   }
-  archive.write("names", c10::IValue(names));
-  torch::serialize::OutputArchive opt_archive;
-  optimizer.save(opt_archive);
-  archive.write("optimizer", opt_archive);
-  archive.write("optimizer_name", c10::IValue(optimizer_name));
-  archive.write("config", c10::IValue(config_toml));
-  archive.write("world_size", c10::IValue(world_size));
-  archive.write("state", c10::IValue(std::vector<int64_t>{s.epoch, s.step_in_epoch, s.global_step,
-                                                         s.correct, s.seen}));
-  archive.write("loss_sum", c10::IValue(s.loss_sum));
-  std::ostringstream out;
-  archive.save_to(out);
-  return out.str();
+  if (model.size() != file.names.size())
+    throw InputError(name + ": checkpoint holds tensors that its list of names does not");
 }
 
 template <typename T>
@@ -55,51 +81,74 @@ T read_ivalue(torch::serialize::InputArchive& a, const std::string& key) {
   return v.to<T>();
 }
 
+// A version-1 file: a torch::serialize archive, which torch::jit::load reads.
+void parse_legacy(const std::string& payload, CheckpointFile& file) {
+  const std::string name = file.path.string();
+  file.legacy = std::make_unique<torch::serialize::InputArchive>();
+  try {
+    std::istringstream stream(payload);
+    file.legacy->load_from(stream, torch::Device(torch::kCPU));  // GPU-written files load anywhere
+    file.names = read_ivalue<std::vector<std::string>>(*file.legacy, "names");
+    file.config_toml = read_ivalue<std::string>(*file.legacy, "config");
+    file.optimizer = read_ivalue<std::string>(*file.legacy, "optimizer_name");
+    file.world_size = read_ivalue<int64_t>(*file.legacy, "world_size");
+    const auto s = read_ivalue<std::vector<int64_t>>(*file.legacy, "state");
+    if (s.size() != 5) throw std::runtime_error("state has " + std::to_string(s.size()) + " fields");
+    file.state = {s[0], s[1], s[2], read_ivalue<double>(*file.legacy, "loss_sum"), s[3], s[4]};
+    for (size_t i = 0; i < file.names.size(); ++i) {
+      torch::Tensor t;
+      if (!file.legacy->try_read("t" + std::to_string(i), t) && !file.legacy->try_read("t" + std::to_string(i), t, true))
+        throw std::runtime_error("lacks tensor " + std::to_string(i) + " ('" + file.names[i] + "')");
+      file.tensors.push_back(t);
+    }
+  } catch (const c10::Error& e) {
+    throw InputError(name + ": unreadable checkpoint payload: " + e.what_without_backtrace());
+  } catch (const std::runtime_error& e) {
+    throw InputError(name + ": unreadable checkpoint payload: " + e.what());
+  }
+}
+
 }  // namespace
 
 std::string checkpoint_name(int64_t global_step) {
   char digits[32];
   std::snprintf(digits, sizeof digits, "%010lld", static_cast<long long>(global_step));
-  return kPrefix + digits + kSuffix;
+  return "ckpt-step" + std::string(digits) + ".nin";
 }
 
 void write_checkpoint(const fs::path& path, const torch::nn::Module& model,
                       const torch::optim::Optimizer& optimizer, const std::string& optimizer_name,
-                      const TrainState& state, const std::string& config_toml, int64_t world_size) {
-  format::write_checkpoint_file(path, serialize(model, optimizer, optimizer_name, state, config_toml, world_size));
+                      const TrainState& state, const std::string& config_toml, int64_t world_size,
+                      format::Existing existing) {
+  format::write_checkpoint_file(path, serialize(model, optimizer, optimizer_name, state, config_toml, world_size),
+                                existing);
 }
 
-CheckpointFile read_checkpoint(const fs::path& path) {
-  const std::string name = path.string();
-  const std::string payload = format::read_checkpoint_file(path);  // verified
+CheckpointFile read_checkpoint(const fs::path& path, bool trust_legacy) {
+  auto payload = format::read_checkpoint_file(path);  // verified
   CheckpointFile file;
   file.path = path;
-  file.archive = std::make_unique<torch::serialize::InputArchive>();
-  try {
-    std::istringstream stream(payload);
-    file.archive->load_from(stream, torch::Device(torch::kCPU));  // GPU-written files load anywhere
-    file.names = read_ivalue<std::vector<std::string>>(*file.archive, "names");
-    file.config_toml = read_ivalue<std::string>(*file.archive, "config");
-    file.optimizer = read_ivalue<std::string>(*file.archive, "optimizer_name");
-    file.world_size = read_ivalue<int64_t>(*file.archive, "world_size");
-    const auto s = read_ivalue<std::vector<int64_t>>(*file.archive, "state");
-    if (s.size() != 5) throw std::runtime_error("state has " + std::to_string(s.size()) + " fields");
-    file.state = {s[0], s[1], s[2], read_ivalue<double>(*file.archive, "loss_sum"), s[3], s[4]};
-  } catch (const c10::Error& e) {
-    throw InputError(name + ": unreadable checkpoint payload: " + e.what_without_backtrace());
-  } catch (const std::runtime_error& e) {
-    throw InputError(name + ": unreadable checkpoint payload: " + e.what());
+  file.checksum = payload.checksum;
+  if (payload.version == format::kCheckpointVersion) {
+    parse(payload.bytes, file);
+  } else if (trust_legacy) {
+    parse_legacy(payload.bytes, file);
+  } else {
+    throw InputError(path.string() + ": a version-1 checkpoint, a TorchScript archive whose loading can run code "
+                     "stored in the file; refused. If you wrote it yourself, give --trust-legacy-checkpoint once "
+                     "(the next checkpoint is written in the safe format)");
   }
   return file;
 }
 
 void restore(const CheckpointFile& file, torch::nn::Module& model, torch::optim::Optimizer* optimizer) {
   const std::string name = file.path.string();
-  assign_state_dict(model, checkpoint_tensors(file), name);
-  if (optimizer) {
+  assign_state_dict(model, checkpoint_tensors(file), name);  // first: its message names the layer and the key
+  if (optimizer && !file.legacy) load_optimizer_state(*optimizer, file.optimizer_state, name);
+  if (optimizer && file.legacy) {
     try {
       torch::serialize::InputArchive opt_archive;
-      file.archive->read("optimizer", opt_archive);
+      file.legacy->read("optimizer", opt_archive);
       optimizer->load(opt_archive);
     } catch (const c10::Error& e) {
       throw InputError(name + ": optimizer state does not fit the configured optimizer (" + file.optimizer +
@@ -110,33 +159,24 @@ void restore(const CheckpointFile& file, torch::nn::Module& model, torch::optim:
 
 std::vector<std::pair<std::string, torch::Tensor>> checkpoint_tensors(const CheckpointFile& file) {
   std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (size_t i = 0; i < file.names.size(); ++i) {
-    torch::Tensor t;
-    if (!file.archive->try_read("t" + std::to_string(i), t) && !file.archive->try_read("t" + std::to_string(i), t, true))
-      throw InputError(file.path.string() + ": checkpoint lacks tensor " + std::to_string(i) + " ('" + file.names[i] + "')");
-    out.emplace_back(file.names[i], t);
-  }
+  for (size_t i = 0; i < file.names.size(); ++i) out.emplace_back(file.names[i], file.tensors.at(i));
   return out;
 }
 
 std::vector<fs::path> list_checkpoints(const fs::path& run_dir) {
   std::vector<fs::path> found;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(run_dir, ec)) {
-    const std::string n = entry.path().filename().string();
-    if (n.rfind(kPrefix, 0) == 0 && n.size() > kSuffix.size() &&
-        n.compare(n.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0)
-      found.push_back(entry.path());
-  }
+  for (const auto& entry : fs::directory_iterator(run_dir, ec))
+    if (std::regex_match(entry.path().filename().string(), kName)) found.push_back(entry.path());
   std::sort(found.rbegin(), found.rend());  // zero-padded step: lexical order is step order
   return found;
 }
 
-std::unique_ptr<CheckpointFile> newest_valid_checkpoint(const fs::path& run_dir,
-                                                        std::vector<std::string>& warnings) {
+std::unique_ptr<CheckpointFile> newest_valid_checkpoint(const fs::path& run_dir, std::vector<std::string>& warnings,
+                                                        bool trust_legacy) {
   for (const auto& path : list_checkpoints(run_dir)) {
     try {
-      return std::make_unique<CheckpointFile>(read_checkpoint(path));
+      return std::make_unique<CheckpointFile>(read_checkpoint(path, trust_legacy));
     } catch (const InputError& e) {
       warnings.push_back(std::string(e.what()) + "; falling back to the previous checkpoint");
     }
@@ -145,10 +185,18 @@ std::unique_ptr<CheckpointFile> newest_valid_checkpoint(const fs::path& run_dir,
 }
 
 void prune_checkpoints(const fs::path& run_dir, int64_t keep) {
-  const auto all = list_checkpoints(run_dir);
-  for (size_t i = static_cast<size_t>(keep); i < all.size(); ++i) {
-    std::error_code ec;
-    fs::remove(all[i], ec);
+  int64_t verified = 0;
+  for (const auto& path : list_checkpoints(run_dir)) {
+    if (verified >= keep) {
+      std::error_code ec;
+      fs::remove(path, ec);
+      continue;
+    }
+    try {
+      format::read_checkpoint_file(path);
+      ++verified;
+    } catch (const InputError&) {  // not counted: a corrupt file keeps no older one alive
+    }
   }
 }
 

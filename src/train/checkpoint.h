@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,9 +12,13 @@
 #include <torch/optim/optimizer.h>
 #include <torch/serialize/input-archive.h>
 
+#include "format/atomic_file.h"
+
 namespace nin::train {
 
 // Where training stands; a checkpoint taken mid-epoch (preemption) resumes mid-epoch.
+// Stored under named keys (NIN_TRAIN_STATE_FIELDS in checkpoint.cpp: list a new field
+// there too); a key missing from an older file reads as the default here.
 struct TrainState {
   int64_t epoch = 0;          // completed epochs
   int64_t step_in_epoch = 0;  // optimizer steps done in the current epoch
@@ -31,36 +36,44 @@ struct CheckpointFile {
   int64_t world_size = 1;   // ranks that wrote it; any number may resume
   std::string optimizer;    // "sgd", "adam" or "adamw"
   std::vector<std::string> names;  // parameters, then buffers, as in the model
-  std::unique_ptr<torch::serialize::InputArchive> archive;
+  uint64_t checksum = 0;           // XXH64 of the payload: ranks compare it to agree on one file
+  std::vector<torch::Tensor> tensors;                     // `names`' tensors, in that order
+  std::map<std::string, torch::Tensor> optimizer_state;   // train/optim_state.h's entries
+  std::unique_ptr<torch::serialize::InputArchive> legacy;  // a version-1 file, read on trust
 };
 
-// Writes `path` atomically: a temporary file beside it, fsync, rename, fsync of the
-// folder. On any failure the temporary file is removed, older checkpoints are untouched,
+// Writes `path` atomically: a temporary file beside it, fsync, rename (or, with kRefuse,
+// a link that fails when `path` exists), fsync of the folder. On any failure the temporary file is removed, older checkpoints are untouched,
 // and std::runtime_error names the path and the system's reason.
 void write_checkpoint(const std::filesystem::path& path, const torch::nn::Module& model,
                       const torch::optim::Optimizer& optimizer, const std::string& optimizer_name,
-                      const TrainState& state, const std::string& config_toml, int64_t world_size);
+                      const TrainState& state, const std::string& config_toml, int64_t world_size,
+                      format::Existing existing = format::Existing::kReplace);
 
-// Reads and verifies a checkpoint (magic, version, length, XXH64 checksum: the file layout
-// is format/checkpoint_file.h). A missing, truncated or corrupt file is an InputError
-// naming the path and the defect.
-CheckpointFile read_checkpoint(const std::filesystem::path& path);
+// Reads and verifies a checkpoint (magic, version, length, XXH64 checksum, HMAC tag: the
+// file layout is format/checkpoint_file.h; the payload, format/safetensors.h). A missing,
+// truncated or corrupt file is an InputError naming the path and the defect. A version-1
+// file (a TorchScript archive: loading it can run code it holds) is read only with
+// `trust_legacy` (--trust-legacy-checkpoint), an InputError saying so otherwise.
+CheckpointFile read_checkpoint(const std::filesystem::path& path, bool trust_legacy = false);
 
 // Copies the checkpoint's parameters and buffers into `model` after checking every name
 // and shape (InputError on a mismatch, with the model left unchanged), and the optimizer
-// state into `optimizer` when given.
+// state into `optimizer` when given (checked likewise, after the model was copied).
 void restore(const CheckpointFile& file, torch::nn::Module& model, torch::optim::Optimizer* optimizer);
 
 // Named tensors of a checkpoint (parameters and buffers), for export.
 std::vector<std::pair<std::string, torch::Tensor>> checkpoint_tensors(const CheckpointFile& file);
 
-std::string checkpoint_name(int64_t global_step);  // sorts by step
-std::vector<std::filesystem::path> list_checkpoints(const std::filesystem::path& run_dir);  // newest first
+std::string checkpoint_name(int64_t global_step);  // ckpt-step<10 digits>.nin: sorts by step
+// Files named exactly as checkpoint_name() names them, newest first.
+std::vector<std::filesystem::path> list_checkpoints(const std::filesystem::path& run_dir);
 // The newest checkpoint in `run_dir` that verifies; corrupt newer ones are reported on
-// `warnings` and skipped. Empty optional when the folder has none.
+// `warnings` and skipped. Null when the folder has none.
 std::unique_ptr<CheckpointFile> newest_valid_checkpoint(const std::filesystem::path& run_dir,
-                                                        std::vector<std::string>& warnings);
-// Deletes all but the `keep` newest checkpoints.
+                                                        std::vector<std::string>& warnings, bool trust_legacy = false);
+// Keeps the `keep` newest checkpoints that verify, and deletes those older than them;
+// files that do not verify are neither counted nor deleted.
 void prune_checkpoints(const std::filesystem::path& run_dir, int64_t keep);
 
 }  // namespace nin::train

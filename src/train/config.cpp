@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <functional>
 #include <sstream>
 #include <type_traits>
@@ -178,7 +179,17 @@ toml::table parse(const std::string& text, const std::string& source) {
 }
 
 // A value as the error shows it: its TOML text, but an empty string as "" (what one types), not ''.
-std::string shown(const std::string& toml) { return toml == "''" ? "\"\"" : toml; }
+// A control character is shown escaped, so that the message stays one line.
+std::string shown(const std::string& toml) {
+  if (toml == "''") return "\"\"";
+  std::string out;
+  for (const unsigned char c : toml) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "\\x%02x", c);
+    out += c == '\n' ? "\\n" : c == '\t' ? "\\t" : (c < 0x20 || c == 0x7f) ? hex : std::string(1, char(c));
+  }
+  return out;
+}
 
 void require(bool ok, const Config& c, const std::string& key, const std::string& value,
              const std::string& rule) {

@@ -6,17 +6,17 @@
 // `rule` is what the value alone may be (config_rules.h); rules that involve other keys
 // or the model are written out in validate(). `help` is the line in `config --reference`.
 #define NIN_CONFIG_KEYS(X)                                                                                   \
-  X(in_channels, "model.in_channels", int64_t, 1, at_least(1), "input image channels")                       \
-  X(num_classes, "model.num_classes", int64_t, 10, at_least(2),                                              \
+  X(in_channels, "model.in_channels", int64_t, 1, between(1, 64), "input image channels")                    \
+  X(num_classes, "model.num_classes", int64_t, 10, between(2, 100000),                                       \
     "output classes (labels must lie in 0..num_classes-1)")                                                  \
   X(dropout, "model.dropout", double, 0.5, half_open(0, 1), "dropout probability before the last NiN block") \
   X(class_bias, "model.class_bias", double, 1.0, finite(),                                                   \
-    "initial bias of the last conv, whose ReLU feeds the average pool: > 0 opens every class at step 0")    \
+    "initial bias of the last conv, whose ReLU feeds the average pool: > 0 opens every class at step 0")     \
                                                                                                              \
-  X(data_dir, "data.dir", std::string, "/usr/share/datasets/fashion-mnist", any_value(),                     \
+  X(data_dir, "data.dir", std::string, "/usr/share/datasets/fashion-mnist", path(),                          \
     "folder with the four FashionMNIST IDX files (.gz or raw)")                                              \
   /* square; the model's minimum is checked in validate() */                                                 \
-  X(resize, "data.resize", int64_t, 224, any_value(), "input height and width in pixels (at least 67)")      \
+  X(resize, "data.resize", int64_t, 224, between(0, 4096), "input height and width in pixels (at least 67)") \
   X(train_limit, "data.train_limit", int64_t, 0, at_least(0), "use the first N training images; 0 = all")    \
   X(test_limit, "data.test_limit", int64_t, 0, at_least(0), "evaluate on the first N test images; 0 = all")  \
   X(normalize, "data.normalize", bool, false, any_value(), "normalise with the train-set mean and std")      \
@@ -71,5 +71,5 @@
     "steps between progress lines when stdout is not a terminal")                                            \
   X(quiet, "log.quiet", bool, false, any_value(), "print only the epoch summaries")                          \
                                                                                                              \
-  X(run_dir, "run.dir", std::string, "runs/default", non_empty("must name a directory"),                     \
+  X(run_dir, "run.dir", std::string, "runs/default", path("must name a directory"),                          \
     "run directory: checkpoints, metrics, plots")

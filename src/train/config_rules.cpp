@@ -7,6 +7,7 @@ namespace nin::train::rules {
 namespace {
 
 std::string number(double v) {
+  if (v == std::trunc(v) && std::abs(v) < 1e15) return std::to_string(static_cast<int64_t>(v));  // 100000, not 1e+05
   char buf[64];  // shortest form: 0, 1, 0.5
   return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
 }
@@ -33,5 +34,12 @@ std::string broken(const OneOf& r, const std::string& v) {
 }
 
 std::string broken(const NonEmpty& r, const std::string& v) { return v.empty() ? r.rule : ""; }
+
+std::string broken(const Path& r, const std::string& v) {
+  if (v.empty() && !r.empty_rule.empty()) return r.empty_rule;
+  for (const unsigned char c : v)
+    if (c < 0x20 || c == 0x7f) return "holds a control character (a newline, tab, ...); refused";
+  return "";
+}
 
 }  // namespace nin::train::rules

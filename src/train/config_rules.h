@@ -28,6 +28,12 @@ struct NonEmpty {
   std::string rule;  // what an empty value is told, e.g. "must name a directory"
 };
 
+// A file or folder name: no control characters (a newline would end a line of the gnuplot
+// script or of a log), and not empty when `empty_rule` says what an empty value is told.
+struct Path {
+  std::string empty_rule;
+};
+
 inline AnyValue any_value() { return {}; }
 inline Range at_least(double lo) { return {lo, kUnbounded, false, false, false}; }
 inline Range above(double lo) { return {lo, kUnbounded, /*lo_open=*/true, false, false}; }
@@ -39,6 +45,7 @@ OneOf one_of(S... choices) {
   return OneOf{{choices...}};
 }
 inline NonEmpty non_empty(const char* rule) { return NonEmpty{rule}; }
+inline Path path(const char* empty_rule = "") { return Path{empty_rule}; }
 
 // The rule `v` breaks, worded for "KEY = VALUE is out of range: ...", or "" when it keeps it.
 template <typename T>
@@ -48,5 +55,7 @@ std::string broken(const AnyValue&, const T&) {
 std::string broken(const Range& r, double v);
 std::string broken(const OneOf& r, const std::string& v);
 std::string broken(const NonEmpty& r, const std::string& v);
+std::string broken(const Path& r, const std::string& v);
+inline Range between(double lo, double hi) { return {lo, hi, false, false, false}; }  // [lo, hi]
 
 }  // namespace nin::train::rules

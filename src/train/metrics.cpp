@@ -1,5 +1,7 @@
 #include "train/metrics.h"
 
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -56,11 +58,18 @@ std::string csv_row(const EpochRecord& r) {
   return row.str();
 }
 
-std::string quote(const std::string& s) {  // gnuplot string literal
+// A gnuplot string literal: single quotes, which expand nothing, with ' doubled; a control
+// character (a newline would end the command) becomes '?'.
+std::string quote(const std::string& s) {
   std::string out = "'";
-  for (char c : s) out += (c == '\'') ? std::string("''") : std::string(1, c);
+  for (const char c : s) {
+    if (c == '\'') out += "''";
+    else out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
+  }
   return out + "'";
 }
+
+constexpr const char* kOutputs[] = {"curves.png", "curves.svg"};  // what gnuplot_script writes
 
 }  // namespace
 
@@ -114,10 +123,11 @@ Series write_series(const std::vector<fs::path>& run_dirs, std::ostringstream& s
   return series;
 }
 
-// Loss and accuracy side by side, train and test per run, as PNG and as SVG.
-void gnuplot_script(const Series& series, const fs::path& out_dir, std::ostringstream& script) {
-  auto plots = [&](const fs::path& file) {
-    script << "set output " << quote(file.string()) << "\n"
+// Loss and accuracy side by side, train and test per run, as PNG and as SVG, under
+// kOutputs' names in gnuplot's working folder.
+void gnuplot_script(const Series& series, std::ostringstream& script) {
+  auto plots = [&](const char* file) {
+    script << "set output " << quote(file) << "\n"
            << "set multiplot layout 1,2\nset xlabel 'epoch'\nset grid\nset key bottom left\n"
            << "set title 'loss'\nplot ";
     for (size_t i = 0; i < series.size(); ++i) {
@@ -136,37 +146,72 @@ void gnuplot_script(const Series& series, const fs::path& out_dir, std::ostrings
     script << "\nunset multiplot\nset yrange [*:*]\n";
   };
   script << "set terminal pngcairo size 1200,450 noenhanced\n";
-  plots(out_dir / "curves.png");
+  plots(kOutputs[0]);
   script << "set terminal svg size 1200,450 noenhanced\n";
-  plots(out_dir / "curves.svg");
+  plots(kOutputs[1]);
 }
 
-// Runs gnuplot on `script` from a temporary file, removed afterwards; false with `warning`
-// set when gnuplot is missing or fails.
-bool run_gnuplot(const std::string& script, std::string& warning) {
-  std::string path = (fs::temp_directory_path() / "nin-dist-curves-XXXXXX").string();
-  const int fd = ::mkstemp(path.data());
-  if (fd < 0 || ::write(fd, script.data(), script.size()) != static_cast<ssize_t>(script.size())) {
-    if (fd >= 0) ::close(fd), ::unlink(path.c_str());
+// A private folder (mkdtemp: 0700, a fresh name) removed with its contents when done.
+class TempDir {
+ public:
+  TempDir() {
+    std::string name = (fs::temp_directory_path() / "nin-dist-plot-XXXXXX").string();
+    if (::mkdtemp(name.data())) path_ = name;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    if (!path_.empty()) fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }  // empty when mkdtemp failed
+
+ private:
+  fs::path path_;
+};
+
+// Moves `from` to `to`, copying where they lie on different file systems.
+void move_file(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  fs::rename(from, to, ec);
+  if (ec) fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+}
+
+// Runs gnuplot on `script` in a private temporary folder, where the script writes its
+// fixed output names (kOutputs), then moves them into `out_dir`. gnuplot is started from an
+// argument vector, with no shell, and no path of the user's is in the script. False with
+// `warning` set when gnuplot is missing or fails.
+bool run_gnuplot(const std::string& script, const fs::path& out_dir, std::string& warning) {
+  const TempDir tmp;
+  if (tmp.path().empty() || !(std::ofstream(tmp.path() / "plot.gp") << script)) {
     warning = "cannot write a gnuplot script in " + fs::temp_directory_path().string();
     return false;
   }
-  ::close(fd);
-  const std::string cmd = "gnuplot " + quote(path) + " 2>&1";
-  std::string output;
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (!pipe) {
-    ::unlink(path.c_str());
-    warning = "cannot start gnuplot";
+  const std::string log = (tmp.path() / "gnuplot.log").string(), dir = tmp.path().string();
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addchdir_np(&actions, dir.c_str());
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  char* argv[] = {const_cast<char*>("gnuplot"), const_cast<char*>("plot.gp"), nullptr};
+  pid_t pid = 0;
+  const int spawned = ::posix_spawnp(&pid, "gnuplot", &actions, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) {
+    warning = spawned == ENOENT ? "gnuplot not found; install gnuplot-nox to get curves.png"
+                                : std::string("cannot start gnuplot: ") + std::strerror(spawned);
     return false;
   }
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, pipe)) output += buf;
-  const int status = ::pclose(pipe);
-  ::unlink(path.c_str());
-  if (status != 0) {
-    warning = (WEXITSTATUS(status) == 127) ? "gnuplot not found; install gnuplot-nox to get curves.png"
-                                           : "gnuplot failed: " + output;
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::ifstream in(log);
+    warning = "gnuplot failed: " + std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    return false;
+  }
+  try {
+    for (const char* name : kOutputs) move_file(tmp.path() / name, out_dir / name);
+  } catch (const fs::filesystem_error& e) {
+    warning = std::string("cannot move the curves into place: ") + e.what();
     return false;
   }
   return true;
@@ -181,8 +226,8 @@ bool plot_curves(const std::vector<fs::path>& run_dirs, const fs::path& out_dir,
     warning = "no metrics.jsonl records to plot";
     return false;
   }
-  gnuplot_script(series, out_dir, script);
-  return run_gnuplot(script.str(), warning);
+  gnuplot_script(series, script);
+  return run_gnuplot(script.str(), out_dir, warning);
 }
 
 bool stdout_is_terminal() {

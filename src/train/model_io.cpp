@@ -17,10 +17,11 @@ data::AugmentOptions augment_options(const Config& config) {
   return data::AugmentOptions{config.crop_padding, config.flip};
 }
 
-LoadedModel load_model(const std::string& checkpoint) {
-  const auto ck = read_checkpoint(checkpoint);
+LoadedModel load_model(const std::string& checkpoint, bool trust_legacy) {
+  const auto ck = read_checkpoint(checkpoint, trust_legacy);
   LoadedModel loaded;
   loaded.config = from_toml(ck.config_toml, ck.path.string() + " (embedded config)");
+  validate(loaded.config, 1);  // before the model is built: its sizes come from the file
   loaded.model = make_model(loaded.config);
   restore(ck, *loaded.model, nullptr);
   loaded.model->eval();
@@ -33,7 +34,7 @@ void import_state_dict(const std::string& state_dict, const Config& config, cons
   auto model = make_model(config);
   assign_state_dict(*model, load_state_dict(state_dict), state_dict);
   torch::optim::SGD fresh(model->parameters(), torch::optim::SGDOptions(config.lr));
-  write_checkpoint(checkpoint, *model, fresh, "sgd", TrainState{}, to_toml(config), 1);
+  write_checkpoint(checkpoint, *model, fresh, "sgd", TrainState{}, to_toml(config), 1, format::Existing::kRefuse);
 }
 
 std::vector<Prediction> predict(LoadedModel& loaded, const torch::Tensor& images) {

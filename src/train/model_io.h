@@ -22,14 +22,15 @@ data::BatchOptions batch_options(const Config& config);
 // The augmentation a config asks for, applied to training batches only.
 data::AugmentOptions augment_options(const Config& config);
 
-// A checkpoint's model in eval mode, with the config embedded in the checkpoint.
+// A checkpoint's model in eval mode, with the config embedded in the checkpoint (validated
+// before anything is built). `trust_legacy`: read_checkpoint's.
 struct LoadedModel {
   model::NiN model{nullptr};
   Config config;
   std::string path;
   TrainState state;
 };
-LoadedModel load_model(const std::string& checkpoint);
+LoadedModel load_model(const std::string& checkpoint, bool trust_legacy = false);
 
 // Writes a checkpoint at step 0 (fresh SGD state) of `config`'s model with the weights of
 // a torch.save'd state dict; InputError naming the file or key that does not fit.

@@ -23,16 +23,65 @@ constexpr double kStallBand = 0.05;  // |loss - ln(classes)| below this counts a
 // Whether a mean cross-entropy has left ln(classes), the loss of uniform predictions.
 bool off_chance(double loss, int64_t classes) { return std::abs(loss - std::log(double(classes))) > kStallBand; }
 
-// The checkpoint `resume` names; null when "auto" finds none to resume from.
-std::unique_ptr<CheckpointFile> find_checkpoint(const std::string& resume, const fs::path& dir, const Run& run) {
-  if (resume != "auto") return std::make_unique<CheckpointFile>(read_checkpoint(resume));
+// The checkpoint `resume` names, as rank 0 sees it; null when "auto" finds none to resume from.
+std::unique_ptr<CheckpointFile> find_checkpoint(const std::string& resume, const fs::path& dir, bool trust_legacy,
+                                                const Run& run) {
+  if (resume != "auto") return std::make_unique<CheckpointFile>(read_checkpoint(resume, trust_legacy));
   std::vector<std::string> warnings;
-  auto ck = newest_valid_checkpoint(dir, warnings);
+  auto ck = newest_valid_checkpoint(dir, warnings, trust_legacy);
   for (const auto& w : warnings) run.warn(w);
   if (!ck && !list_checkpoints(dir).empty())
     throw InputError(dir.string() + ": every checkpoint is corrupt; nothing to resume from");
   if (!ck) run.say("no checkpoint in " + dir.string() + ": starting from scratch");
   return ck;
+}
+
+// What rank 0 chose, as every rank receives it: {found (0 none, 1 a file, -1 an error),
+// global step, checksum's high and low 32 bits}.
+torch::Tensor choice_of(int64_t found, const CheckpointFile* ck) {
+  const uint64_t sum = ck ? ck->checksum : 0;
+  return torch::tensor({found, ck ? ck->state.global_step : int64_t{0}, static_cast<int64_t>(sum >> 32),
+                        static_cast<int64_t>(sum & 0xffffffffULL)}, torch::kInt64);
+}
+
+// One checkpoint for all ranks: rank 0 picks it and broadcasts its step and checksum; every
+// other rank loads the same file and checks both. Null everywhere when rank 0 found none.
+std::unique_ptr<CheckpointFile> agree_on_checkpoint(const std::string& resume, const fs::path& dir,
+                                                    bool trust_legacy, const Run& run, dist::Communicator& control) {
+  std::unique_ptr<CheckpointFile> ck;
+  std::string error;
+  if (run.lead()) {
+    try {
+      ck = find_checkpoint(resume, dir, trust_legacy, run);
+    } catch (const InputError& e) {
+      error = e.what();
+    }
+  }
+  auto choice = run.lead() ? choice_of(error.empty() ? (ck ? 1 : 0) : -1, ck.get()) : choice_of(0, nullptr);
+  control.broadcast(choice, /*root=*/0);
+  const auto c = choice.accessor<int64_t, 1>();
+  if (c[0] < 0) throw InputError(run.lead() ? error : "rank 0 could not read the checkpoint to resume from");
+  const uint64_t checksum = (static_cast<uint64_t>(c[2]) << 32) | static_cast<uint64_t>(c[3]);
+  const fs::path path = resume == "auto" ? dir / checkpoint_name(c[1]) : fs::path(resume);
+  std::string seen;  // what this rank found instead, "" when it agrees
+  if (!run.lead() && c[0] == 1) {
+    try {
+      ck = std::make_unique<CheckpointFile>(read_checkpoint(path, trust_legacy));
+      if (ck->checksum != checksum || ck->state.global_step != c[1])
+        seen = "a different file (global step " + std::to_string(ck->state.global_step) + ")";
+    } catch (const InputError& e) {
+      seen = e.what();
+    }
+    if (!seen.empty())
+      std::cerr << "nin-dist: rank " << control.rank() << ": cannot resume from " << path.string() << ": " << seen
+                << std::endl;
+  }
+  const int64_t odd = dist::max_over_ranks(control, seen.empty() ? -1 : control.rank());
+  if (odd >= 0)
+    throw InputError("rank " + std::to_string(odd) + " does not see the checkpoint rank 0 resumes from (" +
+                     path.string() + ", global step " + std::to_string(c[1]) +
+                     "): every rank must read the same run directory");
+  return c[0] == 1 ? std::move(ck) : nullptr;
 }
 
 std::string resume_position(const TrainState& s) {
@@ -55,6 +104,7 @@ void Run::create_dir() {
     else if (::access(config.run_dir.c_str(), W_OK) != 0) error = "run directory " + config.run_dir + " is not writable";
     else {
       try {
+        lock_ = std::make_unique<RunLock>(dir_);
         format::write_atomically(dir_ / "config.toml", {to_toml(config)}, "config");
       } catch (const std::exception& e) {
         error = e.what();
@@ -73,9 +123,10 @@ void Run::warn(const std::string& text) const {
   if (lead()) std::cerr << "warning: " << text << std::endl;
 }
 
-void Run::resume(const std::string& resume, model::NiN& model, torch::optim::Optimizer& optimizer) {
+void Run::resume(const std::string& resume, bool trust_legacy, model::NiN& model,
+                 torch::optim::Optimizer& optimizer) {
   if (resume.empty()) return;
-  const auto ck = find_checkpoint(resume, dir_, *this);
+  const auto ck = agree_on_checkpoint(resume, dir_, trust_legacy, *this, control_);
   if (!ck) return;
   if (ck->optimizer != config_.optimizer)
     throw InputError(ck->path.string() + ": written with train.optimizer = \"" + ck->optimizer +

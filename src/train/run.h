@@ -16,6 +16,7 @@
 #include "train/evaluate.h"
 #include "train/meter.h"
 #include "train/metrics.h"
+#include "train/run_lock.h"
 
 namespace nin::train {
 
@@ -31,8 +32,9 @@ struct EpochTiming {
 class Run {
  public:
   Run(const Config& config, int rank, int world, dist::Communicator& control);
-  // Rank 0 creates the run directory and writes config.toml; every rank learns whether it
-  // could (InputError otherwise). Called once the inputs (checkpoint, data) were read, so
+  // Rank 0 creates the run directory, locks it for the run's lifetime (a second job on it
+  // gets an InputError naming the holder) and writes config.toml; every rank learns whether
+  // it could (InputError otherwise). Called once the inputs (checkpoint, data) were read, so
   // that bad input leaves no file behind.
   void create_dir();
 
@@ -42,9 +44,11 @@ class Run {
   const TrainState& state() const { return state_; }
   std::string position() const;  // of the step in progress: "epoch E, step S (global step G)", 1-based
 
-  // `resume`: "" (fresh), "auto" (newest checkpoint that verifies, if any) or a path.
-  // Restores model and optimizer, and where the loop continues.
-  void resume(const std::string& resume, model::NiN& model, torch::optim::Optimizer& optimizer);
+  // `resume`: "" (fresh), "auto" (newest checkpoint that verifies, if any) or a path;
+  // `trust_legacy`: read a version-1 checkpoint. Rank 0 picks the checkpoint and every rank
+  // confirms it loaded the same file (step and checksum), or every rank throws InputError
+  // naming the rank that saw another. Restores model and optimizer, and where the loop continues.
+  void resume(const std::string& resume, bool trust_legacy, model::NiN& model, torch::optim::Optimizer& optimizer);
 
   // An optimizer step (applied or skipped) ended as step `step_in_epoch` of its epoch.
   void step_done(int64_t step_in_epoch);
@@ -82,6 +86,7 @@ class Run {
   int rank_, world_;
   dist::Communicator& control_;
   std::filesystem::path dir_;
+  std::unique_ptr<RunLock> lock_;  // rank 0's, from create_dir() on
   TrainState state_;
   bool resumed_finished_ = false;  // resumed from a checkpoint of a run that had ended
   bool loss_moved_ = false;        // an epoch's training loss has left ln(classes)

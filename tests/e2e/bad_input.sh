@@ -56,6 +56,39 @@ expect_exit 2 "'net.7.0.weight' has shape \[10, 384, 3, 3\] .* but \[5, 384, 3, 
   run --resume "$ck" --set model.num_classes=5
 expect_exit 2 "written with train.optimizer = \"adam\", the config says \"sgd\"" run --resume "$ck" --set train.optimizer=sgd
 
+mkfifo "$WORK/fifo.nin"
+expect_exit 2 "fifo.nin: checkpoint is not a regular file" timeout 60 "$NIN" evaluate --checkpoint "$WORK/fifo.nin"
+expect_exit 2 "ckpt-step[0-9]+.nin: checkpoint is not signed with NIN_CHECKPOINT_KEY" \
+  env NIN_CHECKPOINT_KEY=secret "$NIN" evaluate --checkpoint "$ck"
+expect_exit 2 "fifo.nin: checkpoint is not a regular file" timeout 60 "$NIN" --config "$SMOKE" --run-dir "$WORK/fifo-run" --resume "$WORK/fifo.nin"
+
+# Images: a header alone allocates nothing; a FIFO is refused, not waited on.
+printf 'P5\n32768 32768\n255\n' > "$WORK/huge.pgm"
+expect_exit 2 "huge.pgm: truncated PGM data \(32768x32768 pixels announced, [0-9]+ bytes follow" "$NIN" predict --checkpoint "$ck" "$WORK/huge.pgm"
+mkfifo "$WORK/fifo.pgm"
+expect_exit 2 "fifo.pgm: image is not a regular file" timeout 60 "$NIN" predict --checkpoint "$ck" "$WORK/fifo.pgm"
+
+# One job per run directory: another holder of the lock is named, and nothing is written.
+exec 9>>"$RUN/nin-dist.lock"  # this shell holds the lock, as another job's rank 0 would
+flock -n 9 || fail "cannot take the lock"
+expect_exit 2 "run directory $RUN is in use by another job" run --set train.epochs=4 --resume auto
+exec 9>&-
+
+# No string of the user's reaches an interpreter: a run directory holding a newline and
+# gnuplot's system() is refused before anything runs, as train and as plot.
+INJ="$WORK/inj
+print system(\"touch $WORK/PWNED\")
+#"
+expect_exit 2 "run.dir = .* holds a control character" "$NIN" --config "$SMOKE" --run-dir "$INJ" --set train.epochs=1 --set data.train_limit=64
+mkdir -p "$INJ" && cp "$RUN/metrics.jsonl" "$INJ/"
+expect_exit 2 "run directory $WORK/inj\\\\x0aprint system.*: holds a control character" "$NIN" plot "$INJ" --out "$WORK/plots"
+QUOTE="$WORK/it's ' . system('touch $WORK/PWNED') . '"  # a quote is data in a label, not the end of a string
+mkdir -p "$QUOTE" && cp "$RUN/metrics.jsonl" "$QUOTE/"
+"$NIN" plot "$QUOTE" "$RUN" --out "$WORK/plots" >/dev/null
+[ -s "$WORK/plots/curves.png" ] && [ -s "$WORK/plots/curves.svg" ] || fail "plot wrote no curves"
+[ ! -e "$WORK/PWNED" ] && [ ! -e PWNED ] || fail "gnuplot ran a command smuggled into a path"
+pass "no command ran"
+
 # Command line
 expect_exit 2 "unrecognised option '--no-such-flag'|unrecognized option '--no-such-flag'" "$NIN" --no-such-flag
 expect_exit 2 "the required argument for option '--config' is missing" "$NIN" --config

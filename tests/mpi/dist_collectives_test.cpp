@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <thread>
 
 #include "dist/factory.h"
 #include "dist/mpi_check.h"
@@ -182,3 +183,25 @@ TEST(MpiCommunicator, RejectsBadArguments) {
 
 }  // namespace
 }  // namespace nin::dist
+
+TEST(MpiCommunicator, SetUpTimesOutWhenAPeerNeverComes) {
+  int size = 1, rank = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (size < 2) GTEST_SKIP() << "needs a peer";
+  if (rank == 0) {  // the others arrive a second late: rank 0 gives up after 0.2 s
+    try {
+      nin::dist::make_mpi_communicator(MPI_COMM_WORLD, std::chrono::milliseconds(200));
+      ADD_FAILURE() << "no timeout";
+    } catch (const nin::CollectiveTimeout& e) {
+      EXPECT_NE(std::string(e.what()).find("MPI_Comm_idup) did not complete within 0.2 s on rank 0"), std::string::npos)
+          << e.what();
+    }
+  } else {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    MPI_Comm late;
+    MPI_Comm_dup(MPI_COMM_WORLD, &late);  // completes rank 0's abandoned request
+    MPI_Comm_free(&late);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}

@@ -1,14 +1,25 @@
-// Checkpoints: round trip, checksum, truncation, shape checks, fallback, retention.
+// Checkpoints: round trip, checksum, signature, legacy files, truncation, shape checks, fallback, retention, locks.
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sstream>
+
 #include <torch/optim/adam.h>
+#include <torch/optim/sgd.h>
+#include <torch/serialize/output-archive.h>
+#include <xxhash.h>
 
 #include "model/nin.h"
 #include "train/checkpoint.h"
+#include "train/model_io.h"
+#include "train/optim_state.h"
+#include "train/run_lock.h"
 #include "test_util.h"
 #include "util/error.h"
 
@@ -42,7 +53,8 @@ TEST(Checkpoint, RoundTripRestoresModelOptimizerAndState) {
   Fixture a;
   TrainState s{3, 5, 1234, 2.5, 77, 99};
   write_checkpoint(dir / checkpoint_name(1234), *a.model, a.opt, "adam", s, "[train]\nlr = 0.001\n", 2);
-  EXPECT_FALSE(fs::exists(dir / (checkpoint_name(1234) + ".tmp")));
+  for (const auto& entry : fs::directory_iterator(dir))  // no temporary left behind
+    EXPECT_EQ(entry.path().filename(), checkpoint_name(1234));
 
   Fixture b;
   const auto ck = read_checkpoint(dir / checkpoint_name(1234));
@@ -115,9 +127,11 @@ TEST(Checkpoint, NewestValidFallsBackPastCorruptOnesAndPruneKeepsNewest) {
   EXPECT_EQ(ck->state.global_step, 20);
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find(checkpoint_name(30)), std::string::npos);
-  prune_checkpoints(dir, 2);
-  EXPECT_EQ(list_checkpoints(dir).size(), 2u);
+  prune_checkpoints(dir, 2);  // the corrupt 30 does not count as one of the two
+  EXPECT_EQ(list_checkpoints(dir).size(), 3u);
+  prune_checkpoints(dir, 1);
   EXPECT_FALSE(fs::exists(dir / checkpoint_name(10)));
+  EXPECT_TRUE(fs::exists(dir / checkpoint_name(20)));
   std::vector<std::string> none;
   EXPECT_EQ(newest_valid_checkpoint(fresh_dir("ckpt-empty"), none), nullptr);
 }
@@ -141,24 +155,181 @@ TEST(Checkpoint, FailedWriteNamesTheFileAndTheReason) {
     FAIL() << "no error";
   } catch (const std::runtime_error& e) {
     EXPECT_EQ(std::string(e.what()), "cannot create checkpoint " + path.string() +
-                                         ".tmp: No such file or directory (older checkpoints are intact)");
+                                         ": No such file or directory (older checkpoints are intact)");
   }
 }
 
 TEST(Checkpoint, HeaderLayoutIsTheFileFormat) {
-  // Old checkpoints must keep reading: magic at 0, version (uint32) at 8, payload length
-  // (uint64) at 12, XXH64 at 20, payload at 28.
+  // Version 2: magic at 0, version (uint32) at 8, payload length (uint64) at 12, XXH64 at
+  // 20, HMAC-SHA256 tag at 28 (zeros: unsigned), payload at 60: safetensors, whose first
+  // 8 bytes give the length of a JSON header.
   const auto dir = fresh_dir("ckpt-layout");
   Fixture a;
   write_checkpoint(dir / checkpoint_name(1), *a.model, a.opt, "adam", {}, "", 1);
   const std::string bytes = read_bytes(dir / checkpoint_name(1));
-  ASSERT_GT(bytes.size(), 28u);
+  ASSERT_GT(bytes.size(), 68u);
   EXPECT_EQ(bytes.substr(0, 8), std::string("NINCKPT\0", 8));
   uint32_t version = 0;
-  uint64_t length = 0;
+  uint64_t length = 0, header = 0;
   std::memcpy(&version, bytes.data() + 8, sizeof version);
   std::memcpy(&length, bytes.data() + 12, sizeof length);
-  EXPECT_EQ(version, 1u);
-  EXPECT_EQ(length, bytes.size() - 28);
-  EXPECT_EQ(bytes.substr(28, 2), "PK");  // the payload: a torch archive, a zip file
+  std::memcpy(&header, bytes.data() + 60, sizeof header);
+  EXPECT_EQ(version, 2u);
+  EXPECT_EQ(length, bytes.size() - 60);
+  EXPECT_EQ(bytes.substr(28, 32), std::string(32, '\0'));
+  ASSERT_LT(header, length);
+  const std::string json = bytes.substr(68, header);
+  EXPECT_EQ(json.front(), '{');
+  EXPECT_NE(json.find("\"__metadata__\""), std::string::npos);
+  EXPECT_NE(json.find("\"optim/0/exp_avg\""), std::string::npos);
+  EXPECT_EQ(bytes.find("PK\x03\x04"), std::string::npos);  // no zip, no TorchScript archive
+}
+
+namespace {
+
+// A version-1 checkpoint as nin-dist wrote it before version 2: a torch::serialize archive
+// (what torch::jit::load reads) behind the 28-byte header.
+void write_legacy(const fs::path& path, const torch::nn::Module& model, const torch::optim::Optimizer& opt) {
+  torch::serialize::OutputArchive archive;
+  std::vector<std::string> names;
+  for (const auto& p : model.named_parameters()) {
+    archive.write("t" + std::to_string(names.size()), p.value().detach());
+    names.push_back(p.key());
+  }
+  for (const auto& b : model.named_buffers()) {
+    archive.write("t" + std::to_string(names.size()), b.value().detach(), /*is_buffer=*/true);
+    names.push_back(b.key());
+  }
+  archive.write("names", c10::IValue(names));
+  torch::serialize::OutputArchive opt_archive;
+  opt.save(opt_archive);
+  archive.write("optimizer", opt_archive);
+  archive.write("optimizer_name", c10::IValue(std::string("adam")));
+  archive.write("config", c10::IValue(std::string("")));
+  archive.write("world_size", c10::IValue(int64_t{1}));
+  archive.write("state", c10::IValue(std::vector<int64_t>{1, 0, 7, 0, 0}));
+  archive.write("loss_sum", c10::IValue(0.0));
+  std::ostringstream out;
+  archive.save_to(out);
+  const std::string payload = out.str();
+  std::string header(28, '\0');
+  const uint32_t version = 1;
+  const uint64_t length = payload.size(), sum = XXH64(payload.data(), payload.size(), 0);
+  std::memcpy(header.data(), "NINCKPT", 8);
+  std::memcpy(header.data() + 8, &version, 4);
+  std::memcpy(header.data() + 12, &length, 8);
+  std::memcpy(header.data() + 20, &sum, 8);
+  write_bytes(path, header + payload);
+}
+
+}  // namespace
+
+TEST(Checkpoint, LegacyTorchScriptCheckpointsAreReadOnlyOnTrust) {
+  const auto dir = fresh_dir("ckpt-legacy");
+  Fixture a;
+  const auto path = dir / checkpoint_name(7);
+  write_legacy(path, *a.model, a.opt);
+  const auto msg = input_error([&] { read_checkpoint(path); });
+  EXPECT_NE(msg.find(path.string()), std::string::npos) << msg;
+  EXPECT_NE(msg.find("can run code"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("--trust-legacy-checkpoint"), std::string::npos) << msg;
+  std::vector<std::string> warnings;
+  EXPECT_EQ(newest_valid_checkpoint(dir, warnings), nullptr);  // refused there too
+
+  Fixture b;
+  const auto ck = read_checkpoint(path, /*trust_legacy=*/true);
+  EXPECT_EQ(ck.state.global_step, 7);
+  restore(ck, *b.model, &b.opt);
+  const auto pa = a.model->named_parameters(), pb = b.model->named_parameters();
+  for (const auto& item : pa) EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
+}
+
+TEST(Checkpoint, SgdMomentumRoundTripsExactly) {
+  const auto dir = fresh_dir("ckpt-sgd");
+  nin::model::NiN model(nin::model::NiNOptions{1, 10, 0.5});
+  torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+  model->forward(torch::rand({2, 1, 67, 67})).sum().backward();
+  opt.step();
+  write_checkpoint(dir / checkpoint_name(1), *model, opt, "sgd", {}, "", 1);
+  nin::model::NiN other(nin::model::NiNOptions{1, 10, 0.5});
+  torch::optim::SGD opt2(other->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+  restore(read_checkpoint(dir / checkpoint_name(1)), *other, &opt2);
+  const auto before = optimizer_state(opt), after = optimizer_state(opt2);
+  ASSERT_EQ(before.size(), model->parameters().size());  // a momentum buffer per parameter
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < before.size(); ++i) {
+    EXPECT_EQ(before[i].first, after[i].first);
+    EXPECT_TRUE(torch::equal(before[i].second, after[i].second)) << before[i].first;
+  }
+}
+
+TEST(Checkpoint, WithAKeyOnlySignedFilesAreRead) {
+  const auto dir = fresh_dir("ckpt-hmac");
+  Fixture a;
+  ::unsetenv("NIN_CHECKPOINT_KEY");
+  write_checkpoint(dir / "unsigned.nin", *a.model, a.opt, "adam", {}, "", 1);
+  ::setenv("NIN_CHECKPOINT_KEY", "first key", 1);
+  write_checkpoint(dir / "signed.nin", *a.model, a.opt, "adam", {}, "", 1);
+  EXPECT_NO_THROW(read_checkpoint(dir / "signed.nin"));
+  auto msg = input_error([&] { read_checkpoint(dir / "unsigned.nin"); });
+  EXPECT_NE(msg.find("unsigned.nin: checkpoint is not signed with NIN_CHECKPOINT_KEY"), std::string::npos) << msg;
+  ::setenv("NIN_CHECKPOINT_KEY", "another key", 1);
+  msg = input_error([&] { read_checkpoint(dir / "signed.nin"); });
+  EXPECT_NE(msg.find("HMAC-SHA256"), std::string::npos) << msg;
+  ::unsetenv("NIN_CHECKPOINT_KEY");
+  EXPECT_NO_THROW(read_checkpoint(dir / "signed.nin"));  // without a key, the checksum is the check
+}
+
+TEST(Checkpoint, EmbeddedConfigIsValidatedBeforeTheModelIsBuilt) {
+  const auto dir = fresh_dir("ckpt-embedded-config");
+  Fixture a;
+  // A 384 x 10^9 last layer would ask for 1.5 TB before any check.
+  write_checkpoint(dir / "huge.nin", *a.model, a.opt, "adam", {}, "[model]\nnum_classes = 1000000000\n", 1);
+  const auto msg = input_error([&] { load_model((dir / "huge.nin").string()); });
+  EXPECT_NE(msg.find("huge.nin (embedded config): model.num_classes = 1000000000 is out of range"), std::string::npos)
+      << msg;
+}
+
+TEST(Checkpoint, PruneCountsOnlyVerifiedCheckpointsAndExactNames) {
+  const auto dir = fresh_dir("ckpt-prune");
+  Fixture a;
+  for (int64_t step : {10, 20, 30})
+    write_checkpoint(dir / checkpoint_name(step), *a.model, a.opt, "adam", TrainState{0, 0, step}, "", 1);
+  write_bytes(dir / checkpoint_name(40), "garbage");        // newest, but does not verify
+  write_bytes(dir / (checkpoint_name(5) + ".bak"), "mine");  // not a checkpoint's name
+  write_bytes(dir / "ckpt-step1.nin", "mine");
+  prune_checkpoints(dir, 2);
+  EXPECT_TRUE(fs::exists(dir / checkpoint_name(30)));
+  EXPECT_TRUE(fs::exists(dir / checkpoint_name(20)));  // the 40 did not count as one of the two
+  EXPECT_FALSE(fs::exists(dir / checkpoint_name(10)));
+  EXPECT_TRUE(fs::exists(dir / (checkpoint_name(5) + ".bak")));
+  EXPECT_TRUE(fs::exists(dir / "ckpt-step1.nin"));
+  EXPECT_EQ(list_checkpoints(dir).size(), 3u);
+}
+
+TEST(Checkpoint, AFifoIsRefusedWithoutBlocking) {
+  const auto dir = fresh_dir("ckpt-fifo");
+  ASSERT_EQ(::mkfifo((dir / "pipe.nin").c_str(), 0600), 0);
+  const auto msg = input_error([&] { read_checkpoint(dir / "pipe.nin"); });
+  EXPECT_NE(msg.find("pipe.nin: checkpoint is not a regular file"), std::string::npos) << msg;
+}
+
+TEST(Checkpoint, FilesAreNotWorldReadable) {
+  const auto dir = fresh_dir("ckpt-mode");
+  Fixture a;
+  write_checkpoint(dir / checkpoint_name(1), *a.model, a.opt, "adam", {}, "", 1);
+  const auto perms = fs::status(dir / checkpoint_name(1)).permissions();
+  EXPECT_EQ(perms & fs::perms::others_all, fs::perms::none);
+  EXPECT_EQ(perms & fs::perms::group_read, fs::perms::group_read);
+}
+
+TEST(Checkpoint, ASecondLockOnARunDirectoryNamesTheHolder) {
+  const auto dir = fresh_dir("run-lock");
+  {
+    RunLock first(dir);
+    const auto msg = input_error([&] { RunLock second(dir); });
+    EXPECT_NE(msg.find("is in use by another job"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(std::to_string(::getpid())), std::string::npos) << msg;
+  }
+  EXPECT_NO_THROW(RunLock again(dir));  // released with its holder
 }

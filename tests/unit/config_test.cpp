@@ -87,7 +87,14 @@ TEST(Config, OutOfRangeValuesAreRejected) {
       {"train.lr=0", "train.lr"},          {"train.lr=-1", "train.lr"},
       {"train.batch_size=0", "train.batch_size"}, {"train.epochs=0", "train.epochs"},
       {"data.resize=66", "at least 67x67"}, {"train.optimizer=\"rmsprop\"", "train.optimizer"},
-      {"model.dropout=1.0", "model.dropout"}, {"train.device=\"tpu\"", "train.device"}};
+      {"model.dropout=1.0", "model.dropout"}, {"train.device=\"tpu\"", "train.device"},
+      // sizes that would make the model or a batch allocate without bound
+      {"model.num_classes=1000000000", "model.num_classes = 1000000000 is out of range: must be in [2, 100000]"},
+      {"data.resize=100000", "data.resize = 100000 is out of range: must be in [0, 4096]"},
+      {"model.in_channels=100000", "model.in_channels"},
+      // a newline would end a line of the gnuplot script (and a log's)
+      {"run.dir=\"a\\nprint system('touch PWNED')\\n#\"", "run.dir = '''a\\nprint system('touch PWNED')\\n#''' is out of range: holds a control character"},
+      {"data.dir=\"a\\tb\"", "data.dir = 'a\\tb' is out of range: holds a control character"}};
   for (const auto& [set, expect] : cases) {
     const auto c = nin::train::load_config("", {set});
     const auto msg = nin::test::input_error([&] { nin::train::validate(c, 1); });
@@ -222,7 +229,7 @@ TEST(Config, EveryKeyNamesItselfWhenGivenTheWrongType) {
 
 TEST(Config, OutOfRangeMessagesKeepTheirWording) {
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"model.num_classes=1", "model.num_classes = 1 is out of range: must be >= 2"},
+      {"model.num_classes=1", "model.num_classes = 1 is out of range: must be in [2, 100000]"},
       {"model.dropout=1.0", "model.dropout = 1.0 is out of range: must be in [0, 1)"},
       {"train.lr=0", "train.lr = 0.0 is out of range: must be > 0"},
       {"train.lr=inf", "train.lr = inf is out of range: must be > 0"},

@@ -1,6 +1,7 @@
 // IDX reader and FashionMNIST loader: round trips, every rejected defect, the real files.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -251,3 +252,16 @@ TEST(FashionMnistReal, TrainLimit) {
 }
 
 }  // namespace
+
+TEST_F(IdxTest, AbsoluteSizeLimitHoldsWhateverTheFileSize) {
+  // 2.2 MB of gzip may inflate to 2.4 GB, so the relative bound lets a 2.3 GB header through.
+  write_gz(path("huge.gz"), idx_bytes({1, 46000, 50000}, noise(2200000)));
+  const auto msg = input_error([&] { read_idx_u8(path("huge.gz"), 3); });
+  EXPECT_NE(msg.find("above the limit of 2147483648 bytes"), std::string::npos) << msg;
+}
+
+TEST_F(IdxTest, AFifoIsRefusedWithoutBlocking) {
+  ASSERT_EQ(::mkfifo(path("fifo").c_str(), 0600), 0);
+  const auto msg = input_error([&] { read_idx_u8(path("fifo"), 1); });
+  EXPECT_NE(msg.find("not a regular file"), std::string::npos) << msg;
+}

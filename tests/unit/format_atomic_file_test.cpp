@@ -1,7 +1,11 @@
 // Atomic writes: the new content or the old one, never a partial file or a stray temporary.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
+#include <csignal>
 #include <filesystem>
+#include <set>
 #include <fstream>
 #include <iterator>
 #include <stdexcept>
@@ -31,6 +35,13 @@ std::string runtime_error_of(F f) {
   return "";
 }
 
+// Whether `dir` holds anything but `names`: a temporary file left behind.
+bool only(const fs::path& dir, std::set<std::string> names) {
+  for (const auto& e : fs::directory_iterator(dir))
+    if (!names.erase(e.path().filename().string())) return false;
+  return names.empty();
+}
+
 }  // namespace
 
 TEST(FormatAtomicFile, WritesThePartsInOrderAndReplacesTheOldFile) {
@@ -40,13 +51,13 @@ TEST(FormatAtomicFile, WritesThePartsInOrderAndReplacesTheOldFile) {
   EXPECT_EQ(read_bytes(dir / "f"), "head-" + binary + "-tail");
   write_atomically(dir / "f", {"new"}, "test file");
   EXPECT_EQ(read_bytes(dir / "f"), "new");
-  EXPECT_FALSE(fs::exists(dir / "f.tmp"));
+  EXPECT_TRUE(only(dir, {"f"}));
 }
 
 TEST(FormatAtomicFile, MissingFolderNamesTheFileAndTheReason) {
   const auto dir = fresh_dir("atomic-missing");
   const auto msg = runtime_error_of([&] { write_atomically(dir / "absent" / "f", {"x"}, "test file"); });
-  EXPECT_EQ(msg, "cannot create test file " + (dir / "absent" / "f.tmp").string() + ": No such file or directory");
+  EXPECT_EQ(msg, "cannot create test file " + (dir / "absent" / "f").string() + ": No such file or directory");
 }
 
 TEST(FormatAtomicFile, FailedRenameLeavesTheOldTargetAndNoTemporary) {
@@ -57,17 +68,48 @@ TEST(FormatAtomicFile, FailedRenameLeavesTheOldTargetAndNoTemporary) {
   const auto msg = runtime_error_of([&] { write_atomically(dir / "f", {"new"}, "test file"); });
   EXPECT_EQ(msg.rfind("cannot rename test file to " + (dir / "f").string() + ": ", 0), 0u) << msg;
   EXPECT_EQ(read_bytes(dir / "f" / "inside" / "old"), "old");
-  EXPECT_FALSE(fs::exists(dir / "f.tmp"));
+  EXPECT_TRUE(only(dir, {"f"}));
 }
 
 TEST(FormatAtomicFile, FailedWriteLeavesTheOldFileIntact) {
-  // /dev/full takes the open but fails every write with ENOSPC: a full disk on demand.
-  if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full";
+  // A file size limit of 2 bytes makes the write fail with EFBIG: a full disk on demand.
   const auto dir = fresh_dir("atomic-full");
   std::ofstream(dir / "f") << "old";
-  fs::create_symlink("/dev/full", dir / "f.tmp");
-  const auto msg = runtime_error_of([&] { write_atomically(dir / "f", {"new"}, "test file"); });
-  EXPECT_EQ(msg, "cannot write test file " + (dir / "f.tmp").string() + ": No space left on device");
+  rlimit old{};
+  ::getrlimit(RLIMIT_FSIZE, &old);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);  // else the signal ends the process
+  rlimit tight = old;
+  tight.rlim_cur = 2;
+  ::setrlimit(RLIMIT_FSIZE, &tight);
+  const auto msg = runtime_error_of([&] { write_atomically(dir / "f", {"new content"}, "test file"); });
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_EQ(msg.rfind("cannot write test file " + (dir / "f").string() + ".tmp-", 0), 0u) << msg;
+  EXPECT_NE(msg.find(": File too large"), std::string::npos) << msg;
   EXPECT_EQ(read_bytes(dir / "f"), "old");
-  EXPECT_FALSE(fs::exists(fs::symlink_status(dir / "f.tmp")));
+  EXPECT_TRUE(only(dir, {"f"}));
+}
+
+TEST(FormatAtomicFile, APlantedSymlinkIsNeverFollowed) {
+  // The old temporary name, f.tmp, pointing at a file another user would have us overwrite.
+  const auto dir = fresh_dir("atomic-symlink");
+  std::ofstream(dir / "victim") << "victim";
+  fs::create_symlink(dir / "victim", dir / "f.tmp");
+  write_atomically(dir / "f", {"new"}, "test file");
+  EXPECT_EQ(read_bytes(dir / "victim"), "victim");
+  EXPECT_EQ(read_bytes(dir / "f"), "new");
+  EXPECT_EQ(fs::status(dir / "f").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);  // 0640
+}
+
+TEST(FormatAtomicFile, RefuseKeepsAnExistingFile) {
+  const auto dir = fresh_dir("atomic-refuse");
+  std::ofstream(dir / "f") << "old";
+  const auto msg = runtime_error_of(
+      [&] { write_atomically(dir / "f", {"new"}, "test file", nin::format::Existing::kRefuse); });
+  EXPECT_EQ(msg, "cannot create test file " + (dir / "f").string() + ": File exists");
+  EXPECT_EQ(read_bytes(dir / "f"), "old");
+  EXPECT_TRUE(only(dir, {"f"}));
+  write_atomically(dir / "g", {"new"}, "test file", nin::format::Existing::kRefuse);
+  EXPECT_EQ(read_bytes(dir / "g"), "new");
 }

@@ -7,6 +7,7 @@
 
 #include <caffe2/serialize/inline_container.h>
 
+#include "format/unpickler.h"
 #include "model/nin.h"
 #include "train/interop.h"
 #include "test_util.h"
@@ -167,4 +168,35 @@ TEST(Interop, RefusesPythonObjectsAndTensorsOutsideTheirStorage) {
   write_archive(dir / "cut.pt", "\x80\x02}(" + str("w"));
   msg = input_error([&] { load_state_dict(dir / "cut.pt"); });
   EXPECT_NE(msg.find("truncated pickle"), std::string::npos) << msg;
+}
+
+TEST(Interop, RefusesViewsLargerThanTheirStorageBeforeCopying) {
+  // One element seen 2^33 times through a stride of 0: a 32 GiB copy before any check.
+  const auto dir = fresh_dir("interop-stride0");
+  std::string long8 = "\x8a\x08";
+  for (int i = 0; i < 8; ++i) long8.push_back(static_cast<char>(((int64_t{1} << 33) >> (8 * i)) & 0xff));
+  const std::string view = "ctorch._utils\n_rebuild_tensor_v2\n((" + str("storage") + "ctorch\nFloatStorage\n" + str("0") +
+                           str("cpu") + small_int(6) + "tQ" + small_int(0) + "(" + long8 + "t" + "(" + small_int(0) +
+                           "t" + "\x89" + kOrderedDict + "tR";
+  write_archive(dir / "zero-stride.pt", "\x80\x02}(" + str("w") + view + "u.");
+  const auto msg = input_error([&] { load_state_dict(dir / "zero-stride.pt"); });
+  EXPECT_NE(msg.find("more elements than its storage"), std::string::npos) << msg;
+}
+
+TEST(Interop, DeepNestingIsRefusedAndFreedWithoutRecursion) {
+  const auto dir = fresh_dir("interop-deep");
+  // (((...()...))): a million TUPLE1 around an empty tuple.
+  write_archive(dir / "deep.pt", "\x80\x02)" + std::string(1000000, '\x85') + ".");
+  const auto msg = input_error([&] { load_state_dict(dir / "deep.pt"); });
+  EXPECT_NE(msg.find("nested deeper than 64 levels"), std::string::npos) << msg;
+  // Nesting that escaped the depth count (lists filled through the memo) is still freed
+  // without a stack overflow.
+  auto root = std::make_shared<nin::format::PyValue>();
+  auto* last = root.get();
+  for (int i = 0; i < 1000000; ++i) {
+    last->items.push_back(std::make_shared<nin::format::PyValue>());
+    last = last->items.back().get();
+  }
+  root.reset();
+  SUCCEED();
 }

@@ -3,11 +3,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <iostream>
 #include <stdexcept>
 #include <thread>
 
 #include "dist/mpi_check.h"
+#include "dist/mpi_wait.h"
 #include "dist/nccl/cuda_check.h"
 #include "util/error.h"
 
@@ -168,11 +170,15 @@ void NcclComm::join_world(MPI_Comm comm) {
   }
   // Every rank learns whether all devices are usable, so one rank without a GPU does not
   // leave the others waiting in MPI_Bcast or NCCL init. Raw MPI: no Communicator exists yet.
-  int usable = problem.empty() ? 1 : 0;
-  int all_usable = 0;
-  NIN_MPI_CHECK(MPI_Allreduce(&usable, &all_usable, 1, MPI_INT, MPI_MIN, comm));
-  if (!usable) throw std::runtime_error(problem);
-  if (!all_usable) {
+  struct Usable {
+    int mine, all;
+  };
+  auto flags = std::make_shared<Usable>(Usable{problem.empty() ? 1 : 0, 0});  // leaked, not freed, on a timeout
+  MPI_Request request = MPI_REQUEST_NULL;
+  NIN_MPI_CHECK(MPI_Iallreduce(&flags->mine, &flags->all, 1, MPI_INT, MPI_MIN, comm, &request));
+  wait_within(request, timeout_, "checking every rank's CUDA device (MPI_Iallreduce)", flags);
+  if (!flags->mine) throw std::runtime_error(problem);
+  if (!flags->all) {
     throw std::runtime_error("rank " + rank_text(rank_) + " (host " + host_ +
                              ") stops: another rank has no usable CUDA device (see its message)");
   }
@@ -184,14 +190,18 @@ ncclUniqueId NcclComm::share_id(MPI_Comm comm) const {
   struct Hello {
     int ok;
     ncclUniqueId id;
-  } hello;
+  };
+  auto shared = std::make_shared<Hello>();  // on the heap: leaked, not freed, if the wait times out
+  Hello& hello = *shared;
   std::memset(&hello, 0, sizeof(hello));
   ncclResult_t id_result = ncclSuccess;
   if (rank_ == 0) {
     id_result = ncclGetUniqueId(&hello.id);
     hello.ok = id_result == ncclSuccess ? 1 : 0;
   }
-  NIN_MPI_CHECK(MPI_Bcast(&hello, sizeof(hello), MPI_BYTE, 0, comm));
+  MPI_Request request = MPI_REQUEST_NULL;
+  NIN_MPI_CHECK(MPI_Ibcast(&hello, sizeof(hello), MPI_BYTE, 0, comm, &request));
+  wait_within(request, timeout_, "sharing the NCCL id (MPI_Ibcast)", shared);
   if (rank_ == 0) detail::check_nccl(id_result, "ncclGetUniqueId(&id)", __FILE__, __LINE__);
   if (!hello.ok) {
     throw std::runtime_error("rank " + rank_text(rank_) + " (host " + host_ +

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# launch/elastic's inputs: a huge slot count does not make the world-size search spin, and a
+# host name that could pass for an option (-J..., -oProxyCommand=...) is refused with exit 2.
+source "$(dirname "$0")/../lib/common.bash"
+ELASTIC="$NIN_SOURCE_DIR/launch/elastic"
+out=$(timeout 20 /usr/bin/python3 - "$ELASTIC" <<'PY'
+import importlib.machinery, importlib.util, sys
+loader = importlib.machinery.SourceFileLoader("elastic", sys.argv[1])
+spec = importlib.util.spec_from_loader("elastic", loader)
+m = importlib.util.module_from_spec(spec)
+loader.exec_module(m)
+print(m.world_for(10**12, m.RunFacts(32, 1, "run"), 1), m.world_for(10**12, m.RunFacts(96, 2, "run"), 1))
+PY
+) || fail "world_for did not answer within 20 s (exit $?)"
+[ "$out" = "32 48" ] || fail "world_for gave '$out', expected '32 48'"
+pass "the world-size search starts from what divides the batch"
+
+printf 'localhost slots=1\n-Jevil@example.org slots=2\n' > "$WORK/hosts"
+expect_exit 2 "hosts:2: host name '-Jevil@example.org' is not a plain host name" \
+  "$ELASTIC" --nin "$NIN" --hostfile "$WORK/hosts" -- --config "$SMOKE" --run-dir "$WORK/run"
+[ ! -e "$WORK/run" ] || fail "the run started"
