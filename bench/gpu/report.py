@@ -165,7 +165,7 @@ def nin_row(run_dir):
            "batch": cfg["train"]["batch_size"], "resize": cfg["data"]["resize"],
            "ranks": epochs[-1].get("world_size", 1), "epochs": len(epochs),
            "epochs_planned": cfg["train"]["epochs"]}
-    row.update({k: cfg["train"].get(k, False) for k in ("channels_last", "foreach", "cuda_graph")})  # issue 15
+    row.update({k: cfg["train"].get(k, False) for k in ("channels_last", "cuda_graph")})
     row.update(summarise(epochs))
     row["per_epoch"] = [{k: e[k] for k in ("epoch", "images_per_s", "epoch_s", "train_loss", "test_acc")}
                         for e in epochs]
@@ -265,7 +265,7 @@ def markdown(report):
         status = said(r) if r["status"] != "ran" else "ran"
         mfu = fmt(100 * r["mfu"], ".1f") + "%" if r.get("mfu") is not None else "-"
         pipeline = ", ".join([r.get("pipeline") or "-"] + [flag for key, flag in (
-            ("channels_last", "channels-last"), ("foreach", "foreach"), ("cuda_graph", "CUDA graph")) if r.get(key)]
+            ("channels_last", "channels-last"), ("cuda_graph", "CUDA graph")) if r.get(key)]
             + ([f"torch.compile {r['compile']}"] if r.get("compile") else []))
         lines.append(f"| {r['name']} | {status} | {r.get('trainer', '-')} | {pipeline} "
                      f"| {r.get('precision', '-')} | {r.get('batch', '-')} | {r.get('resize', '-')} "

@@ -70,7 +70,7 @@ plan() { printf '%s\t%s\t%s\t%s\n' "$@" >> "$OUT/plan.tsv"; }
 plan build build "$OUT/cmake.txt" build
 plan suite suite "$OUT/suite.txt" suite
 plan pair pair "$RUNS/cpu|$RUNS/cuda" pair
-for r in seed-fp32 seed-bf16 fast-b128 fast-b16; do plan "nin-$r" nin "$RUNS/$r" "nin-$r"; done
+for r in seed-fp32 seed-bf16 fast-b128 graph-b128 fast-b16 graph-b16; do plan "nin-$r" nin "$RUNS/$r" "nin-$r"; done
 for r in eager-fp32 eager-bf16-cl compiled-bf16-cl compiled-bf16-cl-b16 seed-dataloader; do
   plan "torch-$r" torch "$OUT/torch.txt" torch
 done
@@ -195,11 +195,12 @@ else
 fi
 
 # ---- 3. The nin-dist rows: the seed's recipe (224 px, batch 128, SGD 0.05) in fp32 and bf16,
-#         and the fast step (channels-last, bf16, fused optimizer) at batch 128 and 16 ----
+#         and the fast step (channels-last, bf16), eager and as a CUDA graph, at batch 128 and 16 ----
 SIZE=(--set data.train_limit="$TRAIN_LIMIT" --set data.test_limit="$TEST_LIMIT")
 [ -n "${RESIZE:-}" ] && SIZE+=(--set data.resize="$RESIZE")
 SEED=("$BIN" --config configs/fmnist.toml --quiet "${SIZE[@]}")
-FAST=(--set train.precision=bf16 --set train.channels_last=true --set train.foreach=true)
+FAST=(--set train.precision=bf16 --set train.channels_last=true)
+B16=(--set train.batch_size=16 --set train.base_batch_size=16)
 EPOCH_COST=""  # wall seconds per epoch of the seed fp32 row, start-up included: sizes the best recipe
 if [ $HAVE_BIN = 1 ]; then
   t0=$SECONDS
@@ -207,12 +208,22 @@ if [ $HAVE_BIN = 1 ]; then
     && EPOCH_COST=$(((SECONDS - t0 + EPOCHS - 1) / EPOCHS))
   run_step nin-seed-bf16 "${ROW_S:-90}" "${SEED[@]}" --set train.epochs="$EPOCHS" --set train.precision=bf16 \
     --run-dir "$RUNS/seed-bf16"
-  run_step nin-fast-b128 "${ROW_S:-90}" "${SEED[@]}" --set train.epochs="$EPOCHS" "${FAST[@]}" --run-dir "$RUNS/fast-b128"
-  # Add --set train.cuda_graph=true to the fast rows once Trainer::step uses the captured graph.
-  run_step nin-fast-b16 "${ROW_S:-90}" "${SEED[@]}" --set train.epochs="$B16_EPOCHS" "${FAST[@]}" \
-    --set train.batch_size=16 --set train.base_batch_size=16 --run-dir "$RUNS/fast-b16"
+  graph_rows=1  # a CUDA graph needs a CUDA build on a GPU
+  "$BIN" --version 2>/dev/null | grep -qx "CUDA: available" || graph_rows=0
+  for b in 128 16; do
+    batch=(); epochs=$EPOCHS
+    [ $b = 16 ] && batch=("${B16[@]}") epochs=$B16_EPOCHS
+    run_step "nin-fast-b$b" "${ROW_S:-90}" "${SEED[@]}" --set train.epochs="$epochs" "${FAST[@]}" "${batch[@]}" \
+      --run-dir "$RUNS/fast-b$b"
+    if [ $graph_rows = 1 ] && [ $REHEARSE = 0 ]; then
+      run_step "nin-graph-b$b" "${ROW_S:-90}" "${SEED[@]}" --set train.epochs="$epochs" "${FAST[@]}" "${batch[@]}" \
+        --set train.cuda_graph=true --run-dir "$RUNS/graph-b$b"
+    else
+      record "nin-graph-b$b" "not available" 0 "not available: train.cuda_graph needs a CUDA build on a GPU"
+    fi
+  done
 else
-  for r in seed-fp32 seed-bf16 fast-b128 fast-b16; do no_build "nin-$r"; done
+  for r in seed-fp32 seed-bf16 fast-b128 graph-b128 fast-b16 graph-b16; do no_build "nin-$r"; done
 fi
 
 # ---- 4. The PyTorch rows, one process on the same card (data on the device, warm-up apart) ----
@@ -238,7 +249,7 @@ else
     --set train.epochs="$fit" --run-dir "$RUNS/best"
   NOTE=""
 fi
-for r in cpu cuda seed-fp32 seed-bf16 fast-b128 fast-b16 best; do  # the raw figures come back with OUT_DIR
+for r in cpu cuda seed-fp32 seed-bf16 fast-b128 graph-b128 fast-b16 graph-b16 best; do  # raw figures, back with OUT_DIR
   [ -f "$RUNS/$r/metrics.jsonl" ] || continue
   mkdir -p "$OUT/runs/$r"
   cp "$RUNS/$r"/{metrics.jsonl,config.toml} "$OUT/runs/$r/" 2>/dev/null

@@ -5,7 +5,7 @@ PY=/usr/bin/python3
 "$PY" -c 'import torch, torchvision' 2> /dev/null || skip "$PY has no torch/torchvision (apt-get install python3-torch python3-torchvision)"
 # shellcheck disable=SC2034  # RUN_SH, ROWS and COMMITTED are for the tests that source this
 RUN_SH=$NIN_SOURCE_DIR/bench/gpu/run.sh
-ROWS="nin-seed-fp32 nin-seed-bf16 nin-fast-b128 nin-fast-b16 torch-eager-fp32 torch-eager-bf16-cl
+ROWS="nin-seed-fp32 nin-seed-bf16 nin-fast-b128 nin-graph-b128 nin-fast-b16 nin-graph-b16 torch-eager-fp32 torch-eager-bf16-cl
       torch-compiled-bf16-cl torch-compiled-bf16-cl-b16 torch-seed-dataloader nin-best"
 # shellcheck disable=SC2034
 COMMITTED=$NIN_SOURCE_DIR/bench/results/gpu.json

@@ -1,0 +1,141 @@
+// The step the static step replaced (host lr, host finite check, torch::optim), and the
+// static step itself, trained side by side on a slice of the real FashionMNIST: shared by
+// the unit test (one process) and the MPI test (2 ranks).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include <torch/nn/functional/loss.h>
+
+#include "data/fashion_mnist.h"
+#include "data/loader.h"
+#include "dist/communicator.h"
+#include "dist/reducer.h"
+#include "train/config.h"
+#include "train/fault.h"
+#include "train/meter.h"
+#include "train/model_io.h"
+#include "train/optim.h"
+#include "train/step.h"
+#include "util/host_reads.h"
+
+namespace nin::train::reference_step {
+
+namespace F = torch::nn::functional;
+inline constexpr const char* kRealDir = "/usr/share/datasets/fashion-mnist";
+constexpr int64_t kImages = 64, kBatch = 16;  // 4 steps an epoch
+constexpr int64_t kEpochs = 2;
+
+inline Config small(const std::string& optimizer) {
+  Config c;
+  c.data_dir = kRealDir;
+  c.resize = 67;  // the network's minimum: fast
+  c.train_limit = kImages;
+  c.batch_size = kBatch;
+  c.epochs = kEpochs;
+  c.optimizer = optimizer;
+  c.lr = optimizer == "sgd" ? 0.05 : 1e-3;
+  c.threads = 1;
+  return c;
+}
+
+inline data::Loader make_loader(const Config& c, const dist::Communicator& comm) {
+  const auto split = data::load_split(c.data_dir, /*train=*/true, c.num_classes, c.train_limit);
+  const int64_t local = c.batch_size / comm.size();
+  return data::Loader(split, data::LoaderOptions{local, local / c.accumulate, comm.rank(), comm.size(), c.seed,
+                                                 batch_options(c), augment_options(c)});
+}
+
+struct Trained {
+  model::NiN model{nullptr};
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  int64_t skipped = 0;
+  int64_t first_bad = -1;
+};
+
+inline Trained fresh(const Config& c) {
+  torch::manual_seed(c.seed);
+  Trained t;
+  t.model = make_model(c);
+  t.optimizer = make_optimizer(c, t.model->parameters());
+  return t;
+}
+
+// The step as the loop took it before: gradients into .grad, averaged over the ranks, a host
+// read of their sum, lr_at on the host, torch::optim's own step(); a NaN loss on rank 0 at
+// 0-based step `nan_step`.
+inline Trained reference(const Config& c, int64_t nan_step, dist::Communicator& comm) {
+  Trained t = fresh(c);
+  auto loader = make_loader(c, comm);
+  int64_t g = 0;
+  for (int64_t e = 0; e < c.epochs; ++e) {
+    loader.start(e);
+    while (!loader.done()) {
+      const auto batch = loader.next();
+      t.optimizer->zero_grad();
+      for (int64_t m = 0; m < batch.micro_batches(); ++m) {
+        const auto micro = batch.micro(m);
+        torch::manual_seed(dropout_seed(c.seed, g, micro.offset, comm.rank()));
+        auto loss = F::cross_entropy(t.model->forward(micro.x), micro.y);
+        if (g == nan_step && comm.rank() == 0) loss = loss * std::nan("");
+        (loss * micro.weight).backward();
+      }
+      for (const auto& p : t.model->parameters()) comm.allreduce(p.grad(), dist::ReduceOp::kAvg);
+      torch::Tensor total;
+      for (const auto& p : t.model->parameters()) total = total.defined() ? total + p.grad().sum() : p.grad().sum();
+      if (std::isfinite(total.item<double>())) {
+        for (auto& group : t.optimizer->param_groups()) group.options().set_lr(lr_at(c, g, loader.steps_per_epoch()));
+        t.optimizer->step();
+      } else {
+        t.skipped += 1;
+        if (t.first_bad < 0) t.first_bad = g;
+      }
+      ++g;
+    }
+  }
+  return t;
+}
+
+// The static step, settled only at each epoch's end, with NIN_FAULT's NaN on rank 0 at
+// `nan_step`; several gradient buckets.
+inline Trained static_steps(const Config& c, int64_t nan_step, dist::Communicator& comm) {
+  Trained t = fresh(c);
+  auto loader = make_loader(c, comm);
+  dist::Reducer reducer(t.model->parameters(), comm, 1 << 20, 1 << 18);
+  EpochMeter meter(torch::kCPU);
+  const std::string fault = "nan:" + std::to_string(nan_step + 1) + ":0";
+  setenv("NIN_FAULT", fault.c_str(), 1);
+  const Fault faults = Fault::from_env();
+  unsetenv("NIN_FAULT");
+  StaticStep step(c, comm.rank(), t.model, *t.optimizer, reducer, meter, faults, loader.steps_per_epoch(), 0,
+                  torch::kCPU);
+  int64_t g = 0;
+  for (int64_t e = 0; e < c.epochs; ++e) {
+    loader.start(e);
+    const int64_t reads = host_reads();
+    while (!loader.done()) step.run(loader.next(), g++);
+    EXPECT_EQ(host_reads(), reads) << "a step read the device";
+    const Verdict v = step.settle();
+    EXPECT_EQ(host_reads(), reads + 1);
+    t.skipped += v.skipped;
+    if (t.first_bad < 0) t.first_bad = v.first;
+  }
+  return t;
+}
+
+inline void expect_bitwise_equal(const Trained& a, const Trained& b) {
+  const auto pa = a.model->named_parameters(), pb = b.model->named_parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i)
+    EXPECT_TRUE(torch::equal(pa[i].value(), pb[i].value())) << pa[i].key() << " differs";
+  EXPECT_EQ(adam_steps(*a.optimizer), adam_steps(*b.optimizer));
+  EXPECT_EQ(a.skipped, b.skipped);
+  EXPECT_EQ(a.first_bad, b.first_bad);
+}
+
+}  // namespace nin::train::reference_step
