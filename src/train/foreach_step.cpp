@@ -1,11 +1,11 @@
 // Fused SGD / Adam / AdamW steps on torch::optim's own state.
 #include "train/foreach_step.h"
 
+#include "train/optim_state.h"
+
 #include <memory>
-#include <sstream>
 #include <stdexcept>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include <ATen/ops/_foreach_add.h>
@@ -23,22 +23,6 @@ namespace {
 
 using torch::Tensor;
 using Tensors = std::vector<Tensor>;
-using StateMap = std::remove_reference_t<decltype(std::declval<torch::optim::Optimizer&>().state())>;
-using StateKey = typename StateMap::key_type;
-
-// torch::optim's key for a parameter's state: the TensorImpl address, printed in 1.13
-// (as c10::guts::to_string prints it), the pointer itself in 2.x.
-template <class Key>
-Key key_of(const Tensor& p) {
-  if constexpr (std::is_same_v<Key, std::string>) {
-    std::ostringstream out;
-    out << p.unsafeGetTensorImpl();
-    return out.str();
-  } else {
-    return p.unsafeGetTensorImpl();
-  }
-}
-
 Tensors clones(const Tensors& ts) {
   Tensors out;
   for (const auto& t : ts) out.push_back(t.clone());
@@ -52,14 +36,14 @@ void keep_where_skipped(const Tensor& finite, const Tensors& now, const Tensors&
 
 struct Group {
   Tensors params, grads;  // detached; only parameters that have a gradient
-  std::vector<StateKey> keys;  // of the original parameters (a detached tensor has its own TensorImpl)
+  std::vector<OptimStateKey> keys;  // of the original parameters (a detached tensor has its own TensorImpl)
 };
 
 Group with_grads(torch::optim::OptimizerParamGroup& group) {
   Group g;
   for (const auto& p : group.params())
     if (p.grad().defined())
-      g.params.push_back(p.detach()), g.grads.push_back(p.grad().detach()), g.keys.push_back(key_of<StateKey>(p));
+      g.params.push_back(p.detach()), g.grads.push_back(p.grad().detach()), g.keys.push_back(state_key(p));
   return g;
 }
 
@@ -94,7 +78,7 @@ Tensor scalar<Tensor>(const Tensor& t) { return t; }
 
 // torch::optim::SGD: d = g + wd*p; buf = momentum*buf + d (buf = d the first time); p -= lr*buf.
 template <class S>
-void sgd_group(StateMap& states, const torch::optim::SGDOptions& o, const Group& g, const UpdateScalars& u,
+void sgd_group(OptimStateMap& states, const torch::optim::SGDOptions& o, const Group& g, const UpdateScalars& u,
                const Tensor& finite) {
   if (o.nesterov() || o.dampening() != 0) throw std::invalid_argument("foreach_step: SGD without nesterov/dampening");
   Tensors d = o.weight_decay() != 0 ? at::_foreach_add(g.grads, g.params, o.weight_decay()) : g.grads;
@@ -124,7 +108,7 @@ void sgd_group(StateMap& states, const torch::optim::SGDOptions& o, const Group&
 
 // torch::optim::Adam (decoupled = false) and AdamW (true), one group.
 template <class S, class Options, class State>
-void adam_group(StateMap& states, const Options& o, const Group& g, const UpdateScalars& u, const Tensor& finite,
+void adam_group(OptimStateMap& states, const Options& o, const Group& g, const UpdateScalars& u, const Tensor& finite,
                 bool decoupled) {
   if (o.amsgrad()) throw std::invalid_argument("foreach_step: Adam without amsgrad");
   const auto [beta1, beta2] = o.betas();

@@ -13,22 +13,6 @@ namespace nin::train {
 namespace {
 
 using torch::Tensor;
-using StateMap = std::remove_reference_t<decltype(std::declval<torch::optim::Optimizer&>().state())>;
-using StateKey = typename StateMap::key_type;
-
-// torch::optim's key for a parameter's state: the TensorImpl address, printed in 1.13,
-// the pointer itself in 2.x.
-template <class Key>
-Key key_of(const Tensor& p) {
-  if constexpr (std::is_same_v<Key, std::string>) {
-    std::ostringstream out;
-    out << p.unsafeGetTensorImpl();
-    return out.str();
-  } else {
-    return p.unsafeGetTensorImpl();
-  }
-}
-
 std::vector<Tensor> all_params(const torch::optim::Optimizer& opt) {
   std::vector<Tensor> out;
   for (const auto& g : opt.param_groups()) out.insert(out.end(), g.params().begin(), g.params().end());
@@ -94,12 +78,27 @@ std::unique_ptr<State> load_adam(Fields& f, size_t i, const Tensor& p) {
 
 }  // namespace
 
+namespace {
+template <class Key>  // a template, so that the branch the version does not take is not compiled
+Key key_of(const Tensor& p) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream out;
+    out << p.unsafeGetTensorImpl();
+    return out.str();
+  } else {
+    return p.unsafeGetTensorImpl();
+  }
+}
+}  // namespace
+
+OptimStateKey state_key(const Tensor& p) { return key_of<OptimStateKey>(p); }
+
 format::NamedTensors optimizer_state(const torch::optim::Optimizer& opt) {
   using namespace torch::optim;
   format::NamedTensors out;
   const auto params = all_params(opt);
   for (size_t i = 0; i < params.size(); ++i) {
-    const auto it = opt.state().find(key_of<StateKey>(params[i]));
+    const auto it = opt.state().find(state_key(params[i]));
     if (it == opt.state().end()) continue;
     const OptimizerParamState* s = it->second.get();
     if (const auto* sgd = dynamic_cast<const SGDParamState*>(s)) {
@@ -120,7 +119,7 @@ void load_optimizer_state(torch::optim::Optimizer& opt, const std::map<std::stri
   using namespace torch::optim;
   const auto params = all_params(opt);
   Fields f(state, source);
-  StateMap loaded;  // built aside: the optimizer is untouched until every entry was checked
+  OptimStateMap loaded;  // built aside: the optimizer is untouched until every entry was checked
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
     std::unique_ptr<OptimizerParamState> s;
@@ -136,7 +135,7 @@ void load_optimizer_state(torch::optim::Optimizer& opt, const std::map<std::stri
     } else {
       s = load_adam<AdamParamState>(f, i, p);
     }
-    loaded[key_of<StateKey>(p)] = std::move(s);
+    loaded[state_key(p)] = std::move(s);
   }
   if (f.used() != state.size())
     throw InputError(source + ": " + std::to_string(state.size() - f.used()) +

@@ -3,6 +3,8 @@
 
 #include <map>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 #include <torch/optim/optimizer.h>
 
@@ -14,6 +16,13 @@ namespace nin::train {
 // momentum_buffer (SGD); step (an int64 scalar), exp_avg, exp_avg_sq, max_exp_avg_sq (Adam,
 // AdamW). Parameters without state (no step taken yet) have no entry.
 constexpr const char* kOptimPrefix = "optim/";
+
+// torch::optim's state map, and its key for a parameter: the TensorImpl address, printed
+// in 1.13 (as c10::guts::to_string prints it), the pointer itself in 2.x.
+using OptimStateMap = std::remove_reference_t<decltype(std::declval<torch::optim::Optimizer&>().state())>;
+using OptimStateKey = typename OptimStateMap::key_type;
+OptimStateKey state_key(const torch::Tensor& p);
+
 format::NamedTensors optimizer_state(const torch::optim::Optimizer& optimizer);
 
 // Replaces `optimizer`'s state by `state` (the entries under kOptimPrefix) after checking
