@@ -8,6 +8,7 @@
 #include <caffe2/serialize/inline_container.h>
 
 #include "format/unpickler.h"
+#include "format/zip.h"
 #include "model/nin.h"
 #include "train/interop.h"
 #include "test_util.h"
@@ -99,6 +100,42 @@ TEST(Interop, LoadRejectsMissingAndForeignFiles) {
   const auto msg = input_error([&] { load_state_dict(dir / "junk.pt"); });
   EXPECT_NE(msg.find("junk.pt"), std::string::npos) << msg;
   EXPECT_NE(msg.find("torch.save(dict(model.state_dict())"), std::string::npos) << msg;
+}
+
+TEST(Interop, AFlippedByteInATensorFailsItsCrc) {
+  const auto dir = fresh_dir("interop-crc");
+  const auto weights = torch::arange(64, torch::kFloat32);
+  save_state_dict(dir / "model.pt", {{"w", weights}});
+  std::string bytes;
+  {
+    std::ifstream in(dir / "model.pt", std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const auto crcs = nin::format::zip_crcs(bytes);
+  ASSERT_EQ(crcs.count("data/0"), 1u);
+  const float needle = 40.0f;  // one float of the tensor's data, found in the archive
+  const auto at = bytes.find(std::string(reinterpret_cast<const char*>(&needle), sizeof needle));
+  ASSERT_NE(at, std::string::npos);
+  bytes[at] ^= 0x01;
+  std::ofstream(dir / "flipped.pt", std::ios::binary) << bytes;
+  const auto msg = input_error([&] { load_state_dict(dir / "flipped.pt"); });
+  EXPECT_NE(msg.find("flipped.pt: entry 'data/0' is damaged: its CRC-32 is"), std::string::npos) << msg;
+  EXPECT_EQ(load_state_dict(dir / "model.pt").size(), 1u);  // the undamaged file still loads
+}
+
+TEST(Interop, ZipDirectoryOutsideTheFileIsRefused) {
+  const auto dir = fresh_dir("interop-zipdir");
+  save_state_dict(dir / "model.pt", {{"w", torch::ones({3})}});
+  std::ifstream in(dir / "model.pt", std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_THROW(nin::format::zip_crcs(bytes.substr(0, 10)), std::runtime_error);
+  EXPECT_THROW(nin::format::zip_crcs(bytes.substr(bytes.size() / 2)), std::runtime_error);  // offsets past the start
+  std::string huge = bytes;
+  const auto end64 = huge.rfind("PK\x06\x06");  // PyTorch writes zip64: the count is in its end record
+  ASSERT_NE(end64, std::string::npos);
+  huge[end64 + 36] = '\x01';  // 2^32 more entries in a directory of a few hundred bytes
+  EXPECT_THROW(nin::format::zip_crcs(huge), std::runtime_error);
+  EXPECT_NO_THROW(nin::format::zip_crcs(bytes));
 }
 
 TEST(Interop, AssignRejectsMissingWrongShapeAndExtraTensorsAndLeavesModelUnchanged) {
