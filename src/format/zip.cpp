@@ -84,10 +84,12 @@ std::string zip_archive(const std::vector<ZipRecord>& records) {
   return archive;
 }
 
-ZipReader::ZipReader(const std::filesystem::path& path)
-    : reader_(std::make_unique<caffe2::serialize::PyTorchStreamReader>(path.string())) {
-  // PyTorch's reader opened the archive; its central directory gives each entry's CRC-32.
-  for (const auto& [name, recorded] : zip_crcs(read_file(path))) {
+ZipReader::ZipReader(const std::filesystem::path& path) {
+  // Our checked reading of the central directory first: a damaged one never reaches PyTorch's
+  // reader (whose constructor leaks what it allocated when it throws, in LibTorch 1.13).
+  const auto crcs = zip_crcs(read_file(path));
+  reader_ = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path.string());
+  for (const auto& [name, recorded] : crcs) {
     if (name.empty() || name.back() == '/') continue;  // a folder entry holds no bytes
     if (!reader_->hasRecord(name)) throw std::runtime_error("entry '" + name + "' is not readable");
     auto [data, size] = reader_->getRecord(name);

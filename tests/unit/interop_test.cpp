@@ -237,3 +237,19 @@ TEST(Interop, DeepNestingIsRefusedAndFreedWithoutRecursion) {
   root.reset();
   SUCCEED();
 }
+
+TEST(Interop, AContainerThatHoldsItselfIsRefused) {
+  const auto dir = fresh_dir("interop-cycle");
+  // d = {}; d["k"] = d, through the memo (BINPUT 0, BINGET 0): a cycle shared_ptr never frees.
+  write_archive(dir / "dict.pt", std::string("\x80\x02}q\x00", 5) + str("k") + std::string("h\x00s.", 4));
+  auto msg = input_error([&] { load_state_dict(dir / "dict.pt"); });
+  EXPECT_NE(msg.find("a container holds itself"), std::string::npos) << msg;
+  // l = []; l.append((l,)): the cycle passes through a tuple.
+  write_archive(dir / "list.pt", std::string("\x80\x02]q\x00h\x00\x85\x61.", 9));
+  msg = input_error([&] { load_state_dict(dir / "list.pt"); });
+  EXPECT_NE(msg.find("a container holds itself"), std::string::npos) << msg;
+  // Sharing without a cycle stays allowed: {"a": t, "b": t} with t = () from the memo.
+  write_archive(dir / "shared.pt", "\x80\x02}(" + str("a") + ")q\x01" + str("b") + "h\x01u.");
+  msg = input_error([&] { load_state_dict(dir / "shared.pt"); });
+  EXPECT_EQ(msg.find("holds itself"), std::string::npos) << msg;
+}
