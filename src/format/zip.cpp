@@ -32,6 +32,32 @@ std::string read_file(const std::filesystem::path& path) {
   return std::move(out).str();
 }
 
+// The sizes an entry's central header claims (zip64 ones from its extra field), checked
+// against the file before PyTorch's reader allocates the entry: the bytes must be in the
+// file, a stored entry holds as many bytes as it claims, and deflate expands at most 1032:1.
+void check_sizes(const std::string& b, size_t at, const std::string& name, size_t extra_len) {
+  constexpr uint64_t kMax32 = 0xffffffff, kDeflateRatio = 1032;
+  const uint64_t method = le(b, at + 10, 2);
+  uint64_t packed = le(b, at + 20, 4), size = le(b, at + 24, 4);
+  for (size_t e = at + kCentralSize + le(b, at + 28, 2), end = e + extra_len; end - e >= 4;) {
+    const uint64_t id = le(b, e, 2), len = le(b, e + 2, 2);
+    if (len > end - e - 4) break;
+    if (id == 1) {  // zip64: the 64-bit sizes, in this order, of the fields set to 0xffffffff
+      size_t f = e + 4;
+      if (size == kMax32 && f + 8 <= e + 4 + len) size = le(b, f, 8), f += 8;
+      if (packed == kMax32 && f + 8 <= e + 4 + len) packed = le(b, f, 8);
+    }
+    e += 4 + len;
+  }
+  const auto refuse = [&](const std::string& why) { throw std::runtime_error("entry '" + name + "' " + why); };
+  if (packed > b.size())
+    refuse("claims " + std::to_string(packed) + " bytes, more than the " + std::to_string(b.size()) + "-byte file");
+  if (method == 0 && size != packed)
+    refuse("is stored in " + std::to_string(packed) + " bytes but claims " + std::to_string(size));
+  if (method != 0 && size / kDeflateRatio > packed)
+    refuse("claims " + std::to_string(size) + " bytes from " + std::to_string(packed) + " compressed ones");
+}
+
 }  // namespace
 
 std::map<std::string, uint32_t> zip_crcs(const std::string& b) {
@@ -63,6 +89,7 @@ std::map<std::string, uint32_t> zip_crcs(const std::string& b) {
     if (dir_end - at - kCentralSize < name_len + extra_len + comment_len)
       throw std::runtime_error("central directory entry " + std::to_string(i) + " runs past the directory");
     std::string name = b.substr(at + kCentralSize, name_len);
+    check_sizes(b, at, name, extra_len);
     const size_t slash = name.find('/');  // PyTorch's reader names a record without the top folder
     if (slash != std::string::npos) name.erase(0, slash + 1);
     crcs[name] = static_cast<uint32_t>(le(b, at + 16, 4));

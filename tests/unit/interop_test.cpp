@@ -136,6 +136,17 @@ TEST(Interop, ZipDirectoryOutsideTheFileIsRefused) {
   huge[end64 + 36] = '\x01';  // 2^32 more entries in a directory of a few hundred bytes
   EXPECT_THROW(nin::format::zip_crcs(huge), std::runtime_error);
   EXPECT_NO_THROW(nin::format::zip_crcs(bytes));
+  // An entry that claims more bytes than the file holds is refused before anything is allocated.
+  std::string big = bytes;
+  const auto central = big.find("PK\x01\x02");
+  ASSERT_NE(central, std::string::npos);
+  for (int i = 0; i < 4; ++i) big[central + 20 + i] = big[central + 24 + i] = '\x7f';
+  try {
+    nin::format::zip_crcs(big);
+    ADD_FAILURE() << "a 2 GB entry in a small file was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("claims 2139062143 bytes, more than the"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Interop, AssignRejectsMissingWrongShapeAndExtraTensorsAndLeavesModelUnchanged) {
