@@ -7,7 +7,8 @@ BUILD_DIR=${1:-build}
 
 PACKAGES=(cmake g++ make pkg-config libtorch-dev libopenmpi-dev openmpi-bin libboost-program-options-dev
   libgtest-dev libtomlplusplus-dev nlohmann-json3-dev libxxhash-dev libssl-dev zlib1g-dev libpng-dev gnuplot-nox
-  dataset-fashion-mnist python3-torch python3-torchvision time)
+  dataset-fashion-mnist python3-torch python3-torchvision time python3-hypothesis
+  clang libclang-rt-dev)  # clang and its libFuzzer/sanitizer runtimes: the fuzz build (tests/fuzz)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,6 +5,7 @@
 #include <map>
 #include <sstream>
 #include <stdexcept>
+#include <unordered_set>
 
 #include <torch/types.h>
 
@@ -33,8 +34,27 @@ PyValuePtr text(Kind kind, std::string s) {  // kString, kGlobal
   out->text = std::move(s);
   return out;
 }
-// `container` now holds `item`: one level deeper than it, within kMaxPickleDepth.
+// Whether `target` is `from` or lies inside it (the memo lets a pickle share values).
+bool reaches(const PyValue& from, const PyValue* target) {
+  std::vector<const PyValue*> todo = {&from};
+  std::unordered_set<const PyValue*> seen;
+  while (!todo.empty()) {
+    const PyValue* v = todo.back();
+    todo.pop_back();
+    if (v == target) return true;
+    if (!seen.insert(v).second) continue;
+    for (const auto& item : v->items) todo.push_back(item.get());
+    for (const auto& [k, value] : v->entries) todo.push_back(k.get()), todo.push_back(value.get());
+  }
+  return false;
+}
+
+// `container` now holds `item`: one level deeper than it, within kMaxPickleDepth, and never
+// itself (a cycle through the memo would never be freed). Depth falls along every edge so far,
+// so only an item at least as deep as the container can hold it.
 void nest(PyValue& container, const PyValuePtr& item) {
+  if (item->depth >= container.depth && reaches(*item, &container))
+    fail("malformed pickle (a container holds itself)");
   container.depth = std::max(container.depth, item->depth + 1);
   if (container.depth > kMaxPickleDepth)
     fail("malformed pickle (nested deeper than " + std::to_string(kMaxPickleDepth) + " levels)");

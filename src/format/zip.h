@@ -3,6 +3,8 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,7 +31,15 @@ struct ZipRecord {
 // writer puts every record under archive/, aligns its data to 64 bytes and adds archive/version).
 std::string zip_archive(const std::vector<ZipRecord>& records);
 
-// Reads the records of an archive written by torch.save; c10::Error on a damaged archive.
+// The CRC-32 that the central directory of the zip archive `bytes` records for each entry,
+// by the entry's name without its top folder (torch.save's archive/, as PyTorch's reader
+// names records). std::runtime_error on a damaged directory; every offset and count read
+// from the archive is checked against its size before it is used.
+std::map<std::string, uint32_t> zip_crcs(const std::string& bytes);
+
+// Reads the records of an archive written by torch.save; c10::Error on a damaged archive,
+// std::runtime_error naming the entry when an entry's bytes fail the CRC-32 its archive
+// records (PyTorch's reader does not check it: every entry is checked on opening).
 class ZipReader {
  public:
   explicit ZipReader(const std::filesystem::path& path);

@@ -61,4 +61,21 @@ expect_exit 2 "legacy format.*torch.save\(model.state_dict\(\), path\)" \
 PYTHONPATH=$PYDIR "$PY" -c 'import sys, torch, seed_nin; torch.save(seed_nin.NiN(), sys.argv[1])' "$WORK/module.pt"
 expect_exit 2 "module.pt: holds the Python object seed_nin.NiN, not a dict of tensors" \
   "$NIN" import --config "$SMOKE" --state-dict "$WORK/module.pt" --out "$WORK/module.nin"
+
+# Integrity: one byte flipped inside a tensor's data fails the CRC-32 the zip records for it.
+"$PY" - "$WORK/model.pt" "$WORK/flipped.pt" <<'PYEOF' || fail "could not flip a byte"
+import struct, sys, zipfile
+src, dst = sys.argv[1], sys.argv[2]
+info = next(i for i in zipfile.ZipFile(src).infolist() if i.filename.endswith("/data/3"))
+data = bytearray(open(src, "rb").read())
+name_len, extra_len = struct.unpack_from("<HH", data, info.header_offset + 26)
+at = info.header_offset + 30 + name_len + extra_len + info.file_size // 2  # the middle of the tensor's data
+data[at] ^= 0x10
+open(dst, "wb").write(bytes(data))
+PYEOF
+expect_exit 2 "flipped.pt: entry 'data/3' is damaged: its CRC-32 is [0-9a-f]+, the archive records [0-9a-f]+" \
+  "$NIN" import --config "$SMOKE" --state-dict "$WORK/flipped.pt" --out "$WORK/flipped.nin"
+[ ! -e "$WORK/flipped.nin" ] || fail "an import with a damaged entry left a file"
+"$NIN" import --config "$SMOKE" --state-dict "$WORK/model.pt" --out "$WORK/unflipped.nin" | grep -q "wrote" ||
+  fail "the undamaged export does not import"
 pass "interop"

@@ -8,6 +8,7 @@
 #include <caffe2/serialize/inline_container.h>
 
 #include "format/unpickler.h"
+#include "format/zip.h"
 #include "model/nin.h"
 #include "train/interop.h"
 #include "test_util.h"
@@ -99,6 +100,53 @@ TEST(Interop, LoadRejectsMissingAndForeignFiles) {
   const auto msg = input_error([&] { load_state_dict(dir / "junk.pt"); });
   EXPECT_NE(msg.find("junk.pt"), std::string::npos) << msg;
   EXPECT_NE(msg.find("torch.save(dict(model.state_dict())"), std::string::npos) << msg;
+}
+
+TEST(Interop, AFlippedByteInATensorFailsItsCrc) {
+  const auto dir = fresh_dir("interop-crc");
+  const auto weights = torch::arange(64, torch::kFloat32);
+  save_state_dict(dir / "model.pt", {{"w", weights}});
+  std::string bytes;
+  {
+    std::ifstream in(dir / "model.pt", std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const auto crcs = nin::format::zip_crcs(bytes);
+  ASSERT_EQ(crcs.count("data/0"), 1u);
+  const float needle = 40.0f;  // one float of the tensor's data, found in the archive
+  const auto at = bytes.find(std::string(reinterpret_cast<const char*>(&needle), sizeof needle));
+  ASSERT_NE(at, std::string::npos);
+  bytes[at] ^= 0x01;
+  std::ofstream(dir / "flipped.pt", std::ios::binary) << bytes;
+  const auto msg = input_error([&] { load_state_dict(dir / "flipped.pt"); });
+  EXPECT_NE(msg.find("flipped.pt: entry 'data/0' is damaged: its CRC-32 is"), std::string::npos) << msg;
+  EXPECT_EQ(load_state_dict(dir / "model.pt").size(), 1u);  // the undamaged file still loads
+}
+
+TEST(Interop, ZipDirectoryOutsideTheFileIsRefused) {
+  const auto dir = fresh_dir("interop-zipdir");
+  save_state_dict(dir / "model.pt", {{"w", torch::ones({3})}});
+  std::ifstream in(dir / "model.pt", std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_THROW(nin::format::zip_crcs(bytes.substr(0, 10)), std::runtime_error);
+  EXPECT_THROW(nin::format::zip_crcs(bytes.substr(bytes.size() / 2)), std::runtime_error);  // offsets past the start
+  std::string huge = bytes;
+  const auto end64 = huge.rfind("PK\x06\x06");  // PyTorch writes zip64: the count is in its end record
+  ASSERT_NE(end64, std::string::npos);
+  huge[end64 + 36] = '\x01';  // 2^32 more entries in a directory of a few hundred bytes
+  EXPECT_THROW(nin::format::zip_crcs(huge), std::runtime_error);
+  EXPECT_NO_THROW(nin::format::zip_crcs(bytes));
+  // An entry that claims more bytes than the file holds is refused before anything is allocated.
+  std::string big = bytes;
+  const auto central = big.find("PK\x01\x02");
+  ASSERT_NE(central, std::string::npos);
+  for (int i = 0; i < 4; ++i) big[central + 20 + i] = big[central + 24 + i] = '\x7f';
+  try {
+    nin::format::zip_crcs(big);
+    ADD_FAILURE() << "a 2 GB entry in a small file was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("claims 2139062143 bytes, more than the"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Interop, AssignRejectsMissingWrongShapeAndExtraTensorsAndLeavesModelUnchanged) {
@@ -199,4 +247,20 @@ TEST(Interop, DeepNestingIsRefusedAndFreedWithoutRecursion) {
   }
   root.reset();
   SUCCEED();
+}
+
+TEST(Interop, AContainerThatHoldsItselfIsRefused) {
+  const auto dir = fresh_dir("interop-cycle");
+  // d = {}; d["k"] = d, through the memo (BINPUT 0, BINGET 0): a cycle shared_ptr never frees.
+  write_archive(dir / "dict.pt", std::string("\x80\x02}q\x00", 5) + str("k") + std::string("h\x00s.", 4));
+  auto msg = input_error([&] { load_state_dict(dir / "dict.pt"); });
+  EXPECT_NE(msg.find("a container holds itself"), std::string::npos) << msg;
+  // l = []; l.append((l,)): the cycle passes through a tuple.
+  write_archive(dir / "list.pt", std::string("\x80\x02]q\x00h\x00\x85\x61.", 9));
+  msg = input_error([&] { load_state_dict(dir / "list.pt"); });
+  EXPECT_NE(msg.find("a container holds itself"), std::string::npos) << msg;
+  // Sharing without a cycle stays allowed: {"a": t, "b": t} with t = () from the memo.
+  write_archive(dir / "shared.pt", "\x80\x02}(" + str("a") + ")q\x01" + str("b") + "h\x01u.");
+  msg = input_error([&] { load_state_dict(dir / "shared.pt"); });
+  EXPECT_EQ(msg.find("holds itself"), std::string::npos) << msg;
 }
