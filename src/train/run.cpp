@@ -138,11 +138,6 @@ void Run::resume(const std::string& resume, bool trust_legacy, model::NiN& model
       std::to_string(state_.global_step) + " (written by " + std::to_string(ck->world_size) + " ranks)");
 }
 
-std::string Run::position() const {
-  return "epoch " + std::to_string(state_.epoch + 1) + ", step " + std::to_string(state_.step_in_epoch + 1) +
-         " (global step " + std::to_string(state_.global_step + 1) + ")";
-}
-
 void Run::step_done(int64_t step_in_epoch) {
   ++state_.global_step;
   state_.step_in_epoch = step_in_epoch;

@@ -42,7 +42,6 @@ class Run {
   void say(const std::string& line) const;  // a line on rank 0's stdout
   void warn(const std::string& text) const; // "warning: text" on rank 0's stderr
   const TrainState& state() const { return state_; }
-  std::string position() const;  // of the step in progress: "epoch E, step S (global step G)", 1-based
 
   // `resume`: "" (fresh), "auto" (newest checkpoint that verifies, if any) or a path;
   // `trust_legacy`: read a version-1 checkpoint. Rank 0 picks the checkpoint and every rank
