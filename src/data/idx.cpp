@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "util/error.h"
+#include "util/input_limit.h"
 
 namespace nin::data {
 namespace {
@@ -164,7 +165,8 @@ torch::Tensor read_idx_u8(const std::string& path, int64_t expected_dims) {
     fail(path, "truncated: " + announced + ", found " + std::to_string(found) +
                    short_read_suffix(path, f));
   }
-  if (bytes > kMaxIdxBytes) fail(path, announced + ", above the limit of " + std::to_string(kMaxIdxBytes) + " bytes");
+  if (const uint64_t limit = input_limit(kMaxIdxBytes); bytes > limit)
+    fail(path, announced + ", above the limit of " + std::to_string(limit) + " bytes (" + kMaxInputBytesEnv + ")");
 
   torch::Tensor out = torch::empty(dims, torch::kUInt8);
   const uint64_t found = read_some(f, out.data_ptr<uint8_t>(), bytes);

@@ -1,11 +1,7 @@
 #include "format/checkpoint_file.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -16,7 +12,9 @@
 #include <xxhash.h>
 
 #include "format/atomic_file.h"
+#include "format/regular_file.h"
 #include "util/error.h"
+#include "util/input_limit.h"
 
 namespace nin::format {
 namespace {
@@ -54,33 +52,6 @@ bool has_key() {
 
 }  // namespace
 
-std::string read_regular_file(const std::filesystem::path& path, const std::string& what, uint64_t max_bytes) {
-  const std::string name = path.string();
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);  // a FIFO must not block the open
-  if (fd < 0) throw InputError(name + ": " + what + " not found or not readable (" + std::strerror(errno) + ")");
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-    throw InputError(name + ": " + what + " is not a regular file (a FIFO, device or folder); refused");
-  if (static_cast<uint64_t>(st.st_size) > max_bytes)
-    throw InputError(name + ": " + what + " of " + std::to_string(st.st_size) + " bytes exceeds the limit of " +
-                     std::to_string(max_bytes));
-  std::string bytes(static_cast<size_t>(st.st_size), '\0');
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t r = ::read(fd, bytes.data() + done, bytes.size() - done);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) throw InputError(name + ": cannot read " + what + ": " + std::strerror(errno));
-    if (r == 0) break;  // shrank while read: the checks below see a short file
-    done += static_cast<size_t>(r);
-  }
-  bytes.resize(done);
-  return bytes;
-}
-
 void write_checkpoint_file(const std::filesystem::path& path, std::string_view payload, Existing existing) {
   std::string header(kTagAt, '\0');
   const uint32_t version = kCheckpointVersion;
@@ -99,7 +70,7 @@ void write_checkpoint_file(const std::filesystem::path& path, std::string_view p
 
 CheckpointPayload read_checkpoint_file(const std::filesystem::path& path) {
   const std::string name = path.string();
-  std::string bytes = read_regular_file(path, "checkpoint", kMaxCheckpointBytes);
+  std::string bytes = read_regular_file(path, "checkpoint", input_limit(kMaxCheckpointBytes));
   if (bytes.size() < kTagAt)
     throw InputError(name + ": not a nin-dist checkpoint (" + std::to_string(bytes.size()) + " bytes, truncated)");
   if (std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0)

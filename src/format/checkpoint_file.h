@@ -36,8 +36,4 @@ void write_checkpoint_file(const std::filesystem::path& path, std::string_view p
 // missing, truncated, corrupt or unsigned file is an InputError naming the path and the defect.
 CheckpointPayload read_checkpoint_file(const std::filesystem::path& path);
 
-// The bytes of the regular file `path` (opened without blocking: a FIFO or device is an
-// InputError naming it), at most `max_bytes`; `what` names the file's role in messages.
-std::string read_regular_file(const std::filesystem::path& path, const std::string& what, uint64_t max_bytes);
-
 }  // namespace nin::format

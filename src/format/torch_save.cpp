@@ -103,6 +103,8 @@ NamedTensors load_state_dict(const fs::path& path) {
   }
   try {
     return read_archive(path);
+  } catch (const InputError&) {  // names the path already
+    throw;
   } catch (const c10::Error& e) {
     throw InputError(path.string() + ": unreadable torch.save archive: " + e.what_without_backtrace() + kResaveHint);
   } catch (const std::runtime_error& e) {

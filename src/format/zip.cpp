@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 #include <stdexcept>
 
 #include <caffe2/serialize/inline_container.h>
 #include <zlib.h>
+
+#include "format/regular_file.h"
+#include "util/input_limit.h"
 
 namespace nin::format {
 namespace {
@@ -17,6 +19,8 @@ namespace {
 constexpr uint32_t kEndSig = 0x06054b50, kEnd64Sig = 0x06064b50, kLocator64Sig = 0x07064b50, kCentralSig = 0x02014b50;
 constexpr size_t kEndSize = 22, kLocator64Size = 20, kEnd64Size = 56, kCentralSize = 46;  // bytes
 constexpr size_t kMaxComment = 0xffff;                                                     // bytes
+// The archive, and all its entries together once inflated: 500x a NiN state dict's.
+constexpr uint64_t kMaxArchiveBytes = uint64_t{4} << 30;
 
 uint64_t le(const std::string& b, size_t at, int n) {
   uint64_t v = 0;
@@ -24,18 +28,11 @@ uint64_t le(const std::string& b, size_t at, int n) {
   return v;
 }
 
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  if (!in && !in.eof()) throw std::runtime_error("unreadable");
-  return std::move(out).str();
-}
-
 // The sizes an entry's central header claims (zip64 ones from its extra field), checked
 // against the file before PyTorch's reader allocates the entry: the bytes must be in the
 // file, a stored entry holds as many bytes as it claims, and deflate expands at most 1032:1.
-void check_sizes(const std::string& b, size_t at, const std::string& name, size_t extra_len) {
+// Returns the entry's size once inflated.
+uint64_t check_sizes(const std::string& b, size_t at, const std::string& name, size_t extra_len) {
   constexpr uint64_t kMax32 = 0xffffffff, kDeflateRatio = 1032;
   const uint64_t method = le(b, at + 10, 2);
   uint64_t packed = le(b, at + 20, 4), size = le(b, at + 24, 4);
@@ -56,6 +53,7 @@ void check_sizes(const std::string& b, size_t at, const std::string& name, size_
     refuse("is stored in " + std::to_string(packed) + " bytes but claims " + std::to_string(size));
   if (method != 0 && size / kDeflateRatio > packed)
     refuse("claims " + std::to_string(size) + " bytes from " + std::to_string(packed) + " compressed ones");
+  return size;
 }
 
 }  // namespace
@@ -80,6 +78,8 @@ std::map<std::string, uint32_t> zip_crcs(const std::string& b) {
                              " bytes at " + std::to_string(dir_at) + ") does not fit in the " + std::to_string(n) +
                              "-byte file");
   std::map<std::string, uint32_t> crcs;
+  const uint64_t limit = input_limit(kMaxArchiveBytes);
+  uint64_t inflated = 0;  // bytes, every entry so far: an absolute cap, not only a ratio
   size_t at = dir_at;
   const size_t dir_end = dir_at + dir_size;
   for (uint64_t i = 0; i < count; ++i) {
@@ -89,7 +89,11 @@ std::map<std::string, uint32_t> zip_crcs(const std::string& b) {
     if (dir_end - at - kCentralSize < name_len + extra_len + comment_len)
       throw std::runtime_error("central directory entry " + std::to_string(i) + " runs past the directory");
     std::string name = b.substr(at + kCentralSize, name_len);
-    check_sizes(b, at, name, extra_len);
+    inflated += check_sizes(b, at, name, extra_len);  // each at most 1032x the file: no overflow
+    if (inflated > limit)
+      throw std::runtime_error("entries up to '" + name + "' hold " + std::to_string(inflated) +
+                               " bytes once inflated, above the limit of " + std::to_string(limit) + " (" +
+                               kMaxInputBytesEnv + ")");
     const size_t slash = name.find('/');  // PyTorch's reader names a record without the top folder
     if (slash != std::string::npos) name.erase(0, slash + 1);
     crcs[name] = static_cast<uint32_t>(le(b, at + 16, 4));
@@ -114,7 +118,7 @@ std::string zip_archive(const std::vector<ZipRecord>& records) {
 ZipReader::ZipReader(const std::filesystem::path& path) {
   // Our checked reading of the central directory first: a damaged one never reaches PyTorch's
   // reader (whose constructor leaks what it allocated when it throws, in LibTorch 1.13).
-  const auto crcs = zip_crcs(read_file(path));
+  const auto crcs = zip_crcs(read_regular_file(path, "torch.save archive", input_limit(kMaxArchiveBytes)));
   reader_ = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path.string());
   for (const auto& [name, recorded] : crcs) {
     if (name.empty() || name.back() == '/') continue;  // a folder entry holds no bytes

@@ -34,12 +34,14 @@ std::string zip_archive(const std::vector<ZipRecord>& records);
 // The CRC-32 that the central directory of the zip archive `bytes` records for each entry,
 // by the entry's name without its top folder (torch.save's archive/, as PyTorch's reader
 // names records). std::runtime_error on a damaged directory; every offset and count read
-// from the archive is checked against its size before it is used.
+// from the archive is checked against its size before it is used, and all entries together
+// may hold at most 4 GiB once inflated (util/input_limit.h).
 std::map<std::string, uint32_t> zip_crcs(const std::string& bytes);
 
 // Reads the records of an archive written by torch.save; c10::Error on a damaged archive,
 // std::runtime_error naming the entry when an entry's bytes fail the CRC-32 its archive
-// records (PyTorch's reader does not check it: every entry is checked on opening).
+// records (PyTorch's reader does not check it: every entry is checked on opening), and
+// InputError naming the path when it is not a regular file or holds more than 4 GiB.
 class ZipReader {
  public:
   explicit ZipReader(const std::filesystem::path& path);

@@ -15,6 +15,8 @@
 #include "data/fashion_mnist.h"
 #include "data/idx.h"
 #include "util/error.h"
+#include "util/input_limit.h"
+#include "test_util.h"
 
 namespace fs = std::filesystem;
 using nin::data::load_split;
@@ -127,6 +129,16 @@ TEST_F(IdxTest, TruncatedHugeHeaderDoesNotAllocate) {
   const std::string p = path("h-idx3-ubyte");
   write_raw(p, idx_bytes({60000, 4000000, 4000000}, iota_bytes(7)));
   expect_has(input_error([&] { read_idx_u8(p, 3); }), {p, "truncated", "found 7"});
+}
+
+TEST_F(IdxTest, DataAboveTheAbsoluteCapIsRefused) {
+  const std::string p = path("big-idx1-ubyte");
+  write_raw(p, idx_bytes({300}, iota_bytes(300)));
+  {
+    const nin::test::ScopedEnv limit(nin::kMaxInputBytesEnv, "299");
+    expect_has(input_error([&] { read_idx_u8(p, 1); }), {p, "300 bytes of data, above the limit of 299 bytes (NIN_MAX_INPUT_BYTES)"});
+  }
+  EXPECT_EQ(read_idx_u8(p, 1).numel(), 300);
 }
 
 TEST_F(IdxTest, TruncatedGzip) {

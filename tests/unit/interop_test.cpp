@@ -13,11 +13,13 @@
 #include "train/interop.h"
 #include "test_util.h"
 #include "util/error.h"
+#include "util/input_limit.h"
 
 namespace fs = std::filesystem;
 using namespace nin::train;
 using nin::test::fresh_dir;
 using nin::test::input_error;
+using nin::test::ScopedEnv;
 
 namespace {
 
@@ -147,6 +149,38 @@ TEST(Interop, ZipDirectoryOutsideTheFileIsRefused) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("claims 2139062143 bytes, more than the"), std::string::npos) << e.what();
   }
+}
+
+TEST(Interop, ArchivesAboveTheAbsoluteCapAreRefused) {
+  const auto dir = fresh_dir("interop-cap");
+  save_state_dict(dir / "model.pt", {{"w", torch::ones({1000})}});  // 4000 bytes of tensor data
+  std::ifstream in(dir / "model.pt", std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  {  // the entries together hold more than 3999 bytes, however the file packs them
+    const ScopedEnv limit(nin::kMaxInputBytesEnv, "3999");
+    try {
+      nin::format::zip_crcs(bytes);
+      ADD_FAILURE() << "entries above the cap were accepted";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("once inflated, above the limit of 3999 (NIN_MAX_INPUT_BYTES)"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  {
+    const ScopedEnv limit(nin::kMaxInputBytesEnv, "3000");  // below the file's own size
+    const auto msg = input_error([&] { load_state_dict(dir / "model.pt"); });
+    EXPECT_NE(msg.find("model.pt: torch.save archive of " + std::to_string(bytes.size()) +
+                       " bytes exceeds the limit of 3000 (NIN_MAX_INPUT_BYTES)"),
+              std::string::npos)
+        << msg;
+  }
+  {
+    const ScopedEnv limit(nin::kMaxInputBytesEnv, "-5");
+    EXPECT_NE(input_error([&] { load_state_dict(dir / "model.pt"); }).find("NIN_MAX_INPUT_BYTES='-5'"),
+              std::string::npos);
+  }
+  EXPECT_EQ(load_state_dict(dir / "model.pt").size(), 1u);  // the default cap is far above it
 }
 
 TEST(Interop, AssignRejectsMissingWrongShapeAndExtraTensorsAndLeavesModelUnchanged) {

@@ -1,6 +1,8 @@
-// Helpers shared by the unit tests: scratch folders and the text of an InputError.
+// Helpers shared by the unit tests: scratch folders, the text of an InputError, and an
+// environment variable set for one scope.
 #pragma once
 
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -26,5 +28,17 @@ inline std::string input_error(const std::function<void()>& f) {
   }
   return "";
 }
+
+// Sets `name` to `value` until the end of the scope, then unsets it.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) { ::setenv(name, value.c_str(), 1); }
+  ~ScopedEnv() { ::unsetenv(name_); }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+};
 
 }  // namespace nin::test
