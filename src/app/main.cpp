@@ -7,6 +7,7 @@
 #include <c10/util/Exception.h>
 
 #include "app/commands.h"
+#include "dist/where.h"
 #include "util/error.h"
 
 int main(int argc, char** argv) {
@@ -16,7 +17,7 @@ int main(int argc, char** argv) {
   mallopt(M_TRIM_THRESHOLD, 1 << 30);    // bytes of free heap kept before trimming
   nin::dist::Process process(&argc, &argv);  // destroyed last: MPI_Finalize after everything
   const bool lead = process.rank() == 0;
-  const std::string where = "rank " + std::to_string(process.rank()) + " (host " + process.host() + ")";
+  const std::string where = nin::dist::rank_on_host(process.rank(), process.host());
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
     // Bare `nin-dist` would train the seed's 224 px recipe for hours on a CPU: it shows

@@ -17,7 +17,7 @@ std::unique_ptr<Communicator> make_communicator(const Process& process, const to
     throw InputError("device = \"" + device.str() + "\" is not supported; use \"cpu\" or \"cuda\"");
   }
   if (process.size() == 1) return make_local_communicator();
-  return make_mpi_communicator(process.comm(), timeout);
+  return make_mpi_communicator(MPI_COMM_WORLD, timeout);  // the Process's world
 }
 
 bool nccl_available() { return false; }

@@ -7,10 +7,12 @@
 #include <stdexcept>
 #include <string>
 
+#include "dist/where.h"
+
 namespace nin::dist::detail {
 
 // "MPI error in <call> at <file>:<line> on rank R (host H): <MPI_Error_string>".
-// Asks MPI for rank and host itself, so it also works before Process knows them.
+// Asks MPI for the rank itself, so it also works before Process knows it.
 [[noreturn]] inline void throw_mpi_error(int code, const char* call, const char* file, int line) {
   char text[MPI_MAX_ERROR_STRING] = {};
   int text_len = 0;
@@ -22,15 +24,9 @@ namespace nin::dist::detail {
   MPI_Initialized(&initialized);
   MPI_Finalized(&finalized);
   int rank = -1;
-  char host[MPI_MAX_PROCESSOR_NAME] = "?";
-  int host_len = 1;
-  if (initialized && !finalized) {  // rank and host are only defined in between
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Get_processor_name(host, &host_len);
-  }
-  throw std::runtime_error("MPI error in " + std::string(call) + " at " + file + ":" +
-                           std::to_string(line) + " on rank " + std::to_string(rank) + " (host " +
-                           std::string(host, host_len) + "): " + std::string(text, text_len));
+  if (initialized && !finalized) MPI_Comm_rank(MPI_COMM_WORLD, &rank);  // only defined in between
+  throw std::runtime_error("MPI error in " + std::string(call) + " at " + file + ":" + std::to_string(line) + " on " +
+                           rank_on_host(rank) + ": " + std::string(text, text_len));
 }
 
 }  // namespace nin::dist::detail

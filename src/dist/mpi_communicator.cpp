@@ -10,6 +10,7 @@
 
 #include "dist/mpi_check.h"
 #include "dist/mpi_wait.h"
+#include "dist/where.h"
 #include "util/error.h"
 
 namespace nin::dist {
@@ -134,9 +135,8 @@ class MpiWork final : public Work {
  private:
   std::string timeout_message() const {
     std::ostringstream out;
-    out << what_ << " did not complete within " << where_.timeout.count() / 1000.0 << " s on rank "
-        << where_.rank << " (host " << where_.host
-        << "): a peer rank died or stopped responding";
+    out << what_ << " did not complete within " << where_.timeout.count() / 1000.0 << " s on "
+        << rank_on_host(where_.rank, where_.host) << ": a peer rank died or stopped responding";
     return out.str();
   }
 
@@ -163,10 +163,7 @@ class MpiCommunicator final : public Communicator {
     NIN_MPI_CHECK(MPI_Comm_set_errhandler(comm_->comm, MPI_ERRORS_RETURN));  // codes, not aborts
     NIN_MPI_CHECK(MPI_Comm_rank(comm_->comm, &where_.rank));
     NIN_MPI_CHECK(MPI_Comm_size(comm_->comm, &where_.size));
-    char name[MPI_MAX_PROCESSOR_NAME] = {};
-    int name_len = 0;
-    NIN_MPI_CHECK(MPI_Get_processor_name(name, &name_len));
-    where_.host.assign(name, name_len);
+    where_.host = this_host();
     where_.timeout = timeout;
   }
 

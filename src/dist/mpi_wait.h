@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "dist/mpi_check.h"
+#include "dist/where.h"
 #include "util/error.h"
 
 namespace nin::dist {
@@ -29,13 +30,10 @@ inline void wait_within(MPI_Request& request, std::chrono::milliseconds timeout,
   }
   if (keep_alive) static_cast<void>(new std::shared_ptr<void>(std::move(keep_alive)));  // intentional leak
   int rank = -1;
-  char host[MPI_MAX_PROCESSOR_NAME] = {};
-  int host_len = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Get_processor_name(host, &host_len);
   std::ostringstream out;
-  out << what << " did not complete within " << timeout.count() / 1000.0 << " s on rank " << rank << " (host "
-      << std::string(host, static_cast<size_t>(host_len)) << "): a peer rank died or never started (dist.timeout_s)";
+  out << what << " did not complete within " << timeout.count() / 1000.0 << " s on " << rank_on_host(rank)
+      << ": a peer rank died or never started (dist.timeout_s)";
   throw CollectiveTimeout(out.str());
 }
 

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "dist/mpi_check.h"
+#include "dist/where.h"
 
 namespace nin::dist {
 
@@ -44,10 +45,7 @@ Process::Process(int* argc, char*** argv) {
     int is_leader = local_rank_ == 0 ? 1 : 0;  // one leader per node
     NIN_MPI_CHECK(MPI_Allreduce(&is_leader, &num_nodes_, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD));
 
-    char name[MPI_MAX_PROCESSOR_NAME] = {};
-    int name_len = 0;
-    NIN_MPI_CHECK(MPI_Get_processor_name(name, &name_len));
-    host_.assign(name, name_len);
+    host_ = this_host();
   } catch (...) {
     if (owns_mpi_) MPI_Finalize();  // the destructor does not run for a failed constructor
     throw;

@@ -1,9 +1,8 @@
-// MPI lifetime and this process's place in the job: rank, world, node-local rank.
+// MPI lifetime and this process's place in the job: rank, world, node-local rank. The rest
+// of the program sees no MPI type: communicators are made by dist/factory.h.
 #pragma once
 
 #include <string>
-
-#include <mpi.h>
 
 namespace nin::dist {
 
@@ -23,7 +22,6 @@ class Process {
   int local_size() const { return local_size_; }
   int num_nodes() const { return num_nodes_; }
   const std::string& host() const { return host_; }
-  MPI_Comm comm() const { return MPI_COMM_WORLD; }
   // The first line of the MPI library's own description, e.g. "Open MPI v4.1.4, ...".
   static std::string library_version();
 

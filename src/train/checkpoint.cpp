@@ -15,9 +15,21 @@
 
 namespace nin::train {
 
-// TrainState's fields, each stored under its own name in the "train_state" metadata.
-#define NIN_TRAIN_STATE_FIELDS epoch, step_in_epoch, global_step, loss_sum, correct, seen
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainState, NIN_TRAIN_STATE_FIELDS)
+// TrainState's fields, each stored under its own name in the "train_state" metadata, the
+// epoch's sums as an object under "sums" (older files hold them beside the other fields).
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EpochSums, loss_sum, correct, seen)
+
+void to_json(nlohmann::json& j, const TrainState& s) {
+  j = {{"epoch", s.epoch}, {"step_in_epoch", s.step_in_epoch}, {"global_step", s.global_step}, {"sums", s.sums}};
+}
+
+void from_json(const nlohmann::json& j, TrainState& s) {
+  const TrainState fresh;
+  s.epoch = j.value("epoch", fresh.epoch);
+  s.step_in_epoch = j.value("step_in_epoch", fresh.step_in_epoch);
+  s.global_step = j.value("global_step", fresh.global_step);
+  s.sums = j.contains("sums") ? j.at("sums").get<EpochSums>() : j.get<EpochSums>();  // older: at the top
+}
 
 namespace fs = std::filesystem;
 namespace {
@@ -94,7 +106,7 @@ void parse_legacy(const std::string& payload, CheckpointFile& file) {
     file.world_size = read_ivalue<int64_t>(*file.legacy, "world_size");
     const auto s = read_ivalue<std::vector<int64_t>>(*file.legacy, "state");
     if (s.size() != 5) throw std::runtime_error("state has " + std::to_string(s.size()) + " fields");
-    file.state = {s[0], s[1], s[2], read_ivalue<double>(*file.legacy, "loss_sum"), s[3], s[4]};
+    file.state = {s[0], s[1], s[2], {read_ivalue<double>(*file.legacy, "loss_sum"), double(s[3]), double(s[4])}};
     for (size_t i = 0; i < file.names.size(); ++i) {
       torch::Tensor t;
       if (!file.legacy->try_read("t" + std::to_string(i), t) && !file.legacy->try_read("t" + std::to_string(i), t, true))

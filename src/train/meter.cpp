@@ -1,15 +1,13 @@
 // Device-side sums of the epoch's loss, correct predictions and images.
 #include "train/meter.h"
 
-#include <algorithm>
-
 #include "util/host_reads.h"
 
 namespace nin::train {
 
-// Doubles hold image counts exactly up to 2^53, and one tensor is one transfer when read.
+// One tensor is one transfer when read.
 EpochMeter::EpochMeter(const torch::Device& device)
-    : sums_(torch::zeros({3}, torch::TensorOptions(device).dtype(torch::kDouble))), step_(torch::zeros_like(sums_)) {}
+    : sums_(torch::zeros({EpochSums::kFields}, torch::TensorOptions(device).dtype(torch::kDouble))), step_(torch::zeros_like(sums_)) {}
 
 void EpochMeter::reset() { sums_.zero_(); }
 
@@ -29,14 +27,14 @@ void EpochMeter::commit_step(const torch::Tensor& applied, int64_t images) {
 double EpochMeter::running_loss() const {
   count_host_read();
   const auto sums = sums_.to(torch::kCPU);
-  return sums[0].item<double>() / std::max(sums[2].item<double>(), 1.0);
+  return EpochSums::from_array(sums.data_ptr<double>()).mean_loss();
 }
 
-EpochTotals EpochMeter::sum_over_ranks(dist::Communicator& control) const {
+EpochSums EpochMeter::sum_over_ranks(dist::Communicator& control) const {
   count_host_read();
   auto sums = sums_.to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true);
   control.allreduce(sums, dist::ReduceOp::kSum);
-  return {sums[0].item<double>(), sums[1].item<double>(), sums[2].item<double>()};
+  return EpochSums::from_array(sums.data_ptr<double>());
 }
 
 }  // namespace nin::train

@@ -6,15 +6,9 @@
 #include <torch/types.h>
 
 #include "dist/communicator.h"
+#include "train/epoch_sums.h"
 
 namespace nin::train {
-
-// Sums over images (all ranks, or one rank where said).
-struct EpochTotals {
-  double loss_sum = 0;  // cross-entropy summed over images
-  double correct = 0;   // images classified right
-  double seen = 0;      // images
-};
 
 // Accumulates without a host read, in tensors made once for the whole run (a captured
 // graph keeps their addresses): a step's micro-batches add to the step's sums, which enter
@@ -28,11 +22,11 @@ class EpochMeter {
   void add(const torch::Tensor& loss, const torch::Tensor& logits, const torch::Tensor& labels);  // one micro-batch
   void commit_step(const torch::Tensor& applied, int64_t images);  // applied: 0-dim bool on the device
   double running_loss() const;  // this rank's mean so far; reads the device (progress lines only)
-  EpochTotals sum_over_ranks(dist::Communicator& control) const;  // reads the device
+  EpochSums sum_over_ranks(dist::Communicator& control) const;  // reads the device
 
  private:
-  torch::Tensor sums_;  // double [3] on the device: loss, correct, seen; the epoch so far
-  torch::Tensor step_;  // double [3]: the step in progress
+  torch::Tensor sums_;  // double [EpochSums::kFields] on the device, in its order: the epoch so far
+  torch::Tensor step_;  // the same for the step in progress
 };
 
 }  // namespace nin::train

@@ -3,12 +3,10 @@
 
 #include <unistd.h>
 
-#include <cmath>
 #include <iostream>
 #include <memory>
 #include <sstream>
 
-#include "data/fashion_mnist.h"
 #include "dist/agree.h"
 #include "format/atomic_file.h"
 #include "train/signals.h"
@@ -17,11 +15,6 @@
 namespace nin::train {
 namespace fs = std::filesystem;
 namespace {
-
-constexpr double kStallBand = 0.05;  // |loss - ln(classes)| below this counts as stuck
-
-// Whether a mean cross-entropy has left ln(classes), the loss of uniform predictions.
-bool off_chance(double loss, int64_t classes) { return std::abs(loss - std::log(double(classes))) > kStallBand; }
 
 // The checkpoint `resume` names, as rank 0 sees it; null when "auto" finds none to resume from.
 std::unique_ptr<CheckpointFile> find_checkpoint(const std::string& resume, const fs::path& dir, bool trust_legacy,
@@ -143,23 +136,6 @@ void Run::step_done(int64_t step_in_epoch) {
   state_.step_in_epoch = step_in_epoch;
 }
 
-std::string Run::watch_loss(double running_loss) {
-  if (config_.stall_steps <= 0 || stall_warned_) return "";
-  if (off_chance(running_loss, config_.num_classes)) stalled_since_ = -1;
-  else if (stalled_since_ < 0) stalled_since_ = state_.global_step;
-  else if (state_.global_step - stalled_since_ >= config_.stall_steps) {
-    stall_warned_ = true;
-    std::ostringstream w;
-    w << "the training loss has stayed at ln(" << config_.num_classes << ") = "
-      << std::log(static_cast<double>(config_.num_classes)) << " for "
-      << config_.stall_steps << " steps: the network predicts uniformly. NiN does this when the learning rate is "
-      << "too high for it (try a lower train.lr, or adam with 1e-3) or when its ReLUs die before the global "
-      << "average pool.";
-    return w.str();
-  }
-  return "";
-}
-
 void Run::start_stop_vote() {
   vote_ = torch::tensor({static_cast<int64_t>(stop_signal())}, torch::kInt64);
   vote_work_ = control_.allreduce_async(vote_, dist::ReduceOp::kMax);
@@ -172,17 +148,15 @@ bool Run::stop_requested() {
   return stop_signal_ != 0;
 }
 
-TrainState Run::with_totals(const EpochTotals& epoch_so_far) const {
+TrainState Run::with_sums(const EpochSums& epoch_so_far) const {
   TrainState s = state_;
-  s.loss_sum += epoch_so_far.loss_sum;
-  s.correct += static_cast<int64_t>(epoch_so_far.correct);
-  s.seen += static_cast<int64_t>(epoch_so_far.seen);
+  s.sums += epoch_so_far;
   return s;
 }
 
-void Run::preempt(const EpochTotals& epoch_so_far, const torch::nn::Module& model,
+void Run::preempt(const EpochSums& epoch_so_far, const torch::nn::Module& model,
                   const torch::optim::Optimizer& optimizer) {
-  state_ = with_totals(epoch_so_far);
+  state_ = with_sums(epoch_so_far);
   if (lead()) {
     checkpoint(model, optimizer, state_);
     std::cout << "signal " << stop_signal_ << ": stopped at epoch " << state_.epoch + 1 << ", step "
@@ -197,19 +171,19 @@ bool Run::step_checkpoint_due() const {
 }
 
 // No barrier: rank 0 alone writes, and the others meet it at the next step's allreduce.
-void Run::checkpoint_mid_epoch(const EpochTotals& epoch_so_far, const torch::nn::Module& model,
+void Run::checkpoint_mid_epoch(const EpochSums& epoch_so_far, const torch::nn::Module& model,
                                const torch::optim::Optimizer& optimizer) const {
-  if (lead()) checkpoint(model, optimizer, with_totals(epoch_so_far));
+  if (lead()) checkpoint(model, optimizer, with_sums(epoch_so_far));
 }
 
-void Run::end_epoch(const EpochTotals& session, const EvalResult& eval, const EpochTiming& timing,
-                    const torch::nn::Module& model, const torch::optim::Optimizer& optimizer) {
-  const double total_seen = session.seen + state_.seen;
+EpochRecord Run::end_epoch(const EpochSums& session, const EvalResult& eval, const EpochTiming& timing,
+                           const torch::nn::Module& model, const torch::optim::Optimizer& optimizer) {
+  const EpochSums epoch = with_sums(session).sums;
   EpochRecord record;
   record.epoch = state_.epoch + 1;
   record.step = state_.global_step;
-  record.train_loss = (session.loss_sum + state_.loss_sum) / std::max(total_seen, 1.0);
-  record.train_acc = (session.correct + state_.correct) / std::max(total_seen, 1.0);
+  record.train_loss = epoch.mean_loss();
+  record.train_acc = epoch.accuracy();
   record.test_loss = eval.loss;
   record.test_acc = eval.accuracy;
   record.lr = timing.lr;
@@ -221,18 +195,13 @@ void Run::end_epoch(const EpochTotals& session, const EvalResult& eval, const Ep
 
   state_.epoch = record.epoch;
   state_.step_in_epoch = 0;
-  state_.loss_sum = 0, state_.correct = 0, state_.seen = 0;
+  state_.sums = {};
   if (lead()) {
     std::cout << format_record(record, config_.epochs) << std::endl;
-    loss_moved_ = loss_moved_ || off_chance(record.train_loss, config_.num_classes);
-    if (loss_moved_) warn_dead_classes(eval.confusion, state_.epoch == config_.epochs);
     // An every_steps checkpoint due at the epoch's last step is this one (the loop skips it).
     if (state_.epoch % config_.checkpoint_every == 0 || state_.epoch == config_.epochs || step_checkpoint_due())
       checkpoint(model, optimizer, state_);
     append_metrics(dir_, record);
-    std::string warning;
-    if (!plot_curves({dir_}, dir_, warning) && warning != plot_warning_) warn(warning);
-    plot_warning_ = warning;
   }
   if (state_.epoch == config_.epochs) {
     std::ostringstream line;
@@ -240,6 +209,7 @@ void Run::end_epoch(const EpochTotals& session, const EvalResult& eval, const Ep
          << "; run directory " << dir_.string();
     say(line.str());
   }
+  return record;
 }
 
 void Run::finish() const {
@@ -253,31 +223,6 @@ void Run::checkpoint(const torch::nn::Module& model, const torch::optim::Optimiz
   write_checkpoint(dir_ / checkpoint_name(state.global_step), model, optimizer, config_.optimizer, state,
                    to_toml(config_), world_);
   prune_checkpoints(dir_, config_.checkpoint_keep);
-}
-
-// NiN's last ReLU sits before the global average pool: a class whose channel dies there
-// is never predicted again. A class counts as dead when no test image was predicted as it
-// at two evaluations in a row (or at the last one) once the loss has left ln(classes):
-// early in training a live class is often not predicted yet. Said once, and again only
-// when the set of classes changes.
-void Run::warn_dead_classes(const torch::Tensor& confusion, bool last) {
-  const auto predicted = confusion.sum(0);
-  std::vector<bool> unpredicted(size_t(predicted.size(0)));
-  std::string dead;
-  for (int64_t c = 0; c < predicted.size(0); ++c) {
-    unpredicted[size_t(c)] = predicted[c].item<int64_t>() == 0;
-    const bool before = size_t(c) < unpredicted_.size() && unpredicted_[size_t(c)];
-    if (!unpredicted[size_t(c)] || !(before || last)) continue;
-    dead += (dead.empty() ? "" : ", ") + std::to_string(c) +
-            (predicted.size(0) == 10 ? std::string(" (") + data::kFashionMnistClasses[c] + ")" : "");
-  }
-  unpredicted_ = unpredicted;
-  const bool one = dead.find(',') == std::string::npos;
-  if (!dead.empty() && dead != dead_classes_)
-    warn((one ? "class " : "classes ") + dead + (one ? " was" : " were") + " never predicted: " +
-         (one ? "its channel" : "their channels") + " before the global average pool may be shut (see " +
-         "model.class_bias and train.lr), or training is still too short");
-  dead_classes_ = dead;
 }
 
 }  // namespace nin::train

@@ -1,4 +1,4 @@
-// A run around its loop: the run directory, resume, checkpoints, preemption, epoch records, warnings.
+// A run around its loop: the run directory, resume, checkpoints, preemption, the epoch's record.
 #pragma once
 
 #include <cstdint>
@@ -42,6 +42,7 @@ class Run {
   void say(const std::string& line) const;  // a line on rank 0's stdout
   void warn(const std::string& text) const; // "warning: text" on rank 0's stderr
   const TrainState& state() const { return state_; }
+  const std::filesystem::path& dir() const { return dir_; }
 
   // `resume`: "" (fresh), "auto" (newest checkpoint that verifies, if any) or a path;
   // `trust_legacy`: read a version-1 checkpoint. Rank 0 picks the checkpoint and every rank
@@ -51,35 +52,31 @@ class Run {
 
   // An optimizer step (applied or skipped) ended as step `step_in_epoch` of its epoch.
   void step_done(int64_t step_in_epoch);
-  // The stall check, with the running loss whenever progress is printed: the warning to
-  // print (once per run), or "".
-  std::string watch_loss(double running_loss);
   // Preemption, agreed on by every rank at each step: true everywhere when any rank got
   // SIGTERM or SIGUSR1. The vote starts before the step (a non-blocking max allreduce) and
   // is read after it, so no step waits for it. Then preempt() checkpoints mid-epoch, the
   // epoch's totals so far included, and returns on every rank once the checkpoint exists.
   void start_stop_vote();
   bool stop_requested();
-  void preempt(const EpochTotals& epoch_so_far, const torch::nn::Module& model,
+  void preempt(const EpochSums& epoch_so_far, const torch::nn::Module& model,
                const torch::optim::Optimizer& optimizer);
   // checkpoint.every_steps: true after each N-th optimizer step. Then checkpoint_mid_epoch()
   // (a collective: the epoch's totals so far) has rank 0 write a checkpoint as preempt() does,
   // and the loop goes on; the other ranks wait for the write only at their next collective.
   bool step_checkpoint_due() const;
-  void checkpoint_mid_epoch(const EpochTotals& epoch_so_far, const torch::nn::Module& model,
+  void checkpoint_mid_epoch(const EpochSums& epoch_so_far, const torch::nn::Module& model,
                             const torch::optim::Optimizer& optimizer) const;
-  // The epoch's record (totals of this session plus those carried over a resume), its
-  // line, warnings, metrics files, curves and the scheduled checkpoint.
-  void end_epoch(const EpochTotals& session, const EvalResult& eval, const EpochTiming& timing,
-                 const torch::nn::Module& model, const torch::optim::Optimizer& optimizer);
+  // The epoch's record (sums of this session plus those carried over a resume): its line,
+  // the scheduled checkpoint, and metrics.jsonl and metrics.csv. Returns the record.
+  EpochRecord end_epoch(const EpochSums& session, const EvalResult& eval, const EpochTiming& timing,
+                        const torch::nn::Module& model, const torch::optim::Optimizer& optimizer);
   // The last words: a resume of a run that had already finished says so.
   void finish() const;
 
  private:
   void checkpoint(const torch::nn::Module& model, const torch::optim::Optimizer& optimizer,
                   const TrainState& state) const;
-  TrainState with_totals(const EpochTotals& epoch_so_far) const;  // state_ plus a partial epoch
-  void warn_dead_classes(const torch::Tensor& confusion, bool last);
+  TrainState with_sums(const EpochSums& epoch_so_far) const;  // state_ plus a partial epoch
 
   const Config& config_;
   int rank_, world_;
@@ -88,15 +85,9 @@ class Run {
   std::unique_ptr<RunLock> lock_;  // rank 0's, from create_dir() on
   TrainState state_;
   bool resumed_finished_ = false;  // resumed from a checkpoint of a run that had ended
-  bool loss_moved_ = false;        // an epoch's training loss has left ln(classes)
-  std::vector<bool> unpredicted_;  // per class: no test image predicted as it at the last evaluation
-  std::string dead_classes_;       // the classes last reported as never predicted
-  int64_t stalled_since_ = -1;  // global step the loss entered the ln(classes) band; -1 = not in it
-  bool stall_warned_ = false;
-  int64_t stop_signal_ = 0;     // the signal the ranks agreed to stop on
-  torch::Tensor vote_;          // int64 [1]: this rank's signal, then the largest
+  int64_t stop_signal_ = 0;        // the signal the ranks agreed to stop on
+  torch::Tensor vote_;             // int64 [1]: this rank's signal, then the largest
   std::unique_ptr<dist::Work> vote_work_;
-  std::string plot_warning_;    // the last one printed: each is said once
 };
 
 }  // namespace nin::train

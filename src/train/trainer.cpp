@@ -13,9 +13,12 @@
 #include "data/loader.h"
 #include "dist/factory.h"
 #include "dist/reducer.h"
+#include "dist/where.h"
+#include "train/background_plot.h"
 #include "train/evaluate.h"
 #include "train/fault.h"
 #include "train/graph_step.h"
+#include "train/health.h"
 #include "train/meter.h"
 #include "train/model_io.h"
 #include "train/optim.h"
@@ -63,6 +66,8 @@ class Trainer {
   std::unique_ptr<dist::Communicator> device_comm_;  // gradients, when they live on a GPU
   dist::Communicator* grad_comm_ = nullptr;          // device_comm_ or control_
   std::optional<Run> run_;
+  Health health_;
+  std::optional<BackgroundPlot> plot_;  // rank 0's
   model::NiN model_{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::optional<data::Loader> loader_;
@@ -77,7 +82,7 @@ class Trainer {
 
 Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& process)
     : cfg_(cfg), rank_(process.rank()), world_(process.size()), process_(process),
-      device_(select_device(cfg.device, process)), meter_(device_) {
+      device_(select_device(cfg.device, process)), health_(cfg.num_classes, cfg.stall_steps), meter_(device_) {
   if (cfg.cuda_graph) check_graph_support(device_);  // InputError where no CUDA graph can run
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.timeout_s * 1000));
   control_ = dist::make_communicator(process, torch::kCPU, timeout);
@@ -99,6 +104,7 @@ Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& pr
   loader_.emplace(train_set, data::LoaderOptions{local_batch, local_batch / cfg.accumulate, rank_, world_, cfg.seed,
                                                  batch_options(cfg), augment_options(cfg)});
   run_->create_dir();
+  if (run_->lead()) plot_.emplace(run_->dir(), [this](const std::string& w) { run_->warn(w); });
 
   model_->to(device_);
   use_channels_last(*model_, cfg_.channels_last);  // before the reducer and the graph see the parameters
@@ -128,8 +134,10 @@ void Trainer::say_setup() const {
 }
 
 int Trainer::run() {
-  for (int64_t e = run_->state().epoch; e < cfg_.epochs; ++e)
-    if (!epoch(e)) return kExitPreempted;
+  bool preempted = false;
+  for (int64_t e = run_->state().epoch; e < cfg_.epochs && !preempted; ++e) preempted = !epoch(e);
+  if (plot_) plot_->finish();
+  if (preempted) return kExitPreempted;
   run_->finish();
   return kExitOk;
 }
@@ -163,7 +171,7 @@ bool Trainer::epoch(int64_t epoch) {
     if (progress.due(batch.index() + 1)) {
       const double running = meter_.running_loss();
       progress.update(batch.index() + 1, running, double(images) * world_ / std::max(seconds_since(start), 1e-9));
-      if (const auto warning = run_->watch_loss(running); !warning.empty()) {
+      if (const auto warning = health_.watch_loss(running, run_->state().global_step); !warning.empty()) {
         progress.finish();
         run_->warn(warning);
       }
@@ -176,7 +184,12 @@ bool Trainer::epoch(int64_t epoch) {
   const auto totals = meter_.sum_over_ranks(*control_);
   const auto eval = evaluate(model_, test_set_, loader_->batch_options(), *control_, cfg_.batch_size / world_, device_);
   const double lr = lr_at(cfg_, run_->state().global_step - 1, loader_->steps_per_epoch());  // the epoch's last
-  run_->end_epoch(totals, eval, EpochTiming{lr, epoch_s, reducer_->wait_seconds() - wait_before}, *model_, *optimizer_);
+  const auto record = run_->end_epoch(totals, eval, EpochTiming{lr, epoch_s, reducer_->wait_seconds() - wait_before},
+                                      *model_, *optimizer_);
+  if (const auto warning = health_.after_epoch(record.train_loss, eval.confusion, record.epoch == cfg_.epochs);
+      !warning.empty())
+    run_->warn(warning);
+  if (plot_) plot_->request();  // metrics.jsonl holds the record: a plot may read it from now on
   return true;
 }
 
@@ -214,17 +227,17 @@ void Trainer::settle() {
 torch::Device select_device(const std::string& setting, const dist::Process& process) {
   if (setting == "cpu") return torch::kCPU;
   const bool cuda = torch::cuda::is_available() && (process.size() == 1 || dist::nccl_available());
-  const std::string where = " on host " + process.host() + " (rank " + std::to_string(process.rank()) + ")";
   if (!cuda) {
     if (setting == "auto") return torch::kCPU;
-    throw InputError("train.device = \"cuda\" but no CUDA device is usable" + where +
+    throw InputError("train.device = \"cuda\" but no CUDA device is usable for " +
+                     dist::rank_on_host(process.rank(), process.host()) +
                      (torch::cuda::is_available() ? ": this build has no NCCL" : "") + "; use train.device = \"cpu\"");
   }
   const auto count = static_cast<int>(torch::cuda::device_count());
   if (process.local_rank() >= count)
-    throw InputError("host " + process.host() + " has " + std::to_string(count) + " GPUs but rank " +
-                     std::to_string(process.rank()) + " is local rank " + std::to_string(process.local_rank()) +
-                     ": start at most " + std::to_string(count) + " ranks per node");
+    throw InputError(dist::rank_on_host(process.rank(), process.host()) + " is local rank " +
+                     std::to_string(process.local_rank()) + " but the host has " + std::to_string(count) +
+                     " GPUs: start at most " + std::to_string(count) + " ranks per node");
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(process.local_rank()));
 }
 

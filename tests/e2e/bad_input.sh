@@ -21,7 +21,7 @@ expect_exit 2 "at least 67x67" run --set data.resize=32
 expect_exit 2 "divisible by the 2 ranks" mpirun_np 2 "$NIN" --config "$SMOKE" --run-dir "$RUN" --set train.batch_size=33
 
 "$NIN" --version | grep -q "CUDA: available" ||  # the no-GPU path, where there is none
-  expect_exit 2 "train.device = \"cuda\" but no CUDA device is usable on host .* \(rank 0\)" run --set train.device=cuda
+  expect_exit 2 "train.device = \"cuda\" but no CUDA device is usable for rank 0 \(host .*\)" run --set train.device=cuda
 
 # Data
 expect_exit 2 "$WORK/nodata: data directory not found" run --set data.dir=\""$WORK/nodata"\"

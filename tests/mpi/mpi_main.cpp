@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include <mpi.h>
+
 #include "dist/process.h"
 
 namespace {

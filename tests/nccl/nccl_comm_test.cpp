@@ -102,7 +102,7 @@ TEST(NcclErrors, NcclCheckNamesCallSiteHostAndNcclString) {
     EXPECT_EQ(e.result(), ncclInvalidArgument);
     EXPECT_NE(text.find("failing_nccl_call() failed at"), std::string::npos) << text;
     EXPECT_NE(text.find("nccl_comm_test.cpp:" + std::to_string(line)), std::string::npos) << text;
-    EXPECT_NE(text.find("(host " + host_name() + ")"), std::string::npos) << text;
+    EXPECT_NE(text.find("(host " + this_host() + ")"), std::string::npos) << text;
     EXPECT_NE(text.find(ncclGetErrorString(ncclInvalidArgument)), std::string::npos) << text;
   }
   EXPECT_NO_THROW(NIN_NCCL_CHECK(ncclSuccess));
@@ -118,7 +118,7 @@ TEST(NcclErrors, CudaCheckNamesCallSiteHostAndCudaString) {
     EXPECT_EQ(e.error(), cudaErrorInvalidValue);
     EXPECT_NE(text.find("failing_cuda_call() failed at"), std::string::npos) << text;
     EXPECT_NE(text.find("nccl_comm_test.cpp:" + std::to_string(line)), std::string::npos) << text;
-    EXPECT_NE(text.find("(host " + host_name() + ")"), std::string::npos) << text;
+    EXPECT_NE(text.find("(host " + this_host() + ")"), std::string::npos) << text;
     EXPECT_NE(text.find(cudaGetErrorString(cudaErrorInvalidValue)), std::string::npos) << text;
   }
   EXPECT_NO_THROW(NIN_CUDA_CHECK(cudaSuccess));
@@ -129,11 +129,11 @@ TEST(NcclComm, RefusesAMissingDevice) {
   const int count = visible_devices();
   const std::string text = message_of([&] { NcclComm comm(MPI_COMM_SELF, count, std::chrono::seconds(5)); });
   if (count == 0) {
-    EXPECT_NE(text.find("no CUDA device visible on host " + host_name() + " (rank 0)"), std::string::npos) << text;
+    EXPECT_NE(text.find("no CUDA device visible for rank 0 (host " + this_host() + ")"), std::string::npos) << text;
     EXPECT_NE(text.find("set device = \"cpu\" or run on a GPU node"), std::string::npos) << text;
   } else {
     const std::string gpus = std::to_string(count) + (count == 1 ? " GPU" : " GPUs");
-    EXPECT_NE(text.find("node " + host_name() + " has " + gpus + " but rank 0 wants device " + std::to_string(count)),
+    EXPECT_NE(text.find("rank 0 (host " + this_host() + ") wants device " + std::to_string(count) + " but the host has " + gpus),
               std::string::npos)
         << text;
     EXPECT_NE(text.find("launch at most " + std::to_string(count) + " ranks per node"), std::string::npos) << text;

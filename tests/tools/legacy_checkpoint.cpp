@@ -37,8 +37,9 @@ std::string legacy_payload(const nin::train::CheckpointFile& ck, const torch::nn
   archive.write("config", c10::IValue(ck.config_toml));
   archive.write("world_size", c10::IValue(ck.world_size));
   const auto& s = ck.state;
-  archive.write("state", c10::IValue(std::vector<int64_t>{s.epoch, s.step_in_epoch, s.global_step, s.correct, s.seen}));
-  archive.write("loss_sum", c10::IValue(s.loss_sum));
+  archive.write("state", c10::IValue(std::vector<int64_t>{s.epoch, s.step_in_epoch, s.global_step,
+                                                         int64_t(s.sums.correct), int64_t(s.sums.seen)}));
+  archive.write("loss_sum", c10::IValue(s.sums.loss_sum));
   std::ostringstream out;
   archive.save_to(out);
   return out.str();

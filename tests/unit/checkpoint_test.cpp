@@ -15,6 +15,8 @@
 #include <torch/serialize/output-archive.h>
 #include <xxhash.h>
 
+#include "format/checkpoint_file.h"
+#include "format/safetensors.h"
 #include "model/nin.h"
 #include "train/checkpoint.h"
 #include "train/model_io.h"
@@ -51,7 +53,7 @@ void write_bytes(const fs::path& p, const std::string& s) { std::ofstream(p, std
 TEST(Checkpoint, RoundTripRestoresModelOptimizerAndState) {
   const auto dir = fresh_dir("ckpt-roundtrip");
   Fixture a;
-  TrainState s{3, 5, 1234, 2.5, 77, 99};
+  TrainState s{3, 5, 1234, {2.5, 77, 99}};
   write_checkpoint(dir / checkpoint_name(1234), *a.model, a.opt, "adam", s, "[train]\nlr = 0.001\n", 2);
   for (const auto& entry : fs::directory_iterator(dir))  // no temporary left behind
     EXPECT_EQ(entry.path().filename(), checkpoint_name(1234));
@@ -61,9 +63,9 @@ TEST(Checkpoint, RoundTripRestoresModelOptimizerAndState) {
   EXPECT_EQ(ck.state.epoch, 3);
   EXPECT_EQ(ck.state.step_in_epoch, 5);
   EXPECT_EQ(ck.state.global_step, 1234);
-  EXPECT_DOUBLE_EQ(ck.state.loss_sum, 2.5);
-  EXPECT_EQ(ck.state.correct, 77);
-  EXPECT_EQ(ck.state.seen, 99);
+  EXPECT_DOUBLE_EQ(ck.state.sums.loss_sum, 2.5);
+  EXPECT_EQ(ck.state.sums.correct, 77);
+  EXPECT_EQ(ck.state.sums.seen, 99);
   EXPECT_EQ(ck.world_size, 2);
   EXPECT_EQ(ck.optimizer, "adam");
   EXPECT_EQ(ck.config_toml, "[train]\nlr = 0.001\n");
@@ -79,6 +81,28 @@ TEST(Checkpoint, RoundTripRestoresModelOptimizerAndState) {
     f->opt.step();
   }
   for (const auto& item : pa) EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
+}
+
+TEST(Checkpoint, EpochSumsStoredBesideTheOtherFieldsStillRead) {
+  const auto dir = fresh_dir("ckpt-old-state");
+  Fixture a;
+  const auto path = dir / checkpoint_name(12);
+  write_checkpoint(path, *a.model, a.opt, "adam", TrainState{1, 2, 12, {9.5, 40, 64}}, "", 1);
+  auto decoded = nin::format::decode_safetensors(nin::format::read_checkpoint_file(path).bytes, path.string());
+  EXPECT_NE(decoded.metadata.at("train_state").find(R"("sums":{"correct":40.0,"loss_sum":9.5,"seen":64.0})"),
+            std::string::npos)
+      << decoded.metadata.at("train_state");
+  // As files wrote it before the sums were one type: beside the other fields, counts as integers.
+  decoded.metadata["train_state"] =
+      R"({"correct":40,"epoch":1,"global_step":12,"loss_sum":9.5,"seen":64,"step_in_epoch":2})";
+  nin::format::write_checkpoint_file(path, nin::format::encode_safetensors(decoded.tensors, decoded.metadata));
+  const auto s = read_checkpoint(path).state;
+  EXPECT_EQ(s.epoch, 1);
+  EXPECT_EQ(s.step_in_epoch, 2);
+  EXPECT_EQ(s.global_step, 12);
+  EXPECT_DOUBLE_EQ(s.sums.loss_sum, 9.5);
+  EXPECT_EQ(s.sums.correct, 40);
+  EXPECT_EQ(s.sums.seen, 64);
 }
 
 TEST(Checkpoint, TruncatedAndFlippedFilesAreRejected) {
@@ -117,7 +141,7 @@ TEST(Checkpoint, ShapeMismatchNamesTheTensorAndLeavesTheModelAlone) {
 TEST(Checkpoint, NewestValidFallsBackPastCorruptOnesAndPruneKeepsNewest) {
   const auto dir = fresh_dir("ckpt-fallback");
   Fixture a;
-  for (int64_t step : {10, 20, 30}) write_checkpoint(dir / checkpoint_name(step), *a.model, a.opt, "adam", TrainState{0, 0, step}, "", 1);
+  for (int64_t step : {10, 20, 30}) write_checkpoint(dir / checkpoint_name(step), *a.model, a.opt, "adam", TrainState{0, 0, step, {}}, "", 1);
   EXPECT_EQ(list_checkpoints(dir).front().filename(), checkpoint_name(30));
   const std::string good = read_bytes(dir / checkpoint_name(30));
   write_bytes(dir / checkpoint_name(30), good.substr(0, 100));
@@ -294,7 +318,7 @@ TEST(Checkpoint, PruneCountsOnlyVerifiedCheckpointsAndExactNames) {
   const auto dir = fresh_dir("ckpt-prune");
   Fixture a;
   for (int64_t step : {10, 20, 30})
-    write_checkpoint(dir / checkpoint_name(step), *a.model, a.opt, "adam", TrainState{0, 0, step}, "", 1);
+    write_checkpoint(dir / checkpoint_name(step), *a.model, a.opt, "adam", TrainState{0, 0, step, {}}, "", 1);
   write_bytes(dir / checkpoint_name(40), "garbage");        // newest, but does not verify
   write_bytes(dir / (checkpoint_name(5) + ".bak"), "mine");  // not a checkpoint's name
   write_bytes(dir / "ckpt-step1.nin", "mine");

@@ -6,7 +6,8 @@
 
 #include <cuda_runtime.h>
 #include <nccl.h>
-#include <unistd.h>
+
+#include "dist/where.h"
 
 namespace nin::dist {
 
@@ -62,17 +63,10 @@ inline std::string describe_nccl_result(ncclResult_t result) {
   return std::string(ncclGetErrorString(result)) + "; hint: " + nccl_result_hint(result);
 }
 
-// This machine's name, for messages that must say which node of a job failed.
-inline std::string host_name() {
-  char name[256] = {};
-  if (gethostname(name, sizeof(name) - 1) != 0) return "unknown-host";
-  return name;
-}
-
 namespace detail {
 
 inline std::string call_site(const char* call, const char* file, int line) {
-  return std::string(call) + " failed at " + file + ":" + std::to_string(line) + " (host " + host_name() + "): ";
+  return std::string(call) + " failed at " + file + ":" + std::to_string(line) + " (host " + this_host() + "): ";
 }
 
 inline void check_cuda(cudaError_t error, const char* call, const char* file, int line) {

@@ -51,8 +51,6 @@ class DeviceGuard {
   int previous_ = 0;
 };
 
-std::string rank_text(int rank) { return rank >= 0 ? std::to_string(rank) : std::string("?"); }
-
 // Empty when `device` is usable on this node, else the message for the user.
 std::string device_problem(int device, int rank, const std::string& host) {
   int count = 0;
@@ -60,16 +58,16 @@ std::string device_problem(int device, int rank, const std::string& host) {
   if (error != cudaSuccess || count == 0) {
     (void)cudaGetLastError();
     const std::string why = error != cudaSuccess ? cudaGetErrorString(error) : "cudaGetDeviceCount found 0 devices";
-    return "no CUDA device visible on host " + host + " (rank " + rank_text(rank) + "): " + why +
+    return "no CUDA device visible for " + rank_on_host(rank, host) + ": " + why +
            "; set device = \"cpu\" or run on a GPU node";
   }
   if (device < 0) {
-    return "rank " + rank_text(rank) + " on host " + host + " asks for CUDA device " + std::to_string(device) +
+    return rank_on_host(rank, host) + " asks for CUDA device " + std::to_string(device) +
            ": a device index must be >= 0";
   }
   if (device >= count) {
-    return "node " + host + " has " + std::to_string(count) + (count == 1 ? " GPU" : " GPUs") + " but rank " +
-           rank_text(rank) + " wants device " + std::to_string(device) + ": launch at most " +
+    return rank_on_host(rank, host) + " wants device " + std::to_string(device) + " but the host has " +
+           std::to_string(count) + (count == 1 ? " GPU" : " GPUs") + ": launch at most " +
            std::to_string(count) + " ranks per node";
   }
   return {};
@@ -142,7 +140,7 @@ void NcclWork::synchronize() {
 // ---- NcclComm ----
 
 NcclComm::NcclComm(MPI_Comm comm, int device, std::chrono::milliseconds timeout)
-    : device_(device), host_(host_name()), timeout_(timeout) {
+    : device_(device), host_(this_host()), timeout_(timeout) {
   join_world(comm);
   const ncclUniqueId id = share_id(comm);
   try {
@@ -179,8 +177,7 @@ void NcclComm::join_world(MPI_Comm comm) {
   wait_within(request, timeout_, "checking every rank's CUDA device (MPI_Iallreduce)", flags);
   if (!flags->mine) throw std::runtime_error(problem);
   if (!flags->all) {
-    throw std::runtime_error("rank " + rank_text(rank_) + " (host " + host_ +
-                             ") stops: another rank has no usable CUDA device (see its message)");
+    throw std::runtime_error(rank_on_host(rank_, host_) + " stops: another rank has no usable CUDA device (see its message)");
   }
   NIN_CUDA_CHECK(cudaSetDevice(device_));  // this rank's GPU from now on
 }
@@ -204,8 +201,7 @@ ncclUniqueId NcclComm::share_id(MPI_Comm comm) const {
   wait_within(request, timeout_, "sharing the NCCL id (MPI_Ibcast)", shared);
   if (rank_ == 0) detail::check_nccl(id_result, "ncclGetUniqueId(&id)", __FILE__, __LINE__);
   if (!hello.ok) {
-    throw std::runtime_error("rank " + rank_text(rank_) + " (host " + host_ +
-                             ") stops: rank 0 could not create the NCCL id (see its message)");
+    throw std::runtime_error(rank_on_host(rank_, host_) + " stops: rank 0 could not create the NCCL id (see its message)");
   }
   return hello.id;
 }
@@ -426,8 +422,7 @@ void NcclComm::abort_locked() noexcept {
 }
 
 std::string NcclComm::where() const {
-  return "rank " + rank_text(rank_) + " of " + std::to_string(size_) + " (host " + host_ + ", device " +
-         std::to_string(device_) + ")";
+  return rank_on_host(rank_, host_) + " of " + std::to_string(size_) + " ranks, device " + std::to_string(device_);
 }
 
 cudaEvent_t NcclComm::take_event_locked() {

@@ -115,7 +115,7 @@ class NcclComm final : private Watched {
   void check_async(const char* op, size_t count);  // throws NcclError (after abort) on an async error
   void release_event(cudaEvent_t event) noexcept;
   void release() noexcept;  // teardown in order; also undoes a half-built constructor
-  std::string where() const;  // "rank R of N (host H, device D)"
+  std::string where() const;  // "rank R (host H) of N ranks, device D"
 
   int rank_ = -1;
   int size_ = 0;
