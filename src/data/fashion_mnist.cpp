@@ -24,11 +24,6 @@ std::string find_file(const std::filesystem::path& dir, const std::string& stem)
 
 }  // namespace
 
-std::string split_images_path(const std::string& dir, bool train) {
-  if (!std::filesystem::is_directory(dir)) throw InputError(dir + ": data directory not found");
-  return find_file(dir, std::string(train ? "train" : "t10k") + "-images-idx3-ubyte");
-}
-
 Split load_split(const std::string& dir, bool train, int64_t num_classes, int64_t limit) {
   if (num_classes < 1) throw std::invalid_argument("load_split: num_classes must be >= 1");
   if (limit < 0) throw std::invalid_argument("load_split: limit must be >= 0 (0 keeps all)");

@@ -23,8 +23,5 @@ struct Split {
 // Checks that image and label counts match and that labels lie in 0..num_classes-1.
 // `limit` > 0 keeps only the first `limit` examples. Errors are InputError naming the file.
 Split load_split(const std::string& dir, bool train, int64_t num_classes, int64_t limit = 0);
-// The images file of a split in `dir`: the .gz if present, else the raw one; InputError
-// naming both when neither exists.
-std::string split_images_path(const std::string& dir, bool train);
 
 }  // namespace nin::data
