@@ -24,6 +24,11 @@ std::string find_file(const std::filesystem::path& dir, const std::string& stem)
 
 }  // namespace
 
+std::string class_name(int64_t c, int64_t classes) {
+  const bool named = classes == int64_t(kFashionMnistClasses.size()) && c >= 0 && c < classes;
+  return named ? kFashionMnistClasses[size_t(c)] : "";
+}
+
 Split load_split(const std::string& dir, bool train, int64_t num_classes, int64_t limit) {
   if (num_classes < 1) throw std::invalid_argument("load_split: num_classes must be >= 1");
   if (limit < 0) throw std::invalid_argument("load_split: limit must be >= 0 (0 keeps all)");

@@ -13,6 +13,10 @@ inline constexpr std::array<const char*, 10> kFashionMnistClasses = {
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
 
+// The FashionMNIST name of class `c` when the model has its 10 classes; "" otherwise (a
+// dataset with other labels: they have no names here).
+std::string class_name(int64_t c, int64_t classes);
+
 struct Split {
   torch::Tensor images;  // [N, H, W] uint8, never converted to float as a whole
   torch::Tensor labels;  // [N] int64, each in 0..num_classes-1
