@@ -20,5 +20,8 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release ${NIN_CMAKE_ARGS:-} >/dev/null
+# Quiet but for the summary of what CMake found (the "-- nin-dist ..." block CMakeLists.txt
+# prints last); its warnings and errors go to stderr and are shown as they come.
+configure=$(cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release ${NIN_CMAKE_ARGS:-})
+awk '/^-- nin-dist /{on = 1} on && /^-- (nin-dist |  )/{print; next} {on = 0}' <<<"$configure"
 cmake --build "$BUILD_DIR" -j "$(nproc)"

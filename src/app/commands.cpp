@@ -81,8 +81,10 @@ void require_plain_path(const std::string& flag, const std::string& path) {
   if (control) throw InputError(flag + " " + shown + ": holds a control character (a newline, tab, ...); refused");
 }
 
+// The FashionMNIST name, or "class N" for a model with other labels.
 std::string class_name(int64_t c, int64_t classes) {
-  return classes == 10 ? data::kFashionMnistClasses[c] : "class " + std::to_string(c);
+  const std::string name = data::class_name(c, classes);
+  return name.empty() ? "class " + std::to_string(c) : name;
 }
 
 }  // namespace

@@ -24,9 +24,9 @@ std::string find_file(const std::filesystem::path& dir, const std::string& stem)
 
 }  // namespace
 
-std::string split_images_path(const std::string& dir, bool train) {
-  if (!std::filesystem::is_directory(dir)) throw InputError(dir + ": data directory not found");
-  return find_file(dir, std::string(train ? "train" : "t10k") + "-images-idx3-ubyte");
+std::string class_name(int64_t c, int64_t classes) {
+  const bool named = classes == int64_t(kFashionMnistClasses.size()) && c >= 0 && c < classes;
+  return named ? kFashionMnistClasses[size_t(c)] : "";
 }
 
 Split load_split(const std::string& dir, bool train, int64_t num_classes, int64_t limit) {

@@ -59,7 +59,6 @@ class Loader {
  public:
   Loader(Split split, const LoaderOptions& options);
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
-  int64_t images_per_epoch() const { return sampler_.num_samples(); }  // this rank's, padding included
   int64_t dataset_size() const { return split_.size(); }
   const BatchOptions& batch_options() const { return options_.batch; }
 

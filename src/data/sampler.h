@@ -17,7 +17,6 @@ class DistributedSampler {
   // This rank's dataset indices for `epoch`; num_samples() long.
   std::vector<int64_t> indices(int64_t epoch) const;
   int64_t num_samples() const { return num_samples_; }  // per rank
-  int64_t total_size() const { return num_samples_ * world_; }
   // True when this rank's k-th sample is padding (a repeat), so evaluation skips it.
   bool is_padding(int64_t k) const { return rank_ + k * world_ >= dataset_size_; }
 

@@ -6,6 +6,7 @@
 #include <functional>
 #include <sstream>
 #include <type_traits>
+#include <utility>
 
 #include <toml++/toml.h>
 #include <xxhash.h>
@@ -83,8 +84,8 @@ T read(const toml::node& n, const std::string& key, const std::string& where) {
 // The reader, writer and check of one key. A rule that does not fit the member's type
 // (one_of on a number, a range on a string) has no rules::broken overload: it does not compile.
 template <typename T, typename Rule>
-Key make_key(const char* name, T Config::*member, Rule rule, const char* help) {
-  Key k{name, help, {}, {}, {}};
+Key make_key(const char* name, T Config::*member, Rule rule, std::string help) {
+  Key k{name, std::move(help), {}, {}, {}};
   k.set = [key = k.name, member](Config& c, const toml::node& n, const std::string& where) {
     c.*member = read<T>(n, key, where);
   };
@@ -280,6 +281,10 @@ std::string to_toml(const Config& c) {
 uint64_t config_hash(const Config& c) {
   const std::string text = to_toml(c);
   return XXH64(text.data(), text.size(), /*seed=*/0);
+}
+
+std::chrono::milliseconds collective_timeout(const Config& c) {
+  return std::chrono::milliseconds(static_cast<int64_t>(c.timeout_s * 1000));
 }
 
 std::vector<FieldInfo> config_reference() {

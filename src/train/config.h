@@ -1,6 +1,7 @@
 // The run's configuration: a TOML file plus --set overrides, validated into one struct.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -39,6 +40,8 @@ void validate(const Config& config, int world_size);
 std::string to_toml(const Config& config);  // canonical form: every key, fixed order
 Config from_toml(const std::string& text, const std::string& source);
 uint64_t config_hash(const Config& config);  // XXH64 of to_toml: ranks must agree
+// dist.timeout_s as the communicators take it: a collective stuck this long ends the job.
+std::chrono::milliseconds collective_timeout(const Config& config);
 std::vector<FieldInfo> config_reference();
 
 }  // namespace nin::train

@@ -15,8 +15,9 @@
                                                                                                              \
   X(data_dir, "data.dir", std::string, "/usr/share/datasets/fashion-mnist", path(),                          \
     "folder with the four FashionMNIST IDX files (.gz or raw)")                                              \
-  /* square; the model's minimum is checked in validate() */                                                 \
-  X(resize, "data.resize", int64_t, 224, between(0, 4096), "input height and width in pixels (at least 67)") \
+  /* square; the model's minimum is checked in validate(), and named in the help from the model */         \
+  X(resize, "data.resize", int64_t, 224, between(0, 4096),                                                   \
+    "input height and width in pixels (at least " + std::to_string(model::min_input_size()) + ")")           \
   X(train_limit, "data.train_limit", int64_t, 0, at_least(0), "use the first N training images; 0 = all")    \
   X(test_limit, "data.test_limit", int64_t, 0, at_least(0), "evaluate on the first N test images; 0 = all")  \
   X(normalize, "data.normalize", bool, false, any_value(), "normalise with the train-set mean and std")      \

@@ -53,7 +53,7 @@ EvalResult evaluate_checkpoint(LoadedModel& loaded, const std::string& data_dir,
                                const dist::Process& process) {
   const Config& c = loaded.config;
   const auto test = data::load_split(data_dir.empty() ? c.data_dir : data_dir, /*train=*/false, c.num_classes, c.test_limit);
-  auto control = dist::make_communicator(process, torch::kCPU, std::chrono::minutes(5));
+  auto control = dist::make_communicator(process, torch::kCPU, collective_timeout(c));
   return evaluate(loaded.model, test, batch_options(c), *control, batch_size, torch::kCPU);
 }
 

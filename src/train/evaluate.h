@@ -30,7 +30,8 @@ EvalResult evaluate(model::NiN& model, const data::Split& split, const data::Bat
 
 struct LoadedModel;
 // A checkpoint's model on its config's test split (from `data_dir` when not empty), on
-// the CPU, sharded over the process's ranks.
+// the CPU, sharded over the process's ranks; a stuck peer ends it after the config's
+// dist.timeout_s.
 EvalResult evaluate_checkpoint(LoadedModel& loaded, const std::string& data_dir, int64_t batch_size,
                                const dist::Process& process);
 

@@ -2,6 +2,9 @@
 # Checks that every executable in the build tree that links LibTorch lists libstdc++ before
 # libtorch and libc10 among its NEEDED libraries, so std:: symbols bind to libstdc++ and not
 # to the copies pip's libtorch exports (see cmake/LinkOrder.cmake).
+# It checks the order, not the crash: Debian's libtorch exports no such copies, so a binary
+# in the wrong order still runs here; but without cmake/LinkOrder.cmake g++ appends -lstdc++
+# after the libraries named (NEEDED: libtorch, libc10, libstdc++), and this test fails.
 # Usage: tests/cmake/link_order.sh [BUILD_DIR]    (ctest sets NIN_BUILD_DIR and NIN)
 set -euo pipefail
 build=${1:-${NIN_BUILD_DIR:?set NIN_BUILD_DIR or pass the build directory}}

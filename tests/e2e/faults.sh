@@ -19,13 +19,6 @@ expect_exit 0 "warning: non-finite gradient at epoch 1, step 5 .*step skipped" \
 expect_exit 1 "replicas diverged at epoch 1, step 6" \
   mpirun_np 2 -x NIN_FAULT=perturb:6:1 "$NIN" "${ARGS[@]}" --run-dir "$WORK/diverge" --set dist.check_every=3
 
-# rank_pid MPIRUN_PID RANK: the pid of a rank started by that mpirun.
-rank_pid() {
-  for p in $(pgrep -P "$1"); do
-    tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && { echo "$p"; return; }
-  done
-}
-
 # fault_in_epoch2 SIGNAL RUN_DIR [nin-dist flags]: start 2 ranks, send SIGNAL to rank 1
 # once epoch 2 runs, and print how many seconds the job took to end.
 fault_in_epoch2() {

@@ -3,13 +3,9 @@
 # host name that could pass for an option (-J..., -oProxyCommand=...) is refused with exit 2.
 source "$(dirname "$0")/../lib/common.bash"
 ELASTIC="$NIN_SOURCE_DIR/launch/elastic"
-out=$(timeout 20 /usr/bin/python3 - "$ELASTIC" <<'PY'
-import importlib.machinery, importlib.util, sys
-loader = importlib.machinery.SourceFileLoader("elastic", sys.argv[1])
-spec = importlib.util.spec_from_loader("elastic", loader)
-m = importlib.util.module_from_spec(spec)
-loader.exec_module(m)
-print(m.world_for(10**12, m.RunFacts(32, 1, "run"), 1), m.world_for(10**12, m.RunFacts(96, 2, "run"), 1))
+out=$(PYTHONPATH="$NIN_SOURCE_DIR/launch" PYTHONDONTWRITEBYTECODE=1 timeout 20 /usr/bin/python3 - <<'PY'
+from nin_elastic.run_facts import RunFacts, world_for
+print(world_for(10**12, RunFacts(32, 1, "run"), 1), world_for(10**12, RunFacts(96, 2, "run"), 1))
 PY
 ) || fail "world_for did not answer within 20 s (exit $?)"
 [ "$out" = "32 48" ] || fail "world_for gave '$out', expected '32 48'"

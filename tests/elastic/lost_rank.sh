@@ -8,13 +8,6 @@ ELASTIC=$NIN_SOURCE_DIR/launch/elastic
 TRAIN=(--config "$SMOKE" --set data.train_limit=384 --set data.test_limit=128 --set train.epochs=2
        --set checkpoint.every_steps=4 --set checkpoint.keep=100)
 
-# rank_pid MPIRUN_PID RANK: the pid of a rank started by that mpirun (as tests/e2e/faults.sh).
-rank_pid() {
-  for p in $(pgrep -P "$1"); do
-    tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && { echo "$p"; return; }
-  done
-}
-
 start=$SECONDS
 "$ELASTIC" --nin "$NIN" --np 4 --backoff 1 --grow-every 0 -- "${TRAIN[@]}" --log-every 1 --run-dir "$WORK/run" \
   > "$WORK/elastic.log" 2>&1 &

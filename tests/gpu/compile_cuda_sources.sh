@@ -2,7 +2,7 @@
 # Compiles (never links) the sources that only build with a CUDA LibTorch against PyTorch
 # 2.11's CUDA headers and this machine's CUDA toolkit, so GPU code that a CPU-only build
 # skips still fails CI when it breaks. Usage: compile_cuda_sources.sh SOURCE...; ctest
-# passes the list src/dist/CMakeLists.txt keeps (nin_dist's NIN_CUDA_SOURCES).
+# passes the global NIN_CUDA_SOURCES that nin_cuda_sources() in src/CMakeLists.txt collects.
 # Exit 0: all compiled; 1: one failed (or the toolkit is missing); 77 (skip): the headers
 # tarball is absent from ../shared/gpu beside the checkout.
 #
@@ -18,7 +18,7 @@ mpicxx=${MPICXX:-mpicxx}
 IFS=: read -ra cuda_includes <<< "${NIN_CUDA_INCLUDES:-/usr/local/cuda/include}"
 
 if [ $# -eq 0 ]; then
-  echo "FAIL: no sources given (nin_dist's NIN_CUDA_SOURCES is empty?)" >&2
+  echo "FAIL: no sources given (the global NIN_CUDA_SOURCES is empty?)" >&2
   exit 1
 fi
 if [ ! -f "$tarball" ]; then

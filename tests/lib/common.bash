@@ -24,6 +24,13 @@ mpirun_np() {
   "$MPIRUN" -np "$np" "${MPI_FLAGS[@]}" "$@"
 }
 
+# rank_pid MPIRUN_PID RANK: the pid of a rank started by that mpirun (empty while it has none).
+rank_pid() {
+  for p in $(pgrep -P "$1"); do
+    tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && { echo "$p"; return; }
+  done
+}
+
 # expect_exit CODE PATTERN CMD...: the command exits with CODE and its output matches PATTERN.
 expect_exit() {
   local code=$1 pattern=$2; shift 2

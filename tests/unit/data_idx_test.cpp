@@ -245,6 +245,14 @@ TEST_F(SplitTest, MissingFileAndDirectory) {
   expect_has(input_error([&] { load_split(gone, false, 10); }), {gone, "not found"});
 }
 
+TEST(FashionMnistClassName, NamedOnlyForTenClasses) {
+  EXPECT_EQ(nin::data::class_name(0, 10), "T-shirt/top");
+  EXPECT_EQ(nin::data::class_name(9, 10), "Ankle boot");
+  EXPECT_EQ(nin::data::class_name(3, 5), "");   // other labels have no names
+  EXPECT_EQ(nin::data::class_name(10, 10), "");  // out of range: no name, no read past the list
+  EXPECT_EQ(nin::data::class_name(-1, 10), "");
+}
+
 constexpr const char* kRealDir = "/usr/share/datasets/fashion-mnist";
 
 TEST(FashionMnistReal, TestSplitIsBalanced) {

@@ -3,14 +3,15 @@
 // pip's libtorch_cpu.so exports copies of libstdc++'s std::filesystem symbols
 // (pytorch/pytorch#133437). An executable that lists libtorch before libstdc++ in NEEDED
 // binds std::filesystem::remove_all to that copy and jumps to address 0; cmake/LinkOrder.cmake
-// puts libstdc++ first. With Debian's LibTorch this test passes either way, because that
-// libtorch exports no such copies: there, tests/cmake/link_order.sh (readelf on every
-// LibTorch executable) is the check that catches a regression. This one catches it where
-// the copies exist, on a pip LibTorch.
+// puts libstdc++ first. SearchesLibstdcxxBeforeLibTorch checks that order in this process,
+// with any LibTorch; RemoveAllResolvesToLibstdcxx checks its consequence, which only a pip
+// LibTorch (the one with the copies) can break.
 #include <dlfcn.h>
 #include <gtest/gtest.h>
+#include <link.h>
 
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -38,7 +39,37 @@ std::string object_of(const void* addr) {
   return info.dli_fname;
 }
 
+// Position of the first loaded object whose file name contains `name`, in link-map order:
+// the order RTLD_DEFAULT searches (the executable's NEEDED list first, in order); -1 if none.
+int link_map_position(const char* name) {
+  struct Search {
+    const char* name;
+    int index = 0, found = -1;
+  } search{name};
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) {
+        auto& s = *static_cast<Search*>(data);
+        if (s.found < 0 && info->dlpi_name != nullptr && std::strstr(info->dlpi_name, s.name) != nullptr)
+          s.found = s.index;
+        ++s.index;
+        return 0;
+      },
+      &search);
+  return search.found;
+}
+
 }  // namespace
+
+TEST(LinkOrder, SearchesLibstdcxxBeforeLibTorch) {
+  // Without cmake/LinkOrder.cmake g++ appends -lstdc++ after libtorch and libc10: this fails.
+  const int stdcxx = link_map_position("libstdc++"), torch = link_map_position("libtorch"),
+            c10 = link_map_position("libc10");
+  ASSERT_GE(stdcxx, 0);
+  ASSERT_GE(torch, 0);
+  ASSERT_GE(c10, 0);
+  EXPECT_LT(stdcxx, torch);
+  EXPECT_LT(stdcxx, c10);
+}
 
 TEST(LinkOrder, RemoveAllResolvesToLibstdcxx) {
   // RTLD_DEFAULT searches the global scope in the order the executable's own references
