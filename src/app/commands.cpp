@@ -17,12 +17,12 @@
 #include "data/idx.h"
 #include "dist/factory.h"
 #include "model/nin.h"
-#include "train/checkpoint.h"
-#include "train/config.h"
-#include "train/evaluate.h"
-#include "train/interop.h"
+#include "checkpoint/checkpoint.h"
+#include "config/config.h"
+#include "infer/evaluate.h"
+#include "checkpoint/interop.h"
 #include "train/metrics.h"
-#include "train/model_io.h"
+#include "infer/model_io.h"
 #include "train/trainer.h"
 #include "util/error.h"
 
@@ -263,7 +263,7 @@ int cmd_predict(const Args& args) {
   auto loaded = train::load_model(vm["checkpoint"].as<std::string>(), trust_legacy(vm));
   const train::Config& config = loaded.config;
   const bool logits = vm["logits"].as<bool>();
-  if (logits)  // what a reimplementation needs to preprocess alike (tests/python/check_export.py)
+  if (logits)  // what a reimplementation needs to preprocess alike (tests/helpers/check_export.py)
     std::cout << "# nin-dist resize=" << config.resize << " normalize=" << int{config.normalize}
               << " num_classes=" << config.num_classes << " in_channels=" << config.in_channels << "\n";
   auto show = [&](const LabelledImages& images) {

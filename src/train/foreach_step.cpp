@@ -1,7 +1,7 @@
 // Fused SGD / Adam / AdamW steps on torch::optim's own state.
 #include "train/foreach_step.h"
 
-#include "train/optim_state.h"
+#include "checkpoint/optim_state.h"
 
 #include <memory>
 #include <stdexcept>

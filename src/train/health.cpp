@@ -46,8 +46,8 @@ std::string Health::after_epoch(double train_loss, const torch::Tensor& confusio
     unpredicted[size_t(c)] = predicted[c].item<int64_t>() == 0;
     const bool before = size_t(c) < unpredicted_.size() && unpredicted_[size_t(c)];
     if (!unpredicted[size_t(c)] || !(before || last_epoch)) continue;
-    dead += (dead.empty() ? "" : ", ") + std::to_string(c) +
-            (predicted.size(0) == 10 ? std::string(" (") + data::kFashionMnistClasses[c] + ")" : "");
+    const std::string name = data::class_name(c, predicted.size(0));
+    dead += (dead.empty() ? "" : ", ") + std::to_string(c) + (name.empty() ? "" : " (" + name + ")");
   }
   unpredicted_ = unpredicted;
   const bool changed = dead != dead_classes_;

@@ -6,7 +6,7 @@
 #include <torch/types.h>
 
 #include "dist/communicator.h"
-#include "train/epoch_sums.h"
+#include "checkpoint/train_state.h"
 
 namespace nin::train {
 

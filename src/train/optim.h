@@ -7,7 +7,7 @@
 #include <torch/optim/optimizer.h>
 #include <torch/types.h>
 
-#include "train/config.h"
+#include "config/config.h"
 #include "train/foreach_step.h"
 
 namespace nin::train {

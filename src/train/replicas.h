@@ -6,7 +6,7 @@
 #include <torch/nn/module.h>
 
 #include "dist/communicator.h"
-#include "train/config.h"
+#include "config/config.h"
 
 namespace nin::train {
 

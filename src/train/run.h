@@ -11,9 +11,9 @@
 
 #include "dist/communicator.h"
 #include "model/nin.h"
-#include "train/checkpoint.h"
-#include "train/config.h"
-#include "train/evaluate.h"
+#include "checkpoint/checkpoint.h"
+#include "config/config.h"
+#include "infer/evaluate.h"
 #include "train/meter.h"
 #include "train/metrics.h"
 #include "train/run_lock.h"

@@ -9,7 +9,7 @@
 #include "data/loader.h"
 #include "dist/reducer.h"
 #include "model/nin.h"
-#include "train/config.h"
+#include "config/config.h"
 #include "train/fault.h"
 #include "train/meter.h"
 #include "train/optim.h"

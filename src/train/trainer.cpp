@@ -15,12 +15,12 @@
 #include "dist/reducer.h"
 #include "dist/where.h"
 #include "train/background_plot.h"
-#include "train/evaluate.h"
+#include "infer/evaluate.h"
 #include "train/fault.h"
 #include "train/graph_step.h"
 #include "train/health.h"
 #include "train/meter.h"
-#include "train/model_io.h"
+#include "infer/model_io.h"
 #include "train/optim.h"
 #include "train/precision.h"
 #include "train/replicas.h"
@@ -84,7 +84,7 @@ Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& pr
     : cfg_(cfg), rank_(process.rank()), world_(process.size()), process_(process),
       device_(select_device(cfg.device, process)), health_(cfg.num_classes, cfg.stall_steps), meter_(device_) {
   if (cfg.cuda_graph) check_graph_support(device_);  // InputError where no CUDA graph can run
-  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.timeout_s * 1000));
+  const auto timeout = collective_timeout(cfg);
   control_ = dist::make_communicator(process, torch::kCPU, timeout);
   if (device_.is_cuda()) device_comm_ = dist::make_communicator(process, device_, timeout);
   grad_comm_ = device_comm_ ? device_comm_.get() : control_.get();

@@ -7,7 +7,7 @@
 #include <torch/types.h>
 
 #include "dist/process.h"
-#include "train/config.h"
+#include "config/config.h"
 
 namespace nin::train {
 

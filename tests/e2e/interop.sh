@@ -6,7 +6,7 @@
 source "$(dirname "$0")/../lib/common.bash"
 PY=/usr/bin/python3
 export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the source tree
-PYDIR=$NIN_SOURCE_DIR/tests/python
+PYDIR=$NIN_SOURCE_DIR/tests/helpers
 TEST_IMAGES=$DATA/t10k-images-idx3-ubyte.gz
 RANGE=0:16
 if ! "$PY" -c "import torch, numpy" 2>/dev/null; then

@@ -25,12 +25,12 @@ for name, item in (("t10k-labels-idx1-ubyte", 1), ("t10k-images-idx3-ubyte", 28 
         open(f"{out}/{name}-{n}.gz", "wb").write(gzip.compress(body))
 PY
 
-# Images: a real FashionMNIST test image in every form predict reads (tests/python/write_image.py).
+# Images: a real FashionMNIST test image in every form predict reads (tests/helpers/write_image.py).
 for mode in gray rgb rgba gray16 palette; do
-  /usr/bin/python3 "$here/../python/write_image.py" 0 "$seeds/fuzz_image/$mode.png" --mode $mode \
+  /usr/bin/python3 "$here/../helpers/write_image.py" 0 "$seeds/fuzz_image/$mode.png" --mode $mode \
     --images "$data/t10k-images-idx3-ubyte.gz" >/dev/null
 done
-/usr/bin/python3 "$here/../python/write_image.py" 1 "$seeds/fuzz_image/shirt.pgm" \
+/usr/bin/python3 "$here/../helpers/write_image.py" 1 "$seeds/fuzz_image/shirt.pgm" \
   --images "$data/t10k-images-idx3-ubyte.gz" >/dev/null
 
 for f in /usr/share/gitweb/static/git-favicon.png /usr/share/doc/python3/_static/file.png; do  # other encoders' PNGs

@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "train/checkpoint.h"
+#include "checkpoint/checkpoint.h"
 
 int main(int argc, char** argv) {
   if (argc < 3) {

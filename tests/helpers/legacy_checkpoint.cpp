@@ -10,8 +10,8 @@
 #include <xxhash.h>
 
 #include "format/checkpoint_file.h"
-#include "train/checkpoint.h"
-#include "train/model_io.h"
+#include "checkpoint/checkpoint.h"
+#include "infer/model_io.h"
 #include "train/optim.h"
 
 namespace {

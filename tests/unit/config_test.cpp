@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "train/config.h"
+#include "config/config.h"
 #include "test_util.h"
 #include "util/error.h"
 

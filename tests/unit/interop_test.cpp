@@ -10,7 +10,7 @@
 #include "format/unpickler.h"
 #include "format/zip.h"
 #include "model/nin.h"
-#include "train/interop.h"
+#include "checkpoint/interop.h"
 #include "test_util.h"
 #include "util/error.h"
 #include "util/input_limit.h"

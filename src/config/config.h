@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "train/config_keys.h"
+#include "config/config_keys.h"
 
 namespace nin::train {
 

@@ -1,9 +1,9 @@
 // Models from configs and checkpoints; prediction with the training's preprocessing.
-#include "train/model_io.h"
+#include "infer/model_io.h"
 
 #include <torch/optim/sgd.h>
 
-#include "train/interop.h"
+#include "checkpoint/interop.h"
 
 namespace nin::train {
 

@@ -4,7 +4,7 @@ Loads STATE_DICT (torch.load, strict load_state_dict), preprocesses IDX images a
 does, and compares the eval-mode logits with those `nin-dist predict --logits` printed:
 
   nin-dist predict --checkpoint C --logits IMAGES.idx.gz --range 0:16 > logits.txt
-  /usr/bin/python3 tests/python/check_export.py model.pt logits.txt --range 0:16
+  /usr/bin/python3 tests/helpers/check_export.py model.pt logits.txt --range 0:16
 
 The preprocessing (data.resize, data.normalize) and the model's shape come from the
 `# nin-dist` header line that --logits prints, so the checkpoint's config is used.

@@ -1,4 +1,4 @@
-#include "train/interop.h"
+#include "checkpoint/interop.h"
 
 #include <algorithm>
 #include <sstream>

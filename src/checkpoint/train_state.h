@@ -1,8 +1,10 @@
-// The epoch's training sums: one type for the meter, the run's record and the checkpoint.
+// Where training stands, as a checkpoint stores it; the epoch's sums are one type for the
+// meter, the run's record and the checkpoint.
 #pragma once
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 
 namespace nin::train {
 
@@ -24,6 +26,16 @@ struct EpochSums {
   }
   double mean_loss() const { return loss_sum / std::max(seen, 1.0); }
   double accuracy() const { return correct / std::max(seen, 1.0); }
+};
+
+// Where training stands; a checkpoint taken mid-epoch (preemption) resumes mid-epoch.
+// Stored under named keys (to_json and from_json in checkpoint.cpp: store a new field
+// there too); a key missing from an older file reads as the default here.
+struct TrainState {
+  int64_t epoch = 0;          // completed epochs
+  int64_t step_in_epoch = 0;  // optimizer steps done in the current epoch
+  int64_t global_step = 0;    // optimizer steps since the start
+  EpochSums sums;             // the current epoch's so far, all ranks
 };
 
 }  // namespace nin::train

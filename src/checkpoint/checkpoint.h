@@ -13,19 +13,9 @@
 #include <torch/serialize/input-archive.h>
 
 #include "format/atomic_file.h"
-#include "train/epoch_sums.h"
+#include "checkpoint/train_state.h"
 
 namespace nin::train {
-
-// Where training stands; a checkpoint taken mid-epoch (preemption) resumes mid-epoch.
-// Stored under named keys (to_json and from_json in checkpoint.cpp: store a new field
-// there too); a key missing from an older file reads as the default here.
-struct TrainState {
-  int64_t epoch = 0;          // completed epochs
-  int64_t step_in_epoch = 0;  // optimizer steps done in the current epoch
-  int64_t global_step = 0;    // optimizer steps since the start
-  EpochSums sums;             // the current epoch's so far, all ranks
-};
 
 // A verified checkpoint file, parsed but not yet applied to a model.
 struct CheckpointFile {

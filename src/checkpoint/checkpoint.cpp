@@ -1,4 +1,4 @@
-#include "train/checkpoint.h"
+#include "checkpoint/checkpoint.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -9,8 +9,8 @@
 
 #include "format/checkpoint_file.h"
 #include "format/safetensors.h"
-#include "train/interop.h"
-#include "train/optim_state.h"
+#include "checkpoint/interop.h"
+#include "checkpoint/optim_state.h"
 #include "util/error.h"
 
 namespace nin::train {

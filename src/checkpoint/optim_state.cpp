@@ -1,4 +1,4 @@
-#include "train/optim_state.h"
+#include "checkpoint/optim_state.h"
 
 #include <sstream>
 #include <type_traits>

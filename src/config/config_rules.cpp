@@ -1,4 +1,4 @@
-#include "train/config_rules.h"
+#include "config/config_rules.h"
 
 #include <charconv>
 #include <cmath>

@@ -1,6 +1,6 @@
 """Saves a seed NiN with random weights the ways a PyTorch user would, for `nin-dist import`.
 
-  /usr/bin/python3 tests/python/make_state_dict.py OUT_DIR [--num-classes 10] [--seed 0]
+  /usr/bin/python3 tests/helpers/make_state_dict.py OUT_DIR [--num-classes 10] [--seed 0]
 
 writes OUT_DIR/ordered.pt  torch.save(model.state_dict(), p)        (OrderedDict + _metadata)
        OUT_DIR/plain.pt    torch.save(dict(model.state_dict()), p)  (a plain dict)

@@ -1,6 +1,6 @@
 """Writes one FashionMNIST test image as PGM or PNG, for `nin-dist predict` tests.
 
-  /usr/bin/python3 tests/python/write_image.py INDEX OUT.pgm|OUT.png [--mode gray|rgb|rgba|gray16|palette]
+  /usr/bin/python3 tests/helpers/write_image.py INDEX OUT.pgm|OUT.png [--mode gray|rgb|rgba|gray16|palette]
       [--scale K] [--images IDX]
 
 PNGs are encoded here with zlib (no imaging library): every mode stores the same gray

@@ -10,8 +10,8 @@
 #include "data/augment.h"
 #include "data/batch.h"
 #include "model/nin.h"
-#include "train/checkpoint.h"
-#include "train/config.h"
+#include "checkpoint/checkpoint.h"
+#include "config/config.h"
 
 namespace nin::train {
 

@@ -1,11 +1,11 @@
 // Sharded evaluation with exact cross-rank sums.
-#include "train/evaluate.h"
+#include "infer/evaluate.h"
 
 #include <torch/nn/functional/loss.h>
 
 #include "data/sampler.h"
 #include "dist/factory.h"
-#include "train/model_io.h"
+#include "infer/model_io.h"
 
 namespace nin::train {
 namespace F = torch::nn::functional;

@@ -1,4 +1,4 @@
-#include "train/config.h"
+#include "config/config.h"
 
 #include <algorithm>
 #include <charconv>
@@ -12,7 +12,7 @@
 #include <xxhash.h>
 
 #include "model/nin.h"
-#include "train/config_rules.h"
+#include "config/config_rules.h"
 #include "util/error.h"
 
 namespace nin::train {
