@@ -20,7 +20,8 @@ namespace nin::train {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EpochSums, loss_sum, correct, seen)
 
 void to_json(nlohmann::json& j, const TrainState& s) {
-  j = {{"epoch", s.epoch}, {"step_in_epoch", s.step_in_epoch}, {"global_step", s.global_step}, {"sums", s.sums}};
+  j = {{"epoch", s.epoch}, {"step_in_epoch", s.step_in_epoch}, {"global_step", s.global_step}, {"sums", s.sums},
+       {"best_val_acc", s.best_val_acc}};
 }
 
 void from_json(const nlohmann::json& j, TrainState& s) {
@@ -28,6 +29,7 @@ void from_json(const nlohmann::json& j, TrainState& s) {
   s.epoch = j.value("epoch", fresh.epoch);
   s.step_in_epoch = j.value("step_in_epoch", fresh.step_in_epoch);
   s.global_step = j.value("global_step", fresh.global_step);
+  s.best_val_acc = j.value("best_val_acc", fresh.best_val_acc);
   s.sums = j.contains("sums") ? j.at("sums").get<EpochSums>() : j.get<EpochSums>();  // older: at the top
 }
 

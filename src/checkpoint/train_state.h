@@ -36,6 +36,7 @@ struct TrainState {
   int64_t step_in_epoch = 0;  // optimizer steps done in the current epoch
   int64_t global_step = 0;    // optimizer steps since the start
   EpochSums sums;             // the current epoch's so far, all ranks
+  double best_val_acc = -1;   // best.nin's validation accuracy (checkpoint.keep_best); -1 = none yet
 };
 
 }  // namespace nin::train

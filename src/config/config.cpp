@@ -261,6 +261,10 @@ void validate(const Config& c, int world_size) {
           "must be divisible by train.accumulate = " + str(c.accumulate));
   require(!c.cuda_graph || c.accumulate == 1, c, "train.accumulate", str(c.accumulate),
           "a captured step (train.cuda_graph = true) runs one micro-batch a step: set it to 1");
+  require(!c.keep_best || c.val_split > 0, c, "checkpoint.keep_best", "true",
+          "best.nin is chosen on the validation split: set data.val_split to hold some images out");
+  require(c.train_limit == 0 || c.val_split < c.train_limit, c, "data.val_split", str(c.val_split),
+          "must leave training images: data.train_limit is " + str(c.train_limit));
   require(per_step % world_size == 0, c, "train.batch_size", str(c.batch_size),
           "the global batch (per micro-batch " + str(per_step) + ") must be divisible by the " +
               std::to_string(world_size) + " ranks");

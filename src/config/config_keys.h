@@ -24,6 +24,8 @@
   X(crop_padding, "data.crop_padding", int64_t, 0, at_least(0),                                              \
     "training images: zero padding per side, in pixels, before a random crop back to size; 0 = off")         \
   X(flip, "data.flip", bool, false, any_value(), "training images: mirror left-right with probability 1/2")  \
+  X(val_split, "data.val_split", int64_t, 0, at_least(0),                                                    \
+    "hold out N training images for validation (class-stratified, fixed by train.seed); 0 = none")          \
                                                                                                              \
   X(epochs, "train.epochs", int64_t, 10, at_least(1), "passes over the training set")                        \
   X(batch_size, "train.batch_size", int64_t, 128, at_least(1), "global batch, split evenly over the ranks")  \
@@ -67,6 +69,11 @@
   X(checkpoint_keep, "checkpoint.keep", int64_t, 3, at_least(1), "newest checkpoints kept")                  \
   X(checkpoint_every_steps, "checkpoint.every_steps", int64_t, 0, at_least(0),                               \
     "optimizer steps between mid-epoch checkpoints; 0 = off")                                                \
+  X(keep_best, "checkpoint.keep_best", bool, false, any_value(),                                             \
+    "also keep best.nin, the epoch with the highest validation accuracy (needs data.val_split)")            \
+                                                                                                             \
+  X(test_every, "eval.test_every", int64_t, 0, at_least(0),                                                  \
+    "epochs between test-set evaluations; 0 = after the last epoch only")                                    \
                                                                                                              \
   X(log_every, "log.every", int64_t, 20, at_least(1),                                                        \
     "steps between progress lines when stdout is not a terminal")                                            \

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -23,8 +24,8 @@ namespace fs = std::filesystem;
 // EpochRecord's fields, in metrics.csv's column order. The JSON line holds the same keys
 // (sorted, as nlohmann::json orders them); a key missing when read takes EpochRecord's default.
 #define NIN_EPOCH_RECORD_FIELDS \
-  epoch, step, train_loss, train_acc, test_loss, test_acc, lr, images_per_s, epoch_s, comm_wait_s, world_size, \
-      class_acc
+  epoch, step, train_loss, train_acc, val_loss, val_acc, test_loss, test_acc, lr, images_per_s, epoch_s, \
+      comm_wait_s, world_size, class_acc, val_class_acc
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EpochRecord, NIN_EPOCH_RECORD_FIELDS)
 
 namespace {
@@ -93,8 +94,10 @@ std::vector<EpochRecord> read_metrics(const fs::path& run_dir) {
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
-    const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) continue;  // a line cut short by a crash
+    for (auto& v : j)
+      if (v.is_null()) v = kNotEvaluated;  // NaN was written as null
     out.push_back(j.get<EpochRecord>());
   }
   return out;
@@ -102,47 +105,58 @@ std::vector<EpochRecord> read_metrics(const fs::path& run_dir) {
 
 namespace {
 
-// One (gnuplot datablock, label prefix) per run that has records.
-using Series = std::vector<std::pair<std::string, std::string>>;
+// One gnuplot datablock per run that has records: its name, its label prefix, and which
+// held-out splits it has figures for (gnuplot refuses a line with no point at all).
+struct Series {
+  std::string block, label;
+  bool val = false, test = false;
+};
 
 // The runs' records as inline datablocks ($run0 << EOD ... EOD), so that plotting leaves no
-// data file behind; gnuplot reads whitespace-separated columns.
-Series write_series(const std::vector<fs::path>& run_dirs, std::ostringstream& script) {
-  Series series;
+// data file behind; gnuplot reads whitespace-separated columns, and "nan" as no point.
+std::vector<Series> write_series(const std::vector<fs::path>& run_dirs, std::ostringstream& script) {
+  std::vector<Series> series;
   for (const auto& dir : run_dirs) {
     const auto records = read_metrics(dir);
     if (records.empty()) continue;
-    const std::string block = "$run" + std::to_string(series.size());
-    script << block << " << EOD\n";
-    for (const auto& r : records)
-      script << r.epoch << ' ' << r.train_loss << ' ' << r.test_loss << ' ' << r.train_acc << ' ' << r.test_acc << "\n";
+    Series s{"$run" + std::to_string(series.size()), ""};
+    script << s.block << " << EOD\n";
+    for (const auto& r : records) {
+      script << r.epoch << ' ' << r.train_loss << ' ' << r.train_acc << ' ' << r.val_loss << ' ' << r.val_acc << ' '
+             << r.test_loss << ' ' << r.test_acc << "\n";
+      s.val = s.val || !std::isnan(r.val_acc);
+      s.test = s.test || !std::isnan(r.test_acc);
+    }
     script << "EOD\n";
-    std::string label = fs::weakly_canonical(dir).filename().string();
-    series.emplace_back(block, run_dirs.size() > 1 ? label + " " : "");
+    if (run_dirs.size() > 1) s.label = fs::weakly_canonical(dir).filename().string() + " ";
+    series.push_back(s);
   }
   return series;
 }
 
-// Loss and accuracy side by side, train and test per run, as PNG and as SVG, under
-// kOutputs' names in gnuplot's working folder.
-void gnuplot_script(const Series& series, std::ostringstream& script) {
+// Loss and accuracy side by side, train, validation and test per run, as PNG and as SVG,
+// under kOutputs' names in gnuplot's working folder.
+void gnuplot_script(const std::vector<Series>& series, std::ostringstream& script) {
+  auto lines = [&](int column_of_train, const char* what) {  // loss: column 2, accuracy: column 3
+    const char* sep = "";
+    for (const auto& s : series) {
+      auto line = [&](int column, const std::string& split) {
+        script << sep << s.block << " using 1:" << column << " with linespoints title "
+               << quote(s.label + split + " " + what);
+        sep = ", ";
+      };
+      line(column_of_train, "train");
+      if (s.val) line(column_of_train + 2, "val");
+      if (s.test) line(column_of_train + 4, "test");
+    }
+  };
   auto plots = [&](const char* file) {
     script << "set output " << quote(file) << "\n"
            << "set multiplot layout 1,2\nset xlabel 'epoch'\nset grid\nset key bottom left\n"
            << "set title 'loss'\nplot ";
-    for (size_t i = 0; i < series.size(); ++i) {
-      const auto& [data, label] = series[i];
-      script << (i ? ", " : "") << data << " using 1:2 with linespoints title "
-             << quote(label + "train loss") << ", " << data << " using 1:3 with linespoints title "
-             << quote(label + "test loss");
-    }
+    lines(2, "loss");
     script << "\nset title 'accuracy'\nset key bottom right\nset yrange [0:1]\nplot ";
-    for (size_t i = 0; i < series.size(); ++i) {
-      const auto& [data, label] = series[i];
-      script << (i ? ", " : "") << data << " using 1:4 with linespoints title "
-             << quote(label + "train acc") << ", " << data << " using 1:5 with linespoints title "
-             << quote(label + "test acc");
-    }
+    lines(3, "acc");
     script << "\nunset multiplot\nset yrange [*:*]\n";
   };
   script << "set terminal pngcairo size 1200,450 noenhanced\n";
@@ -221,7 +235,7 @@ bool run_gnuplot(const std::string& script, const fs::path& out_dir, std::string
 
 bool plot_curves(const std::vector<fs::path>& run_dirs, const fs::path& out_dir, std::string& warning) {
   std::ostringstream script;
-  const Series series = write_series(run_dirs, script);
+  const auto series = write_series(run_dirs, script);
   if (series.empty()) {
     warning = "no metrics.jsonl records to plot";
     return false;
@@ -276,9 +290,10 @@ void Progress::finish() {
 std::string format_record(const EpochRecord& r, int64_t epochs) {
   std::ostringstream out;
   out << std::fixed << std::setprecision(4) << "epoch " << r.epoch << "/" << epochs << "  train loss "
-      << r.train_loss << " acc " << r.train_acc << " | test loss " << r.test_loss << " acc " << r.test_acc
-      << std::setprecision(0) << " | " << r.images_per_s << " img/s | " << std::setprecision(1) << r.epoch_s
-      << " s";
+      << r.train_loss << " acc " << r.train_acc;
+  if (!std::isnan(r.val_acc)) out << " | val loss " << r.val_loss << " acc " << r.val_acc;
+  if (!std::isnan(r.test_acc)) out << " | test loss " << r.test_loss << " acc " << r.test_acc;
+  out << std::setprecision(0) << " | " << r.images_per_s << " img/s | " << std::setprecision(1) << r.epoch_s << " s";
   return out.str();
 }
 

@@ -3,23 +3,30 @@
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 namespace nin::train {
 
+inline constexpr double kNotEvaluated = std::numeric_limits<double>::quiet_NaN();
+
 // One epoch of a run: a line of metrics.jsonl, a row of metrics.csv (columns in field order).
 struct EpochRecord {
   int64_t epoch = 0;  // 1-based
   int64_t step = 0;   // optimizer steps so far
-  double train_loss = 0, train_acc = 0, test_loss = 0, test_acc = 0;
+  double train_loss = 0, train_acc = 0;
+  // Held-out figures: NaN (null in metrics.jsonl) for a split not evaluated at this epoch.
+  double val_loss = kNotEvaluated, val_acc = kNotEvaluated;    // data.val_split's images
+  double test_loss = kNotEvaluated, test_acc = kNotEvaluated;  // the test set (eval.test_every)
   double lr = 0;
   double images_per_s = 0;  // training images (all ranks) per second of epoch time
   double epoch_s = 0;       // wall time of the training part of the epoch
   double comm_wait_s = 0;   // rank 0's time blocked on gradient allreduce this epoch
   int64_t world_size = 1;
-  std::vector<double> class_acc;  // test accuracy per true class, in class order
+  std::vector<double> class_acc;      // test accuracy per true class, in class order; [] when not evaluated
+  std::vector<double> val_class_acc;  // the same on the validation split
 };
 
 // Appends one record to metrics.jsonl and metrics.csv in `run_dir` (rank 0 only).

@@ -176,40 +176,51 @@ void Run::checkpoint_mid_epoch(const EpochSums& epoch_so_far, const torch::nn::M
   if (lead()) checkpoint(model, optimizer, with_sums(epoch_so_far));
 }
 
-EpochRecord Run::end_epoch(const EpochSums& session, const EvalResult& eval, const EpochTiming& timing,
-                           const torch::nn::Module& model, const torch::optim::Optimizer& optimizer) {
+EpochRecord Run::end_epoch(const EpochSums& session, const EvalResult* val, const EvalResult* test,
+                           const EpochTiming& timing, const torch::nn::Module& model,
+                           const torch::optim::Optimizer& optimizer) {
   const EpochSums epoch = with_sums(session).sums;
   EpochRecord record;
   record.epoch = state_.epoch + 1;
   record.step = state_.global_step;
   record.train_loss = epoch.mean_loss();
   record.train_acc = epoch.accuracy();
-  record.test_loss = eval.loss;
-  record.test_acc = eval.accuracy;
+  if (val) record.val_loss = val->loss, record.val_acc = val->accuracy, record.val_class_acc = val->class_accuracy();
+  if (test) record.test_loss = test->loss, record.test_acc = test->accuracy, record.class_acc = test->class_accuracy();
   record.lr = timing.lr;
   record.images_per_s = session.seen / std::max(timing.epoch_s, 1e-9);
   record.epoch_s = timing.epoch_s;
   record.comm_wait_s = timing.comm_wait_s;
   record.world_size = world_;
-  record.class_acc = eval.class_accuracy();
 
   state_.epoch = record.epoch;
   state_.step_in_epoch = 0;
   state_.sums = {};
+  const bool best = val && config_.keep_best && val->accuracy > state_.best_val_acc;
+  if (best) state_.best_val_acc = val->accuracy;  // on every rank: the checkpoints carry it
   if (lead()) {
     std::cout << format_record(record, config_.epochs) << std::endl;
     // An every_steps checkpoint due at the epoch's last step is this one (the loop skips it).
+    if (best) write_best(model, optimizer);
     if (state_.epoch % config_.checkpoint_every == 0 || state_.epoch == config_.epochs || step_checkpoint_due())
       checkpoint(model, optimizer, state_);
     append_metrics(dir_, record);
   }
-  if (state_.epoch == config_.epochs) {
+  if (state_.epoch == config_.epochs && test) {
     std::ostringstream line;
-    line << "final: test accuracy " << eval.accuracy << " on " << eval.count << " test images, test loss " << eval.loss
-         << "; run directory " << dir_.string();
+    line << "final: test accuracy " << test->accuracy << " on " << test->count << " test images, test loss "
+         << test->loss;
+    if (val) line << " (validation accuracy " << val->accuracy << " on " << val->count << " held-out images)";
+    line << "; run directory " << dir_.string();
     say(line.str());
   }
   return record;
+}
+
+// best.nin: written atomically as the others, never pruned (not a ckpt-step name) and never
+// resumed by --resume auto.
+void Run::write_best(const torch::nn::Module& model, const torch::optim::Optimizer& optimizer) const {
+  write_checkpoint(dir_ / "best.nin", model, optimizer, config_.optimizer, state_, to_toml(config_), world_);
 }
 
 void Run::finish() const {

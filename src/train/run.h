@@ -66,16 +66,20 @@ class Run {
   bool step_checkpoint_due() const;
   void checkpoint_mid_epoch(const EpochSums& epoch_so_far, const torch::nn::Module& model,
                             const torch::optim::Optimizer& optimizer) const;
-  // The epoch's record (sums of this session plus those carried over a resume): its line,
-  // the scheduled checkpoint, and metrics.jsonl and metrics.csv. Returns the record.
-  EpochRecord end_epoch(const EpochSums& session, const EvalResult& eval, const EpochTiming& timing,
-                        const torch::nn::Module& model, const torch::optim::Optimizer& optimizer);
+  // The epoch's record (sums of this session plus those carried over a resume, and the
+  // held-out splits evaluated this epoch: null when not): its line, the scheduled
+  // checkpoint, best.nin when the validation accuracy is the best yet (checkpoint.keep_best),
+  // and metrics.jsonl and metrics.csv. Returns the record.
+  EpochRecord end_epoch(const EpochSums& session, const EvalResult* val, const EvalResult* test,
+                        const EpochTiming& timing, const torch::nn::Module& model,
+                        const torch::optim::Optimizer& optimizer);
   // The last words: a resume of a run that had already finished says so.
   void finish() const;
 
  private:
   void checkpoint(const torch::nn::Module& model, const torch::optim::Optimizer& optimizer,
                   const TrainState& state) const;
+  void write_best(const torch::nn::Module& model, const torch::optim::Optimizer& optimizer) const;
   TrainState with_sums(const EpochSums& epoch_so_far) const;  // state_ plus a partial epoch
 
   const Config& config_;

@@ -10,6 +10,7 @@
 #include <torch/cuda.h>
 #include <torch/utils.h>
 
+#include "data/holdout.h"
 #include "data/loader.h"
 #include "dist/factory.h"
 #include "dist/reducer.h"
@@ -71,6 +72,7 @@ class Trainer {
   model::NiN model_{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::optional<data::Loader> loader_;
+  std::optional<data::Split> val_set_;  // data.val_split's held-out images
   data::Split test_set_;
   std::optional<dist::Reducer> reducer_;
   Fault fault_ = Fault::from_env();
@@ -98,8 +100,14 @@ Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& pr
 
   // Data: uint8 on the training device; batches are built there, step by step.
   auto train_set = data::load_split(cfg.data_dir, /*train=*/true, cfg.num_classes, cfg.train_limit);
+  if (cfg.val_split > 0) {  // before anything is sharded: the same images on every rank
+    auto held = data::hold_out(train_set, cfg.val_split, cfg.seed, cfg.num_classes);
+    train_set = std::move(held.train);
+    val_set_ = std::move(held.validation);
+  }
   test_set_ = data::load_split(cfg.data_dir, /*train=*/false, cfg.num_classes, cfg.test_limit);
-  for (auto* s : {&train_set, &test_set_}) s->images = s->images.to(device_), s->labels = s->labels.to(device_);
+  for (auto* s : {&train_set, val_set_ ? &*val_set_ : nullptr, &test_set_})
+    if (s) s->images = s->images.to(device_), s->labels = s->labels.to(device_);
   const int64_t local_batch = cfg.batch_size / world_;  // images per rank per step
   loader_.emplace(train_set, data::LoaderOptions{local_batch, local_batch / cfg.accumulate, rank_, world_, cfg.seed,
                                                  batch_options(cfg), augment_options(cfg)});
@@ -127,8 +135,9 @@ Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& pr
 void Trainer::say_setup() const {
   run_->say("nin-dist: " + std::to_string(world_) + " rank(s) on " + std::to_string(process_.num_nodes()) +
             " node(s), " + device_.str() + ", " + std::to_string(torch::get_num_threads()) + " threads/rank, " +
-            std::to_string(loader_->dataset_size()) + " train / " + std::to_string(test_set_.size()) +
-            " test images at " + std::to_string(cfg_.resize) + "px, global batch " + std::to_string(cfg_.batch_size) +
+            std::to_string(loader_->dataset_size()) + " train / " +
+            (val_set_ ? std::to_string(val_set_->size()) + " validation / " : std::string()) +
+            std::to_string(test_set_.size()) + " test images at " + std::to_string(cfg_.resize) + "px, global batch " + std::to_string(cfg_.batch_size) +
             ", " + std::to_string(loader_->steps_per_epoch()) + " steps/epoch, " +
             std::to_string(reducer_->num_buckets()) + " gradient buckets");
 }
@@ -182,13 +191,21 @@ bool Trainer::epoch(int64_t epoch) {
   grad_comm_->check();
   settle();
   const auto totals = meter_.sum_over_ranks(*control_);
-  const auto eval = evaluate(model_, test_set_, loader_->batch_options(), *control_, cfg_.batch_size / world_, device_);
+  const auto eval = [&](const data::Split& split) {
+    return evaluate(model_, split, loader_->batch_options(), *control_, cfg_.batch_size / world_, device_);
+  };
+  const int64_t done = epoch + 1;
+  std::optional<EvalResult> val, test;
+  if (val_set_) val = eval(*val_set_);
+  if (done == cfg_.epochs || (cfg_.test_every > 0 && done % cfg_.test_every == 0)) test = eval(test_set_);
   const double lr = lr_at(cfg_, run_->state().global_step - 1, loader_->steps_per_epoch());  // the epoch's last
-  const auto record = run_->end_epoch(totals, eval, EpochTiming{lr, epoch_s, reducer_->wait_seconds() - wait_before},
-                                      *model_, *optimizer_);
-  if (const auto warning = health_.after_epoch(record.train_loss, eval.confusion, record.epoch == cfg_.epochs);
-      !warning.empty())
-    run_->warn(warning);
+  const auto record = run_->end_epoch(totals, val ? &*val : nullptr, test ? &*test : nullptr,
+                                      EpochTiming{lr, epoch_s, reducer_->wait_seconds() - wait_before}, *model_,
+                                      *optimizer_);
+  if (const EvalResult* held = val ? &*val : test ? &*test : nullptr) {  // validation first: it is every epoch's
+    const auto warning = health_.after_epoch(record.train_loss, held->confusion, done == cfg_.epochs);
+    if (!warning.empty()) run_->warn(warning);
+  }
   if (plot_) plot_->request();  // metrics.jsonl holds the record: a plot may read it from now on
   return true;
 }

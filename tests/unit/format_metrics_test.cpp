@@ -1,6 +1,7 @@
 // Metrics records: the exact bytes of metrics.jsonl and metrics.csv, and the round trip.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -25,14 +26,15 @@ EpochRecord sample(int64_t epoch) {
   r.step = 40 * epoch;
   r.train_loss = 2.0 / 3;  // more digits than the CSV keeps
   r.train_acc = 0.75;
-  r.test_loss = 0.1;
-  r.test_acc = 0.8125;
+  r.val_loss = 0.25;
+  r.val_acc = 0.875;
+  r.val_class_acc = {1.0, 0.75};
+  if (epoch == 1) r.test_loss = 0.1, r.test_acc = 0.8125, r.class_acc = {0.5, 1.0, 0.25};  // then not evaluated
   r.lr = 1e-4;
   r.images_per_s = 12345.678901;
   r.epoch_s = 1.5;
   r.comm_wait_s = 0;
   r.world_size = 2;
-  r.class_acc = {0.5, 1.0, 0.25};
   return r;
 }
 
@@ -44,20 +46,24 @@ TEST(Metrics, FilesKeepTheirExactFormat) {
   const auto dir = fresh_dir("metrics-format");
   append_metrics(dir, sample(1));
   append_metrics(dir, sample(2));
-  const std::string json_tail =
-      "\"lr\":0.0001,\"step\":STEP,\"test_acc\":0.8125,\"test_loss\":0.1,\"train_acc\":0.75,"
-      "\"train_loss\":0.6666666666666666,\"world_size\":2}\n";
-  auto line = [&](const char* epoch, const char* step) {
-    std::string tail = json_tail;
-    tail.replace(tail.find("STEP"), 4, step);
-    return std::string("{\"class_acc\":[0.5,1.0,0.25],\"comm_wait_s\":0.0,\"epoch\":") + epoch + ",\"epoch_s\":1.5,\"images_per_s\":12345.678901," +
-           tail;
-  };
-  EXPECT_EQ(read_text(dir / "metrics.jsonl"), line("1", "40") + line("2", "80"));
+  const std::string tail =
+      "\"train_acc\":0.75,\"train_loss\":0.6666666666666666,\"val_acc\":0.875,\"val_class_acc\":[1.0,0.75],"
+      "\"val_loss\":0.25,\"world_size\":2}\n";
+  // A split not evaluated at an epoch: null in the JSON, nan in the CSV, an empty list.
+  EXPECT_EQ(read_text(dir / "metrics.jsonl"),
+            "{\"class_acc\":[0.5,1.0,0.25],\"comm_wait_s\":0.0,\"epoch\":1,\"epoch_s\":1.5,\"images_per_s\":12345.678901,"
+            "\"lr\":0.0001,\"step\":40,\"test_acc\":0.8125,\"test_loss\":0.1," + tail +
+            "{\"class_acc\":[],\"comm_wait_s\":0.0,\"epoch\":2,\"epoch_s\":1.5,\"images_per_s\":12345.678901,"
+            "\"lr\":0.0001,\"step\":80,\"test_acc\":null,\"test_loss\":null," + tail);
   EXPECT_EQ(read_text(dir / "metrics.csv"),
-            "epoch,step,train_loss,train_acc,test_loss,test_acc,lr,images_per_s,epoch_s,comm_wait_s,world_size,class_acc\n"
-            "1,40,0.66666667,0.75,0.1,0.8125,0.0001,12345.679,1.5,0,2,0.5;1;0.25\n"
-            "2,80,0.66666667,0.75,0.1,0.8125,0.0001,12345.679,1.5,0,2,0.5;1;0.25\n");
+            "epoch,step,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,lr,images_per_s,epoch_s,comm_wait_s,"
+            "world_size,class_acc,val_class_acc\n"
+            "1,40,0.66666667,0.75,0.25,0.875,0.1,0.8125,0.0001,12345.679,1.5,0,2,0.5;1;0.25,1;0.75\n"
+            "2,80,0.66666667,0.75,0.25,0.875,nan,nan,0.0001,12345.679,1.5,0,2,,1;0.75\n");
+  const auto back = read_metrics(dir);
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_TRUE(std::isnan(back[1].test_acc) && std::isnan(back[1].test_loss));
+  EXPECT_EQ(back[1].val_acc, 0.875);
 }
 
 TEST(Metrics, RecordsRoundTripAndMissingKeysTakeDefaults) {
