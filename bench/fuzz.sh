@@ -1,24 +1,23 @@
 #!/usr/bin/env bash
-# Fuzzing at length: every target in tests/fuzz for FUZZ_SECONDS (default 600) from its corpus,
-# under ASan+UBSan. Builds build-fuzz (clang, NIN_FUZZ=ON) when needed; writes
-# bench/results/fuzz.md: per target, executions, execs/s, coverage (edges), corpus size, crashes.
-# Exits nonzero when a target found a crash (kept in tests/fuzz/regressions/<target>/).
+# Fuzzing at length: every target in tests/fuzz from its corpus under ASan+UBSan, for SECONDS each
+# (default FUZZ_SECONDS, else 600; `bench/fuzz.sh 3600` for an hour each), or until FUZZ_RUNS
+# executions when that is set (`FUZZ_RUNS=1000000 bench/fuzz.sh 86400`). Builds build-fuzz with
+# tests/fuzz/build.sh; writes bench/results/fuzz.md: per target, executions, execs/s, coverage
+# (edges), corpus size, crashes. Exits nonzero when a target found a crash (kept in
+# tests/fuzz/regressions/<target>/).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-seconds=${FUZZ_SECONDS:-600}
+seconds=${1:-${FUZZ_SECONDS:-600}}
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
-jobs=${FUZZ_JOBS:-2}
-targets=(fuzz_idx fuzz_checkpoint fuzz_zip fuzz_unpickler fuzz_state_dict fuzz_image fuzz_config)
-if [ ! -f "$build/CMakeCache.txt" ]; then
-  CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNIN_FUZZ=ON >/dev/null
-fi
-cmake --build "$build" -j"$jobs" --target fuzz_all >/dev/null
+targets=()
+for f in "$root"/tests/fuzz/fuzz_*.cpp; do targets+=("$(basename "$f" .cpp)"); done
+"$root/tests/fuzz/build.sh" "$build" >/dev/null
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 out=$root/bench/results/fuzz.md
 failed=0
 {
-  echo "# Fuzzing: ${seconds} s per target"
+  echo "# Fuzzing: ${seconds} s per target${FUZZ_RUNS:+ or ${FUZZ_RUNS} executions}"
   echo
   echo "$(date -u +%FT%TZ), $(nproc) cores, $(clang --version | head -n 1), commit $(git -C "$root" rev-parse --short HEAD)"
   echo
@@ -31,6 +30,7 @@ for t in "${targets[@]}"; do
   args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1
         -artifact_prefix="$work/$t-")
   [ -f "$dict" ] && args+=(-dict="$dict")
+  [ -n "${FUZZ_RUNS:-}" ] && args+=(-runs="$FUZZ_RUNS")
   rc=0
   ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$root/tests/fuzz/lsan.supp UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     "$build/tests/fuzz/$t" "${args[@]}" "$work/$t" "$root/tests/fuzz/corpus/$t" >"$work/$t.log" 2>&1 || rc=$?

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make_corpus.sh [BUILD_DIR]: remakes tests/fuzz/corpus/ from real files, minimised with -merge=1:
 # slices of the real FashionMNIST IDX files (raw and gzip), a real test image as PNG and PGM, the configs in configs/, and a checkpoint, its payload, a state
-# dict and its data.pkl written by the fuzz build's own code (fuzz_make_seeds).
+# dict and its data.pkl written by the fuzz build's own code (fuzz_make_seeds), and checkpoints of a
+# small model with its optimizer's state as the trainer writes them, whole and as payloads.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../../build-fuzz}
@@ -44,7 +45,7 @@ for f in "$here"/../../configs/*.toml; do
 done
 
 "$build/tests/fuzz/fuzz_make_seeds" "$seeds/made" "$here/../../configs/smoke.toml" >/dev/null
-cp "$seeds/made/small.nin" "$seeds/made/payload.safetensors" "$seeds/fuzz_checkpoint/"
+cp "$seeds/made/small.nin" "$seeds/made/payload.safetensors" "$seeds/made"/trained-* "$seeds/fuzz_checkpoint/"
 cp "$seeds/made/small.pt" "$seeds/fuzz_zip/"
 cp "$seeds/made/small.pt" "$seeds/fuzz_state_dict/"
 cp "$seeds/made/data.pkl" "$seeds/fuzz_unpickler/"
