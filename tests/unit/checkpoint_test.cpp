@@ -22,6 +22,7 @@
 #include "infer/model_io.h"
 #include "checkpoint/optim_state.h"
 #include "train/run_lock.h"
+#include "legacy_checkpoint.h"
 #include "test_util.h"
 #include "util/error.h"
 
@@ -211,39 +212,8 @@ TEST(Checkpoint, HeaderLayoutIsTheFileFormat) {
 
 namespace {
 
-// A version-1 checkpoint as nin-dist wrote it before version 2: a torch::serialize archive
-// (what torch::jit::load reads) behind the 28-byte header.
 void write_legacy(const fs::path& path, const torch::nn::Module& model, const torch::optim::Optimizer& opt) {
-  torch::serialize::OutputArchive archive;
-  std::vector<std::string> names;
-  for (const auto& p : model.named_parameters()) {
-    archive.write("t" + std::to_string(names.size()), p.value().detach());
-    names.push_back(p.key());
-  }
-  for (const auto& b : model.named_buffers()) {
-    archive.write("t" + std::to_string(names.size()), b.value().detach(), /*is_buffer=*/true);
-    names.push_back(b.key());
-  }
-  archive.write("names", c10::IValue(names));
-  torch::serialize::OutputArchive opt_archive;
-  opt.save(opt_archive);
-  archive.write("optimizer", opt_archive);
-  archive.write("optimizer_name", c10::IValue(std::string("adam")));
-  archive.write("config", c10::IValue(std::string("")));
-  archive.write("world_size", c10::IValue(int64_t{1}));
-  archive.write("state", c10::IValue(std::vector<int64_t>{1, 0, 7, 0, 0}));
-  archive.write("loss_sum", c10::IValue(0.0));
-  std::ostringstream out;
-  archive.save_to(out);
-  const std::string payload = out.str();
-  std::string header(28, '\0');
-  const uint32_t version = 1;
-  const uint64_t length = payload.size(), sum = XXH64(payload.data(), payload.size(), 0);
-  std::memcpy(header.data(), "NINCKPT", 8);
-  std::memcpy(header.data() + 8, &version, 4);
-  std::memcpy(header.data() + 12, &length, 8);
-  std::memcpy(header.data() + 20, &sum, 8);
-  write_bytes(path, header + payload);
+  write_bytes(path, nin::test::legacy_checkpoint(model, opt, {"adam", "", 1, TrainState{1, 0, 7, {}}}));
 }
 
 }  // namespace
