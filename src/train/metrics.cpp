@@ -23,8 +23,8 @@ namespace fs = std::filesystem;
 // EpochRecord's fields, in metrics.csv's column order. The JSON line holds the same keys
 // (sorted, as nlohmann::json orders them); a key missing when read takes EpochRecord's default.
 #define NIN_EPOCH_RECORD_FIELDS \
-  epoch, step, train_loss, train_acc, test_loss, test_acc, lr, images_per_s, epoch_s, comm_wait_s, world_size, \
-      class_acc
+  epoch, step, train_loss, train_acc, test_loss, test_acc, lr, images_per_s, epoch_s, comm_wait_s, grad_norm_mean, \
+      grad_norm_max, world_size, class_acc
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EpochRecord, NIN_EPOCH_RECORD_FIELDS)
 
 namespace {
