@@ -54,6 +54,10 @@
     "model and batches in channels-last memory")                                                             \
   X(cuda_graph, "train.cuda_graph", bool, false, any_value(),                                                \
     "capture the step in a CUDA graph and replay it (CUDA only; accumulate = 1)")                            \
+  X(label_smoothing, "train.label_smoothing", double, 0.0, half_open(0, 1),                                  \
+    "cross-entropy label smoothing, as PyTorch's; the training loss only (evaluation: plain cross-entropy)") \
+  X(clip_grad_norm, "train.clip_grad_norm", double, 0.0, finite_at_least(0),                                 \
+    "clip the averaged gradient to this global L2 norm (after the allreduce); 0 = off")                      \
                                                                                                              \
   X(bucket_mb, "dist.bucket_mb", double, 25.0, above(0), "gradient bucket cap, MiB")                         \
   /* small, so communication starts early in backward */                                                     \

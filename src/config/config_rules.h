@@ -38,6 +38,7 @@ inline AnyValue any_value() { return {}; }
 inline Range at_least(double lo) { return {lo, kUnbounded, false, false, false}; }
 inline Range above(double lo) { return {lo, kUnbounded, /*lo_open=*/true, false, false}; }
 inline Range finite_above(double lo) { return {lo, kUnbounded, /*lo_open=*/true, false, /*finite=*/true}; }
+inline Range finite_at_least(double lo) { return {lo, kUnbounded, false, false, /*finite=*/true}; }
 inline Range finite() { return {-kUnbounded, kUnbounded, false, false, /*finite=*/true}; }
 inline Range half_open(double lo, double hi) { return {lo, hi, false, /*hi_open=*/true, false}; }  // [lo, hi)
 template <typename... S>

@@ -244,4 +244,10 @@ void Reducer::zero_grad() {
 
 size_t Reducer::num_buckets() const { return state_->buckets.size(); }
 
+std::vector<torch::Tensor> Reducer::buckets() const {
+  std::vector<torch::Tensor> flat;
+  for (const auto& bucket : state_->buckets) flat.push_back(bucket.flat);
+  return flat;
+}
+
 }  // namespace nin::dist

@@ -42,6 +42,9 @@ class Reducer {
   void zero_grad();         // start of a new accumulation window: every bucket to 0
 
   size_t num_buckets() const;
+  // The flat buffers the gradients are views of: every gradient element once, so a step may
+  // scale all gradients with one op a bucket.
+  std::vector<torch::Tensor> buckets() const;
   double wait_seconds() const { return wait_seconds_; }  // blocked in finalize, total
 
  private:

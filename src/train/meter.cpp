@@ -1,5 +1,7 @@
-// Device-side sums of the epoch's loss, correct predictions and images.
+// Device-side sums of the epoch's loss, correct predictions and images, and its gradient norms.
 #include "train/meter.h"
+
+#include <algorithm>
 
 #include "util/host_reads.h"
 
@@ -7,9 +9,13 @@ namespace nin::train {
 
 // One tensor is one transfer when read.
 EpochMeter::EpochMeter(const torch::Device& device)
-    : sums_(torch::zeros({EpochSums::kFields}, torch::TensorOptions(device).dtype(torch::kDouble))), step_(torch::zeros_like(sums_)) {}
+    : sums_(torch::zeros({EpochSums::kFields}, torch::TensorOptions(device).dtype(torch::kDouble))),
+      step_(torch::zeros_like(sums_)), norms_(torch::zeros({3}, sums_.options())) {}
 
-void EpochMeter::reset() { sums_.zero_(); }
+void EpochMeter::reset() {
+  sums_.zero_();
+  norms_.zero_();  // norms are >= 0: 0 starts the max
+}
 
 void EpochMeter::begin_step() { step_.zero_(); }
 
@@ -19,9 +25,13 @@ void EpochMeter::add(const torch::Tensor& loss, const torch::Tensor& logits, con
   step_[1] += (logits.argmax(1) == labels).sum();
 }
 
-void EpochMeter::commit_step(const torch::Tensor& applied, int64_t images) {
+void EpochMeter::commit_step(const torch::Tensor& applied, int64_t images, const torch::Tensor& grad_norm) {
   step_[2].fill_(double(images));
   sums_.add_(torch::where(applied, step_, torch::zeros_like(step_)));
+  // sum, count and max, where the step was applied: a skipped step's norm may be NaN.
+  const auto norm = grad_norm.detach().to(torch::kDouble);
+  norms_.copy_(torch::where(applied, torch::stack({norms_[0] + norm, norms_[1] + 1, torch::maximum(norms_[2], norm)}),
+                            norms_));
 }
 
 double EpochMeter::running_loss() const {
@@ -35,6 +45,13 @@ EpochSums EpochMeter::sum_over_ranks(dist::Communicator& control) const {
   auto sums = sums_.to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true);
   control.allreduce(sums, dist::ReduceOp::kSum);
   return EpochSums::from_array(sums.data_ptr<double>());
+}
+
+GradNorms EpochMeter::grad_norms() const {
+  count_host_read();
+  const auto n = norms_.to(torch::kCPU);
+  const double* v = n.data_ptr<double>();
+  return {v[0] / std::max(v[1], 1.0), v[2]};
 }
 
 }  // namespace nin::train

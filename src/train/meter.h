@@ -1,4 +1,4 @@
-// The epoch's training loss and accuracy: per-rank sums kept on the device, summed over ranks on demand.
+// The epoch's training loss, accuracy and gradient norms: kept on the device, read on demand.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +10,13 @@
 
 namespace nin::train {
 
+// The global L2 norm of the averaged gradient, before clipping, over the epoch's applied
+// steps (0 when none): the same on every rank, since every rank holds the same gradient.
+struct GradNorms {
+  double mean = 0;
+  double max = 0;
+};
+
 // Accumulates without a host read, in tensors made once for the whole run (a captured
 // graph keeps their addresses): a step's micro-batches add to the step's sums, which enter
 // the epoch's only where the step's `applied` flag is true (a skipped step counts in no
@@ -20,13 +27,16 @@ class EpochMeter {
   void reset();  // a new epoch
   void begin_step();
   void add(const torch::Tensor& loss, const torch::Tensor& logits, const torch::Tensor& labels);  // one micro-batch
-  void commit_step(const torch::Tensor& applied, int64_t images);  // applied: 0-dim bool on the device
+  // applied: 0-dim bool on the device; grad_norm: the step's 0-dim gradient norm there.
+  void commit_step(const torch::Tensor& applied, int64_t images, const torch::Tensor& grad_norm);
   double running_loss() const;  // this rank's mean so far; reads the device (progress lines only)
   EpochSums sum_over_ranks(dist::Communicator& control) const;  // reads the device
+  GradNorms grad_norms() const;  // this rank's, which are every rank's; reads the device
 
  private:
   torch::Tensor sums_;  // double [EpochSums::kFields] on the device, in its order: the epoch so far
   torch::Tensor step_;  // the same for the step in progress
+  torch::Tensor norms_;  // double [3] on the device: the epoch's norm sum, applied steps, max norm
 };
 
 }  // namespace nin::train

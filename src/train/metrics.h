@@ -24,6 +24,8 @@ struct EpochRecord {
   double images_per_s = 0;  // training images (all ranks) per second of epoch time
   double epoch_s = 0;       // wall time of the training part of the epoch
   double comm_wait_s = 0;   // rank 0's time blocked on gradient allreduce this epoch
+  double grad_norm_mean = 0;  // the averaged gradient's global L2 norm before clipping, over applied steps
+  double grad_norm_max = 0;   // the largest of those norms
   int64_t world_size = 1;
   std::vector<double> class_acc;      // test accuracy per true class, in class order; [] when not evaluated
   std::vector<double> val_class_acc;  // the same on the validation split

@@ -176,8 +176,8 @@ void Run::checkpoint_mid_epoch(const EpochSums& epoch_so_far, const torch::nn::M
   if (lead()) checkpoint(model, optimizer, with_sums(epoch_so_far));
 }
 
-EpochRecord Run::end_epoch(const EpochSums& session, const EvalResult* val, const EvalResult* test,
-                           const EpochTiming& timing, const torch::nn::Module& model,
+EpochRecord Run::end_epoch(const EpochSums& session, const GradNorms& norms, const EvalResult* val,
+                           const EvalResult* test, const EpochTiming& timing, const torch::nn::Module& model,
                            const torch::optim::Optimizer& optimizer) {
   const EpochSums epoch = with_sums(session).sums;
   EpochRecord record;
@@ -191,6 +191,7 @@ EpochRecord Run::end_epoch(const EpochSums& session, const EvalResult* val, cons
   record.images_per_s = session.seen / std::max(timing.epoch_s, 1e-9);
   record.epoch_s = timing.epoch_s;
   record.comm_wait_s = timing.comm_wait_s;
+  record.grad_norm_mean = norms.mean, record.grad_norm_max = norms.max;
   record.world_size = world_;
 
   state_.epoch = record.epoch;

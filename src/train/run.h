@@ -70,8 +70,8 @@ class Run {
   // held-out splits evaluated this epoch: null when not): its line, the scheduled
   // checkpoint, best.nin when the validation accuracy is the best yet (checkpoint.keep_best),
   // and metrics.jsonl and metrics.csv. Returns the record.
-  EpochRecord end_epoch(const EpochSums& session, const EvalResult* val, const EvalResult* test,
-                        const EpochTiming& timing, const torch::nn::Module& model,
+  EpochRecord end_epoch(const EpochSums& session, const GradNorms& norms, const EvalResult* val,
+                        const EvalResult* test, const EpochTiming& timing, const torch::nn::Module& model,
                         const torch::optim::Optimizer& optimizer);
   // The last words: a resume of a run that had already finished says so.
   void finish() const;

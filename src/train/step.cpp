@@ -1,15 +1,22 @@
 // The static step: per-step values live on the device, and only settle() reads them back.
 #include "train/step.h"
 
+#include <vector>
+
 #include <torch/nn/functional/loss.h>
 
 #include "train/foreach_step.h"
+#include "train/grad_clip.h"
 #include "train/precision.h"
 #include "util/host_reads.h"
 #include "util/splitmix64.h"
 
 namespace nin::train {
 namespace F = torch::nn::functional;
+
+torch::Tensor training_loss(const torch::Tensor& logits, const torch::Tensor& labels, double label_smoothing) {
+  return F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().label_smoothing(label_smoothing));
+}
 
 uint64_t dropout_seed(uint64_t seed, int64_t step, int64_t micro, int rank) {
   return splitmix64(seed ^ splitmix64(static_cast<uint64_t>(step) * 1024 + micro) ^ splitmix64(rank + 1)) >> 1;
@@ -56,27 +63,37 @@ void StaticStep::forward_backward(const torch::Tensor& x, const torch::Tensor& y
     AutocastGuard autocast(cfg_.precision, device_);
     logits = model_->forward(in_memory_format(x, cfg_.channels_last));
   }
-  const auto loss = fault_.poison(F::cross_entropy(logits.to(torch::kFloat), y), global_step + 1, rank_);
+  const auto loss =
+      fault_.poison(training_loss(logits.to(torch::kFloat), y, cfg_.label_smoothing), global_step + 1, rank_);
   (loss * weight).backward();  // weighted: the step's gradient is the mean over its images
   meter_.add(loss, logits, y);
 }
 
 // After the allreduce every rank holds the same gradients, so every rank reaches the same
-// finite verdict without a message. A sum of sums, as a host check would take it.
+// finite verdict and the same clip without a message. A sum of sums, as a host check would
+// take it; the norm is measured every step (the meter records it) and applied only when
+// clipping, where a non-finite norm (an overflow of finite gradients too) skips the step.
 void StaticStep::update(int64_t images) {
   torch::NoGradGuard no_grad;
   torch::Tensor total;
+  std::vector<torch::Tensor> grads;
   for (const auto& p : model_->parameters()) {
     const auto s = p.grad().sum();
     total = total.defined() ? total + s : s;
+    grads.push_back(p.grad());
   }
-  const auto finite = torch::isfinite(total);
+  const auto norm = global_norm(grads);
+  auto finite = torch::isfinite(total);
+  if (cfg_.clip_grad_norm > 0) {
+    finite = finite & torch::isfinite(norm);
+    clip_to_norm(reducer_.buckets(), norm, cfg_.clip_grad_norm);
+  }
   const auto t = applied_ + finite.to(torch::kInt64);  // Adam's count: a skipped step is not one
   foreach_step(optimizer_, schedule_.at(step_, t, finite));
   applied_.copy_(t);
   skipped_.add_(finite.logical_not().to(torch::kInt64));
   first_bad_.copy_(torch::where(finite.logical_not() & first_bad_.lt(0), step_, first_bad_));
-  meter_.commit_step(finite, images);
+  meter_.commit_step(finite, images, norm);
   step_.add_(1);
 }
 

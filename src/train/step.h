@@ -63,6 +63,11 @@ class StaticStep {
   torch::Tensor first_bad_;  // int64 0-dim: the first of them, or -1
 };
 
+// The loss the step minimises: cross-entropy with train.label_smoothing, as PyTorch's
+// cross_entropy(label_smoothing=...): (1-e)*(-log p_y) + e*mean_k(-log p_k). At e = 0 it is
+// the plain cross-entropy, bit for bit.
+torch::Tensor training_loss(const torch::Tensor& logits, const torch::Tensor& labels, double label_smoothing);
+
 // Dropout's seed for one micro-batch: a pure function of the run's seed and the position,
 // so a resumed run draws the same masks as an uninterrupted one.
 uint64_t dropout_seed(uint64_t seed, int64_t step, int64_t micro, int rank);

@@ -191,6 +191,7 @@ bool Trainer::epoch(int64_t epoch) {
   grad_comm_->check();
   settle();
   const auto totals = meter_.sum_over_ranks(*control_);
+  const GradNorms norms = meter_.grad_norms();  // the same on every rank: of the averaged gradient
   const auto eval = [&](const data::Split& split) {
     return evaluate(model_, split, loader_->batch_options(), *control_, cfg_.batch_size / world_, device_);
   };
@@ -199,7 +200,7 @@ bool Trainer::epoch(int64_t epoch) {
   if (val_set_) val = eval(*val_set_);
   if (done == cfg_.epochs || (cfg_.test_every > 0 && done % cfg_.test_every == 0)) test = eval(test_set_);
   const double lr = lr_at(cfg_, run_->state().global_step - 1, loader_->steps_per_epoch());  // the epoch's last
-  const auto record = run_->end_epoch(totals, val ? &*val : nullptr, test ? &*test : nullptr,
+  const auto record = run_->end_epoch(totals, norms, val ? &*val : nullptr, test ? &*test : nullptr,
                                       EpochTiming{lr, epoch_s, reducer_->wait_seconds() - wait_before}, *model_,
                                       *optimizer_);
   if (const EvalResult* held = val ? &*val : test ? &*test : nullptr) {  // validation first: it is every epoch's

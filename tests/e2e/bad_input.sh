@@ -17,6 +17,9 @@ expect_exit 2 "'train.epochs' must be an integer, got a string" "$NIN" --config 
 expect_exit 2 "train.lr = 0.0 is out of range" run --set train.lr=0
 expect_exit 2 "train.batch_size = 0 is out of range" run --set train.batch_size=0
 expect_exit 2 "train.epochs = 0 is out of range" run --set train.epochs=0
+expect_exit 2 "train.label_smoothing = 1.0 is out of range: must be in \[0, 1\)" run --set train.label_smoothing=1
+expect_exit 2 "train.clip_grad_norm = -1.0 is out of range: must be >= 0" run --set train.clip_grad_norm=-1
+expect_exit 2 "train.clip_grad_norm = inf is out of range" run --set train.clip_grad_norm=inf
 expect_exit 2 "at least 67x67" run --set data.resize=32
 expect_exit 2 "divisible by the 2 ranks" mpirun_np 2 "$NIN" --config "$SMOKE" --run-dir "$RUN" --set train.batch_size=33
 

@@ -94,7 +94,12 @@ TEST(Config, OutOfRangeValuesAreRejected) {
       {"model.in_channels=100000", "model.in_channels"},
       // a newline would end a line of the gnuplot script (and a log's)
       {"run.dir=\"a\\nprint system('touch PWNED')\\n#\"", "run.dir = '''a\\nprint system('touch PWNED')\\n#''' is out of range: holds a control character"},
-      {"data.dir=\"a\\tb\"", "data.dir = 'a\\tb' is out of range: holds a control character"}};
+      {"data.dir=\"a\\tb\"", "data.dir = 'a\\tb' is out of range: holds a control character"},
+      {"train.label_smoothing=1", "train.label_smoothing = 1.0 is out of range: must be in [0, 1)"},
+      {"train.label_smoothing=-0.1", "train.label_smoothing = -0.1 is out of range"},
+      {"train.clip_grad_norm=-1", "train.clip_grad_norm = -1.0 is out of range: must be >= 0"},
+      {"train.clip_grad_norm=inf", "train.clip_grad_norm = inf is out of range"},
+      {"train.clip_grad_norm=nan", "train.clip_grad_norm = nan is out of range"}};
   for (const auto& [set, expect] : cases) {
     const auto c = nin::train::load_config("", {set});
     const auto msg = nin::test::input_error([&] { nin::train::validate(c, 1); });
@@ -182,6 +187,8 @@ TEST(Config, CanonicalTomlOfTheDefaultsIsFixed) {
       "stall_steps = 300\n"
       "channels_last = false\n"
       "cuda_graph = false\n"
+      "label_smoothing = 0.0\n"
+      "clip_grad_norm = 0.0\n"
       "\n"
       "[dist]\n"
       "bucket_mb = 25.0\n"

@@ -5,12 +5,15 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <torch/nn/functional/loss.h>
+#include <torch/nn/utils/clip_grad.h>
 
 #include "data/fashion_mnist.h"
 #include "data/loader.h"
@@ -56,6 +59,7 @@ struct Trained {
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   int64_t skipped = 0;
   int64_t first_bad = -1;
+  std::vector<GradNorms> norms;  // per epoch
 };
 
 inline Trained fresh(const Config& c) {
@@ -66,29 +70,47 @@ inline Trained fresh(const Config& c) {
   return t;
 }
 
+// The global L2 norm as clip_grad_norm_ takes it, written out with Tensor::norm, on the host.
+inline double host_norm(const model::NiN& model) {
+  std::vector<torch::Tensor> norms;
+  for (const auto& p : model->parameters()) norms.push_back(p.grad().norm(2));
+  return torch::stack(norms).norm(2).item<double>();
+}
+
 // The step as the loop took it before: gradients into .grad, averaged over the ranks, a host
 // read of their sum, lr_at on the host, torch::optim's own step(); a NaN loss on rank 0 at
-// 0-based step `nan_step`.
+// 0-based step `nan_step`. Label smoothing by cross_entropy's option; clipping by
+// torch::nn::utils::clip_grad_norm_ before the step, a non-finite norm skipping it.
 inline Trained reference(const Config& c, int64_t nan_step, dist::Communicator& comm) {
   Trained t = fresh(c);
   auto loader = make_loader(c, comm);
   int64_t g = 0;
+  const auto loss_options = F::CrossEntropyFuncOptions().label_smoothing(c.label_smoothing);
   for (int64_t e = 0; e < c.epochs; ++e) {
     loader.start(e);
+    double norm_sum = 0, norm_max = 0;
+    int64_t applied = 0;
     while (!loader.done()) {
       const auto batch = loader.next();
       t.optimizer->zero_grad();
       for (int64_t m = 0; m < batch.micro_batches(); ++m) {
         const auto micro = batch.micro(m);
         torch::manual_seed(dropout_seed(c.seed, g, micro.offset, comm.rank()));
-        auto loss = F::cross_entropy(t.model->forward(micro.x), micro.y);
+        auto loss = F::cross_entropy(t.model->forward(micro.x), micro.y, loss_options);
         if (g == nan_step && comm.rank() == 0) loss = loss * std::nan("");
         (loss * micro.weight).backward();
       }
       for (const auto& p : t.model->parameters()) comm.allreduce(p.grad(), dist::ReduceOp::kAvg);
       torch::Tensor total;
       for (const auto& p : t.model->parameters()) total = total.defined() ? total + p.grad().sum() : p.grad().sum();
-      if (std::isfinite(total.item<double>())) {
+      bool finite = std::isfinite(total.item<double>());
+      const double norm = finite ? host_norm(t.model) : 0.0;
+      if (finite && c.clip_grad_norm > 0) {
+        EXPECT_EQ(torch::nn::utils::clip_grad_norm_(t.model->parameters(), c.clip_grad_norm), norm);
+        finite = std::isfinite(norm);
+      }
+      if (finite) {
+        norm_sum += norm, norm_max = std::max(norm_max, norm), ++applied;
         for (auto& group : t.optimizer->param_groups()) group.options().set_lr(lr_at(c, g, loader.steps_per_epoch()));
         t.optimizer->step();
       } else {
@@ -97,6 +119,7 @@ inline Trained reference(const Config& c, int64_t nan_step, dist::Communicator& 
       }
       ++g;
     }
+    t.norms.push_back({norm_sum / std::max<double>(applied, 1), norm_max});
   }
   return t;
 }
@@ -117,11 +140,13 @@ inline Trained static_steps(const Config& c, int64_t nan_step, dist::Communicato
   int64_t g = 0;
   for (int64_t e = 0; e < c.epochs; ++e) {
     loader.start(e);
+    meter.reset();
     const int64_t reads = host_reads();
     while (!loader.done()) step.run(loader.next(), g++);
     EXPECT_EQ(host_reads(), reads) << "a step read the device";
     const Verdict v = step.settle();
     EXPECT_EQ(host_reads(), reads + 1);
+    t.norms.push_back(meter.grad_norms());
     t.skipped += v.skipped;
     if (t.first_bad < 0) t.first_bad = v.first;
   }
@@ -136,6 +161,11 @@ inline void expect_bitwise_equal(const Trained& a, const Trained& b) {
   EXPECT_EQ(adam_steps(*a.optimizer), adam_steps(*b.optimizer));
   EXPECT_EQ(a.skipped, b.skipped);
   EXPECT_EQ(a.first_bad, b.first_bad);
+  ASSERT_EQ(a.norms.size(), b.norms.size());
+  for (size_t e = 0; e < a.norms.size(); ++e) {
+    EXPECT_EQ(a.norms[e].mean, b.norms[e].mean) << "epoch " << e;
+    EXPECT_EQ(a.norms[e].max, b.norms[e].max) << "epoch " << e;
+  }
 }
 
 }  // namespace nin::train::reference_step

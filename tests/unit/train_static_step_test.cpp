@@ -6,9 +6,19 @@ namespace {
 
 using namespace reference_step;
 
-void expect_same(const Config& c, int64_t nan_step = -1) {
+// Returns the static run, for a test to look at its recorded gradient norms.
+Trained expect_same(const Config& c, int64_t nan_step = -1) {
   auto comm = dist::make_local_communicator();
-  expect_bitwise_equal(reference(c, nan_step, *comm), static_steps(c, nan_step, *comm));
+  Trained t = static_steps(c, nan_step, *comm);
+  expect_bitwise_equal(reference(c, nan_step, *comm), t);
+  return t;
+}
+
+constexpr double kClip = 0.2;  // below some step's norm in every epoch of these runs: each epoch clips
+
+// Clipping was in force: some step's norm (recorded before clipping) lay above the bound.
+void expect_clipped(const Trained& t) {
+  for (const auto& n : t.norms) EXPECT_GT(n.max, kClip);
 }
 TEST(StaticStep, SgdWithMomentumWarmUpAndCosineEqualsTheHostStep) {
   Config c = small("sgd");
@@ -37,6 +47,24 @@ TEST(StaticStep, AFirstSgdStepSkippedLeavesNoMomentumTrace) {
   Config c = small("sgd");
   c.momentum = 0.9;
   expect_same(c, /*nan_step=*/0);
+}
+
+TEST(StaticStep, ClippedSgdWithLabelSmoothingEqualsClipGradNormThenTheHostStep) {
+  Config c = small("sgd");
+  c.momentum = 0.9, c.label_smoothing = 0.1, c.clip_grad_norm = kClip;
+  expect_clipped(expect_same(c));
+}
+
+TEST(StaticStep, ClippedAdamWWithAccumulationEqualsClipGradNormThenTheHostStep) {
+  Config c = small("adamw");
+  c.weight_decay = 0.05, c.accumulate = 2, c.clip_grad_norm = kClip;
+  expect_clipped(expect_same(c));
+}
+
+TEST(StaticStep, ClippedStepWithANaNIsSkippedAndItsNormNotRecorded) {
+  Config c = small("adam");
+  c.clip_grad_norm = kClip;
+  expect_clipped(expect_same(c, /*nan_step=*/1));  // clipping turns no Inf into a NaN that slips through
 }
 
 }  // namespace
