@@ -13,16 +13,16 @@
 #include <torch/version.h>
 
 #include "app/image.h"
+#include "checkpoint/checkpoint.h"
+#include "checkpoint/interop.h"
+#include "config/config.h"
 #include "data/fashion_mnist.h"
 #include "data/idx.h"
 #include "dist/factory.h"
-#include "model/nin.h"
-#include "checkpoint/checkpoint.h"
-#include "config/config.h"
 #include "infer/evaluate.h"
-#include "checkpoint/interop.h"
-#include "train/metrics.h"
 #include "infer/model_io.h"
+#include "model/nin.h"
+#include "train/metrics.h"
 #include "train/trainer.h"
 #include "util/error.h"
 

@@ -7,10 +7,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "format/checkpoint_file.h"
-#include "format/safetensors.h"
 #include "checkpoint/interop.h"
 #include "checkpoint/optim_state.h"
+#include "format/checkpoint_file.h"
+#include "format/safetensors.h"
 #include "util/error.h"
 
 namespace nin::train {

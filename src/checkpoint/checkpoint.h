@@ -12,8 +12,8 @@
 #include <torch/optim/optimizer.h>
 #include <torch/serialize/input-archive.h>
 
-#include "format/atomic_file.h"
 #include "checkpoint/train_state.h"
+#include "format/atomic_file.h"
 
 namespace nin::train {
 

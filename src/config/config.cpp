@@ -11,8 +11,8 @@
 #include <toml++/toml.h>
 #include <xxhash.h>
 
-#include "model/nin.h"
 #include "config/config_rules.h"
+#include "model/nin.h"
 #include "util/error.h"
 
 namespace nin::train {

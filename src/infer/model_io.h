@@ -7,11 +7,11 @@
 
 #include <torch/types.h>
 
+#include "checkpoint/checkpoint.h"
+#include "config/config.h"
 #include "data/augment.h"
 #include "data/batch.h"
 #include "model/nin.h"
-#include "checkpoint/checkpoint.h"
-#include "config/config.h"
 
 namespace nin::train {
 

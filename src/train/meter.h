@@ -5,8 +5,8 @@
 
 #include <torch/types.h>
 
-#include "dist/communicator.h"
 #include "checkpoint/train_state.h"
+#include "dist/communicator.h"
 
 namespace nin::train {
 

@@ -5,8 +5,8 @@
 
 #include <torch/nn/module.h>
 
-#include "dist/communicator.h"
 #include "config/config.h"
+#include "dist/communicator.h"
 
 namespace nin::train {
 

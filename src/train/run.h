@@ -9,11 +9,11 @@
 
 #include <torch/optim/optimizer.h>
 
-#include "dist/communicator.h"
-#include "model/nin.h"
 #include "checkpoint/checkpoint.h"
 #include "config/config.h"
+#include "dist/communicator.h"
 #include "infer/evaluate.h"
+#include "model/nin.h"
 #include "train/meter.h"
 #include "train/metrics.h"
 #include "train/run_lock.h"

@@ -6,10 +6,10 @@
 #include <torch/optim/optimizer.h>
 #include <torch/types.h>
 
+#include "config/config.h"
 #include "data/loader.h"
 #include "dist/reducer.h"
 #include "model/nin.h"
-#include "config/config.h"
 #include "train/fault.h"
 #include "train/meter.h"
 #include "train/optim.h"

@@ -15,13 +15,13 @@
 #include "dist/factory.h"
 #include "dist/reducer.h"
 #include "dist/where.h"
-#include "train/background_plot.h"
 #include "infer/evaluate.h"
+#include "infer/model_io.h"
+#include "train/background_plot.h"
 #include "train/fault.h"
 #include "train/graph_step.h"
 #include "train/health.h"
 #include "train/meter.h"
-#include "infer/model_io.h"
 #include "train/optim.h"
 #include "train/precision.h"
 #include "train/replicas.h"
@@ -137,8 +137,9 @@ void Trainer::say_setup() const {
             " node(s), " + device_.str() + ", " + std::to_string(torch::get_num_threads()) + " threads/rank, " +
             std::to_string(loader_->dataset_size()) + " train / " +
             (val_set_ ? std::to_string(val_set_->size()) + " validation / " : std::string()) +
-            std::to_string(test_set_.size()) + " test images at " + std::to_string(cfg_.resize) + "px, global batch " + std::to_string(cfg_.batch_size) +
-            ", " + std::to_string(loader_->steps_per_epoch()) + " steps/epoch, " +
+            std::to_string(test_set_.size()) + " test images at " + std::to_string(cfg_.resize) +
+            "px, global batch " + std::to_string(cfg_.batch_size) + ", " +
+            std::to_string(loader_->steps_per_epoch()) + " steps/epoch, " +
             std::to_string(reducer_->num_buckets()) + " gradient buckets");
 }
 

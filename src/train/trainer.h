@@ -6,8 +6,8 @@
 
 #include <torch/types.h>
 
-#include "dist/process.h"
 #include "config/config.h"
+#include "dist/process.h"
 
 namespace nin::train {
 

@@ -10,10 +10,10 @@
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 
-#include "format/checkpoint_file.h"
-#include "fuzz_util.h"
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/optim_state.h"
+#include "format/checkpoint_file.h"
+#include "fuzz_util.h"
 #include "util/error.h"
 
 namespace {

@@ -3,8 +3,8 @@
 #include <string>
 #include <vector>
 
-#include "fuzz_util.h"
 #include "config/config.h"
+#include "fuzz_util.h"
 #include "util/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -7,11 +7,11 @@
 
 #include <torch/torch.h>
 
+#include "checkpoint/checkpoint.h"
 #include "format/checkpoint_file.h"
 #include "format/safetensors.h"
 #include "format/torch_save.h"
 #include "format/zip.h"
-#include "checkpoint/checkpoint.h"
 
 namespace fs = std::filesystem;
 using namespace nin::format;

@@ -15,15 +15,15 @@
 #include <torch/serialize/output-archive.h>
 #include <xxhash.h>
 
+#include "checkpoint/checkpoint.h"
+#include "checkpoint/optim_state.h"
 #include "format/checkpoint_file.h"
 #include "format/safetensors.h"
-#include "model/nin.h"
-#include "checkpoint/checkpoint.h"
 #include "infer/model_io.h"
-#include "checkpoint/optim_state.h"
-#include "train/run_lock.h"
 #include "legacy_checkpoint.h"
+#include "model/nin.h"
 #include "test_util.h"
+#include "train/run_lock.h"
 #include "util/error.h"
 
 namespace fs = std::filesystem;

@@ -14,9 +14,9 @@
 
 #include "data/fashion_mnist.h"
 #include "data/idx.h"
+#include "test_util.h"
 #include "util/error.h"
 #include "util/input_limit.h"
-#include "test_util.h"
 
 namespace fs = std::filesystem;
 using nin::data::load_split;

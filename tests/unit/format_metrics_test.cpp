@@ -6,8 +6,8 @@
 #include <fstream>
 #include <iterator>
 
-#include "train/metrics.h"
 #include "test_util.h"
+#include "train/metrics.h"
 
 namespace fs = std::filesystem;
 using namespace nin::train;

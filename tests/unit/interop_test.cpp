@@ -7,10 +7,10 @@
 
 #include <caffe2/serialize/inline_container.h>
 
+#include "checkpoint/interop.h"
 #include "format/unpickler.h"
 #include "format/zip.h"
 #include "model/nin.h"
-#include "checkpoint/interop.h"
 #include "test_util.h"
 #include "util/error.h"
 #include "util/input_limit.h"

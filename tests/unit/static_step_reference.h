@@ -15,14 +15,14 @@
 #include <torch/nn/functional/loss.h>
 #include <torch/nn/utils/clip_grad.h>
 
+#include "config/config.h"
 #include "data/fashion_mnist.h"
 #include "data/loader.h"
 #include "dist/communicator.h"
 #include "dist/reducer.h"
-#include "config/config.h"
+#include "infer/model_io.h"
 #include "train/fault.h"
 #include "train/meter.h"
-#include "infer/model_io.h"
 #include "train/optim.h"
 #include "train/step.h"
 #include "util/host_reads.h"
