@@ -57,6 +57,9 @@ class Trainer {
   bool epoch(int64_t epoch);  // false when preempted
   void step(const data::Step& batch);
   void settle();  // reads the step's verdict back: stop, or warn of skipped steps
+  // The held-out splits due after epoch `done` (1-based): validation every epoch, the test
+  // set after the last and every eval.test_every epochs; empty where not due.
+  std::pair<std::optional<EvalResult>, std::optional<EvalResult>> evaluate_held_out(int64_t done);
   void say_setup() const;
 
   const Config& cfg_;
@@ -193,13 +196,8 @@ bool Trainer::epoch(int64_t epoch) {
   settle();
   const auto totals = meter_.sum_over_ranks(*control_);
   const GradNorms norms = meter_.grad_norms();  // the same on every rank: of the averaged gradient
-  const auto eval = [&](const data::Split& split) {
-    return evaluate(model_, split, loader_->batch_options(), *control_, cfg_.batch_size / world_, device_);
-  };
   const int64_t done = epoch + 1;
-  std::optional<EvalResult> val, test;
-  if (val_set_) val = eval(*val_set_);
-  if (done == cfg_.epochs || (cfg_.test_every > 0 && done % cfg_.test_every == 0)) test = eval(test_set_);
+  const auto [val, test] = evaluate_held_out(done);
   const double lr = lr_at(cfg_, run_->state().global_step - 1, loader_->steps_per_epoch());  // the epoch's last
   const auto record = run_->end_epoch(totals, norms, val ? &*val : nullptr, test ? &*test : nullptr,
                                       EpochTiming{lr, epoch_s, reducer_->wait_seconds() - wait_before}, *model_,
@@ -210,6 +208,16 @@ bool Trainer::epoch(int64_t epoch) {
   }
   if (plot_) plot_->request();  // metrics.jsonl holds the record: a plot may read it from now on
   return true;
+}
+
+std::pair<std::optional<EvalResult>, std::optional<EvalResult>> Trainer::evaluate_held_out(int64_t done) {
+  const auto eval = [&](const data::Split& split) {
+    return evaluate(model_, split, loader_->batch_options(), *control_, cfg_.batch_size / world_, device_);
+  };
+  std::optional<EvalResult> val, test;
+  if (val_set_) val = eval(*val_set_);
+  if (done == cfg_.epochs || (cfg_.test_every > 0 && done % cfg_.test_every == 0)) test = eval(test_set_);
+  return {std::move(val), std::move(test)};
 }
 
 // One optimizer step (StaticStep: forward and backward per micro-batch, the reducer's hooks
