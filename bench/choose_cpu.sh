@@ -4,7 +4,7 @@
 # is cut to one image (data.test_limit = 1), so no figure here comes from it; the chosen
 # recipe's test accuracy is reported once, in the README.
 #
-# Usage: bench/choose_cpu.sh [NAME ...]   all candidates (about 45 minutes on 2 quiet cores), or some
+# Usage: bench/choose_cpu.sh [NAME ...]   all six candidates (about 40 minutes on 2 quiet cores), or some
 # Knobs (environment): NIN, NP (2), SEED (42), RUNS (runs/choose_cpu), RESULTS.
 # A candidate whose run already finished is read, not trained again.
 # Writes bench/results/cpu_choice.{md,json}.
@@ -23,7 +23,8 @@ CANDIDATES=(
   "4-epochs-smooth-0.1|train.epochs=4 train.label_smoothing=0.1"
   "4-epochs-lr-2e-3-warmup|train.epochs=4 train.lr=0.002 train.warmup_epochs=0.25"
   "4-epochs-dropout-0.3|train.epochs=4 model.dropout=0.3"
-  "3-epochs|train.epochs=3"
+  "4-epochs-lr-3e-3-warmup|train.epochs=4 train.lr=0.003 train.warmup_epochs=0.25"
+  "4-epochs-lr-2e-3-warmup-smooth-0.1|train.epochs=4 train.lr=0.002 train.warmup_epochs=0.25 train.label_smoothing=0.1"
 )
 
 want=("$@")

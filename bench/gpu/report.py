@@ -151,7 +151,7 @@ def summarise(epochs):
     return {"images_per_s": statistics.median(e["images_per_s"] for e in timed),
             "epoch_s": statistics.median(e["epoch_s"] for e in timed),
             "timed_epochs": [e["epoch"] for e in timed],
-            "test_acc": epochs[-1]["test_acc"]}
+            "test_acc": epochs[-1]["test_acc"], "val_acc": epochs[-1].get("val_acc")}
 
 
 def nin_row(run_dir):
@@ -167,7 +167,7 @@ def nin_row(run_dir):
            "epochs_planned": cfg["train"]["epochs"]}
     row.update({k: cfg["train"].get(k, False) for k in ("channels_last", "cuda_graph")})
     row.update(summarise(epochs))
-    row["per_epoch"] = [{k: e[k] for k in ("epoch", "images_per_s", "epoch_s", "train_loss", "test_acc")}
+    row["per_epoch"] = [{k: e.get(k) for k in ("epoch", "images_per_s", "epoch_s", "train_loss", "val_acc", "test_acc")}
                         for e in epochs]
     return row
 
