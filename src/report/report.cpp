@@ -83,6 +83,8 @@ void add_curves(const RunDir& run, mu::data& page) {
     r.set("lr", num(e.lr, 6));
     r.set("images_per_s", num(e.images_per_s, 0));
     r.set("epoch_s", num(e.epoch_s, 1));
+    r.set("peak_mib", num(e.peak_mem_bytes / (1024.0 * 1024.0), 0));
+    r.set("mfu", num(e.mfu, 3));
     rows.push_back(r);
   }
   page.set("epochs", rows);

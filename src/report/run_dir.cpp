@@ -78,7 +78,8 @@ RunDir read_run_dir(const fs::path& dir) {
   for_each_line(dir / "metrics.jsonl", [&](const nlohmann::json& j) {
     r.epochs.push_back({j.value("epoch", int64_t{0}), j.value("step", int64_t{0}), number(j, "train_loss"),
                         number(j, "train_acc"), number(j, "val_loss"), number(j, "val_acc"), number(j, "test_loss"),
-                        number(j, "test_acc"), number(j, "lr"), number(j, "images_per_s"), number(j, "epoch_s")});
+                        number(j, "test_acc"), number(j, "lr"), number(j, "images_per_s"), number(j, "epoch_s"),
+                        number(j, "peak_mem_bytes"), number(j, "mfu")});
   });
   for_each_line(dir / "steps.jsonl", [&](const nlohmann::json& j) {
     r.steps.push_back({number(j, "epoch"), j.value("step", int64_t{0}), number(j, "train_loss"), number(j, "train_acc")});

@@ -16,6 +16,7 @@ struct EpochRow {
   int64_t epoch = 0, step = 0;
   double train_loss = 0, train_acc = 0, val_loss = 0, val_acc = 0, test_loss = 0, test_acc = 0;
   double lr = 0, images_per_s = 0, epoch_s = 0;
+  double peak_mem_bytes = 0, mfu = 0;  // where the run records them; NaN otherwise
 };
 
 // A line of steps.jsonl: training figures at a fractional epoch.

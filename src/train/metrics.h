@@ -36,7 +36,8 @@ struct EpochRecord {
 void append_metrics(const std::filesystem::path& run_dir, const EpochRecord& record);
 std::vector<EpochRecord> read_metrics(const std::filesystem::path& run_dir);
 
-// Training figures every log.every steps and at each epoch's last step: a line of steps.jsonl.
+// Training figures every log.every steps of an epoch and at its last step (when the progress
+// line prints them): a line of steps.jsonl.
 struct StepRecord {
   double epoch = 0;  // fractional: epochs done + steps done in this one / steps per epoch
   int64_t step = 0;  // optimizer steps so far

@@ -138,11 +138,12 @@ void Run::step_done(int64_t step_in_epoch) {
   state_.step_in_epoch = step_in_epoch;
 }
 
-void Run::record_step(const EpochSums& session, double lr, int64_t steps_per_epoch) const {
-  if (!lead()) return;
+StepRecord Run::record_step(const EpochSums& session, double lr, int64_t steps_per_epoch) const {
   const EpochSums sums = with_sums(session).sums;
-  append_step(dir_, {state_.epoch + double(state_.step_in_epoch) / double(steps_per_epoch), state_.global_step,
-                     sums.mean_loss(), sums.accuracy(), lr});
+  const StepRecord record{state_.epoch + double(state_.step_in_epoch) / double(steps_per_epoch), state_.global_step,
+                          sums.mean_loss(), sums.accuracy(), lr};
+  if (lead()) append_step(dir_, record);
+  return record;
 }
 
 void Run::start_stop_vote() {

@@ -53,9 +53,10 @@ class Run {
 
   // An optimizer step (applied or skipped) ended as step `step_in_epoch` of its epoch.
   void step_done(int64_t step_in_epoch);
-  // Rank 0 appends the training figures so far (this session's `session` sums over every
-  // rank, plus a resumed epoch's) to steps.jsonl, at the fractional epoch of this step.
-  void record_step(const EpochSums& session, double lr, int64_t steps_per_epoch) const;
+  // The training figures of the epoch so far (this session's `session` sums over every
+  // rank, plus a resumed epoch's) at the fractional epoch of this step; rank 0 appends them
+  // to steps.jsonl. Returns them on every rank.
+  StepRecord record_step(const EpochSums& session, double lr, int64_t steps_per_epoch) const;
   // Preemption, agreed on by every rank at each step: true everywhere when any rank got
   // SIGTERM or SIGUSR1. The vote starts before the step (a non-blocking max allreduce) and
   // is read after it, so no step waits for it. Then preempt() checkpoints mid-epoch, the

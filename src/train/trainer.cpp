@@ -182,15 +182,16 @@ bool Trainer::epoch(int64_t epoch) {
       settle();
       run_->checkpoint_mid_epoch(meter_.sum_over_ranks(*control_), *model_, *optimizer_);
     }
-    const bool log_due = run_->state().global_step % cfg_.log_every == 0;
-    if (log_due) settle();  // on every rank: the same verdict
-    if (log_due || loader_->done())  // steps.jsonl: a collective, and the meter read back
-      run_->record_step(meter_.sum_over_ranks(*control_),
-                        lr_at(cfg_, run_->state().global_step - 1, loader_->steps_per_epoch()),
-                        loader_->steps_per_epoch());
-    if (progress.due(batch.index() + 1)) {
-      const double running = meter_.running_loss();
-      progress.update(batch.index() + 1, running, double(images) * world_ / std::max(seconds_since(start), 1e-9));
+    if (run_->state().global_step % cfg_.log_every == 0) settle();  // on every rank: the same verdict
+    const int64_t in_epoch = batch.index() + 1;
+    std::optional<double> averaged;  // the ranks' mean loss of the epoch so far, where recorded
+    if (in_epoch % cfg_.log_every == 0 || loader_->done())  // steps.jsonl: a collective, the meter read back
+      averaged = run_->record_step(meter_.sum_over_ranks(*control_),
+                                   lr_at(cfg_, run_->state().global_step - 1, loader_->steps_per_epoch()),
+                                   loader_->steps_per_epoch()).train_loss;
+    if (progress.due(in_epoch)) {
+      const double running = averaged ? *averaged : meter_.running_loss();  // between records (a bar): rank 0's
+      progress.update(in_epoch, running, double(images) * world_ / std::max(seconds_since(start), 1e-9));
       if (const auto warning = health_.watch_loss(running, run_->state().global_step); !warning.empty()) {
         progress.finish();
         run_->warn(warning);

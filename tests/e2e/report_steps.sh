@@ -6,13 +6,13 @@ source "$(dirname "$0")/../lib/common.bash"
 SET=(--config "$SMOKE" --quiet --set train.epochs=2 --set checkpoint.every_steps=8 --set log.every=6)
 
 mpirun_np 2 "$NIN" "${SET[@]}" --run-dir "$WORK/straight"
-# 1024 images at a global batch of 32: 32 steps an epoch; records at 6, 12, ..., 30, 32 (the
-# epoch's end), 36, ..., 60, 64.
+# 1024 images at a global batch of 32: 32 steps an epoch; records at steps 6, 12, ..., 30 of
+# each epoch and at its end (32), as the progress lines print them.
 /usr/bin/python3 - "$WORK/straight/steps.jsonl" <<'PY' || fail "steps.jsonl of the uninterrupted run"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 steps = [r["step"] for r in rows]
-want = list(range(6, 33, 6)) + [32] + list(range(36, 65, 6)) + [64]
+want = [e * 32 + s for e in range(2) for s in (6, 12, 18, 24, 30, 32)]
 assert steps == want, f"steps {steps}, want {want}"
 for r in rows:
     assert abs(r["epoch"] - r["step"] / 32) < 1e-12, r
@@ -28,14 +28,14 @@ for e in map(json.loads, open(sys.argv[1] + "/metrics.jsonl")):
 PY
 pass "a record every 6 steps and at each epoch's end, rank-averaged as metrics.jsonl"
 
-# Killed before step 44 (rank 0 exits, mpirun ends rank 1): steps.jsonl has records up to
-# step 42, the newest checkpoint is step 40. The resume drops the record of step 42 and
-# writes it again.
+# Killed before global step 46 (rank 0 exits, mpirun ends rank 1): steps.jsonl has records
+# up to step 44, the newest checkpoint is step 40. The resume drops the record of step 44
+# and writes it again.
 rc=0
-NIN_FAULT=exit:44:0 mpirun_np 2 "$NIN" "${SET[@]}" --run-dir "$WORK/cut" >/dev/null 2>&1 || rc=$?
+NIN_FAULT=exit:46:0 mpirun_np 2 "$NIN" "${SET[@]}" --run-dir "$WORK/cut" >/dev/null 2>&1 || rc=$?
 [ "$rc" -ne 0 ] || fail "the run with NIN_FAULT=exit did not fail"
-[ "$(tail -n 1 "$WORK/cut/steps.jsonl" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["step"])')" = 42 ] ||
-  fail "the killed run's last record is not step 42"
+[ "$(tail -n 1 "$WORK/cut/steps.jsonl" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["step"])')" = 44 ] ||
+  fail "the killed run's last record is not step 44"
 [ "$(basename "$(newest_ckpt "$WORK/cut")")" = ckpt-step0000000040.nin ] || fail "expected the checkpoint of step 40"
 mpirun_np 2 "$NIN" "${SET[@]}" --run-dir "$WORK/cut" --resume auto >/dev/null
 /usr/bin/python3 - "$WORK/straight/steps.jsonl" "$WORK/cut/steps.jsonl" <<'PY' || fail "resumed steps.jsonl differs"
@@ -46,4 +46,4 @@ for x, y in zip(a, b):
     assert x["epoch"] == y["epoch"] and x["lr"] == y["lr"], (x, y)
     assert abs(x["train_loss"] - y["train_loss"]) < 1e-9 and abs(x["train_acc"] - y["train_acc"]) < 1e-12, (x, y)
 PY
-pass "killed at step 44, resumed from step 40: the same records as the uninterrupted run"
+pass "killed at step 46, resumed from step 40: the same records as the uninterrupted run"
