@@ -35,7 +35,7 @@ constexpr const char* kOutputs[] = {"curves.png", "curves.svg"};  // what gnuplo
 struct Series {
   std::string epochs, steps;  // datablock names; `steps` empty without steps.jsonl
   std::string label;
-  int color = 1;  // gnuplot's linetype: one colour per run
+  int color = 1;  // gnuplot's linetype of the run when there are several
   bool val = false, test = false;
 };
 
@@ -79,25 +79,27 @@ void gnuplot_script(const std::vector<Series>& series, int64_t last_epoch, std::
   auto lines = [&](bool loss, const char* what) {
     const char* sep = "";
     for (const auto& s : series) {
-      const std::string style = " lt " + std::to_string(s.color) + " lw 1.5";
-      auto line = [&](const std::string& data, const std::string& split, const char* with) {
-        script << sep << data << " with " << with << style << " title " << quote(s.label + split + " " + what);
+      // One run: a colour per split; several: a colour per run, the split told by the dashes.
+      auto line = [&](const std::string& data, int split, const std::string& name, const char* with) {
+        const int color = series.size() == 1 ? split : s.color;
+        script << sep << data << " with " << with << " lt " << color << " lw 1.5 title "
+               << quote(s.label + name + " " + what);
         sep = ", ";
       };
-      if (!s.steps.empty()) line(s.steps + (loss ? " using 1:2" : " using 1:3"), "train", "lines dt 1");
-      else line(s.epochs + (loss ? " using 1:2" : " using 1:3"), "train", "linespoints dt 1 pt 7");
-      if (s.val) line(s.epochs + (loss ? " using 1:4" : " using 1:5"), "val", "linespoints dt 2 pt 5");
-      if (s.test) line(s.epochs + (loss ? " using 1:6" : " using 1:7"), "test", "linespoints dt 3 pt 9");
+      if (!s.steps.empty()) line(s.steps + (loss ? " using 1:2" : " using 1:3"), 1, "train", "lines dt 1");
+      else line(s.epochs + (loss ? " using 1:2" : " using 1:3"), 1, "train", "linespoints dt 1 pt 7");
+      if (s.val) line(s.epochs + (loss ? " using 1:4" : " using 1:5"), 2, "val", "linespoints dt 2 pt 5");
+      if (s.test) line(s.epochs + (loss ? " using 1:6" : " using 1:7"), 3, "test", "linespoints dt 3 pt 9");
     }
   };
   const int64_t tick = std::max<int64_t>(1, (last_epoch + 9) / 10);  // whole epochs, at most ~10 ticks
   auto plots = [&](const char* file) {
     script << "set output " << quote(file) << "\n"
-           << "set multiplot layout 1,2\nset xlabel 'epoch'\nset grid\nset key bottom left\n"
+           << "set multiplot layout 1,2\nset xlabel 'epoch'\nset grid\nset key bottom left opaque\n"
            << "set xrange [0:" << std::max<int64_t>(last_epoch, 1) << "]\nset xtics " << tick << "\n"
            << "set title 'loss'\nplot ";
     lines(true, "loss");
-    script << "\nset title 'accuracy'\nset key bottom right\nset yrange [0:1]\nplot ";
+    script << "\nset title 'accuracy'\nset key bottom right opaque\nset yrange [0:1]\nplot ";
     lines(false, "acc");
     script << "\nunset multiplot\nset yrange [*:*]\n";
   };
