@@ -62,7 +62,8 @@ Trace read_trace(const nlohmann::json& j) {
     if (ph != "X" || t.spans.size() >= kMaxSpans) continue;
     Span s{e.value("pid", 0), e.value("tid", 0), e.value("name", std::string()), number(e, "ts"), number(e, "dur")};
     if (std::isnan(s.start_us) || std::isnan(s.dur_us)) continue;
-    if (const auto args = e.find("args"); args != e.end() && args->is_object()) s.step = args->value("step", int64_t{-1});
+    if (const auto args = e.find("args"); args != e.end() && args->is_object())
+      s.step = args->value("step", int64_t{-1});
     t.spans.push_back(std::move(s));
   }
   std::sort(t.rank_names.begin(), t.rank_names.end());
@@ -82,10 +83,12 @@ RunDir read_run_dir(const fs::path& dir) {
                         number(j, "peak_mem_bytes"), number(j, "mfu")});
   });
   for_each_line(dir / "steps.jsonl", [&](const nlohmann::json& j) {
-    r.steps.push_back({number(j, "epoch"), j.value("step", int64_t{0}), number(j, "train_loss"), number(j, "train_acc")});
+    r.steps.push_back(
+        {number(j, "epoch"), j.value("step", int64_t{0}), number(j, "train_loss"), number(j, "train_acc")});
   });
   try {
-    if (fs::exists(dir / "confusion.json")) r.confusion = read_confusion(nlohmann::json::parse(read_text(dir / "confusion.json")));
+    if (fs::exists(dir / "confusion.json"))
+      r.confusion = read_confusion(nlohmann::json::parse(read_text(dir / "confusion.json")));
   } catch (const std::exception&) {
     r.confusion.reset();  // written atomically: a bad file is someone else's, and shown as absent
   }

@@ -121,7 +121,8 @@ std::string heat_map(const Confusion& c) {
     int64_t total = 0;
     for (const int64_t v : c.counts[i]) total += v;
     const double y = kHead + kCell * double(i);
-    s << "<text class='row' x='" << kLabel - 6 << "' y='" << y + kCell / 2 + 4 << "'>" << escape(c.classes[i]) << "</text>";
+    s << "<text class='row' x='" << kLabel - 6 << "' y='" << y + kCell / 2 + 4 << "'>" << escape(c.classes[i])
+      << "</text>";
     for (size_t j = 0; j < n; ++j) {
       const double share = total > 0 ? double(c.counts[i][j]) / double(total) : 0;
       const double x = kLabel + kCell * double(j);
@@ -164,10 +165,11 @@ std::string gantt(const Trace& t) {
   auto px = [&](double us) { return kLabel + (us - t0) / 1000.0 / span_ms * pw; };
   std::set<std::string> kinds;
   for (const auto& sp : t.spans) kinds.insert(span_kind(sp.name));
-  const double plot_h = kRow * double(rows.size()), h = kTop + plot_h + kAxis + 20.0 * std::ceil(double(kinds.size()) / 6);
+  const double plot_h = kRow * double(rows.size());
+  const double h = kTop + plot_h + kAxis + 20.0 * std::ceil(double(kinds.size()) / 6);  // legend: 6 kinds a row
   std::ostringstream s;
-  s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << kW << "' height='" << h << "' viewBox='0 0 " << kW << " " << h
-    << "' role='img'><title>timeline</title>";
+  s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << kW << "' height='" << h << "' viewBox='0 0 " << kW << " "
+    << h << "' role='img'><title>timeline</title>";
   for (const auto& [key, i] : row_of) {
     const double y = kTop + kRow * double(i);
     s << "<text class='row' x='" << kLabel - 6 << "' y='" << y + 15 << "'>" << escape(label_of[key])
@@ -178,8 +180,8 @@ std::string gantt(const Trace& t) {
     const double y = kTop + kRow * double(row_of[{sp.rank, sp.lane}]) + 3;
     s << "<rect x='" << fixed(px(sp.start_us), 2) << "' y='" << y << "' width='"
       << fixed(std::max(sp.dur_us / 1000.0 / span_ms * pw, 0.5), 2) << "' height='" << kRow - 6 << "' fill='"
-      << span_color(sp.name) << "'><title>" << escape(sp.name) << (sp.step >= 0 ? ", step " + std::to_string(sp.step) : "")
-      << ": " << fixed(sp.dur_us / 1000.0, 3) << " ms</title></rect>";
+      << span_color(sp.name) << "'><title>" << escape(sp.name)
+      << (sp.step >= 0 ? ", step " + std::to_string(sp.step) : "") << ": " << fixed(sp.dur_us / 1000.0, 3) << " ms</title></rect>";
   }
   const double ay = kTop + plot_h, step = tick_step(span_ms);
   for (double ms = 0; ms <= span_ms + 1e-9; ms += step)

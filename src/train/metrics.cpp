@@ -94,7 +94,8 @@ void append_step(const fs::path& run_dir, const StepRecord& r) {
   std::ofstream jsonl(run_dir / "steps.jsonl", std::ios::app);
   jsonl << nlohmann::json(r).dump() << "\n";
   jsonl.flush();
-  if (!jsonl) throw std::runtime_error("cannot append to " + (run_dir / "steps.jsonl").string() + ": " + std::strerror(errno));
+  if (!jsonl)
+    throw std::runtime_error("cannot append to " + (run_dir / "steps.jsonl").string() + ": " + std::strerror(errno));
 }
 
 std::vector<StepRecord> read_steps(const fs::path& run_dir) {

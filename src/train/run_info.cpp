@@ -44,7 +44,8 @@ void write_run_json(const fs::path& run_dir, dist::Communicator& control, const 
   // the communicators have, once per run.
   auto rows = torch::zeros({control.size(), kRowChars}, torch::kInt64);
   const std::string mine = (host + "\t" + device).substr(0, kRowChars);
-  for (size_t i = 0; i < mine.size(); ++i) rows[control.rank()][static_cast<int64_t>(i)] = int64_t{static_cast<unsigned char>(mine[i])};
+  auto own = rows[control.rank()];  // a view: writes go into `rows`
+  for (size_t i = 0; i < mine.size(); ++i) own[static_cast<int64_t>(i)] = int64_t{static_cast<unsigned char>(mine[i])};
   control.allreduce(rows, dist::ReduceOp::kSum);
   if (control.rank() != 0) return;
   const auto r = rows.accessor<int64_t, 2>();
@@ -53,12 +54,14 @@ void write_run_json(const fs::path& run_dir, dist::Communicator& control, const 
     std::string row;
     for (int64_t i = 0; i < kRowChars && r[k][i] != 0; ++i) row += static_cast<char>(r[k][i]);
     const auto tab = row.find('\t');
-    ranks.push_back({{"rank", k}, {"host", row.substr(0, tab)}, {"device", tab == std::string::npos ? "" : row.substr(tab + 1)}});
+    const std::string device = tab == std::string::npos ? "" : row.substr(tab + 1);
+    ranks.push_back({{"rank", k}, {"host", row.substr(0, tab)}, {"device", device}});
   }
   const BuildInfo b = build_info();
   const nlohmann::json info = {
       {"world_size", control.size()}, {"nodes", num_nodes}, {"started", utc_now()}, {"ranks", ranks},
-      {"build", {{"nin-dist", b.version}, {"LibTorch", b.libtorch}, {"CUDA", b.cuda}, {"NCCL", b.nccl}, {"MPI", b.mpi}}}};
+      {"build",
+       {{"nin-dist", b.version}, {"LibTorch", b.libtorch}, {"CUDA", b.cuda}, {"NCCL", b.nccl}, {"MPI", b.mpi}}}};
   format::write_atomically(run_dir / "run.json", {info.dump(2), "\n"}, "run facts");
 }
 

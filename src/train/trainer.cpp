@@ -116,7 +116,11 @@ Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& pr
   loader_.emplace(train_set, data::LoaderOptions{local_batch, local_batch / cfg.accumulate, rank_, world_, cfg.seed,
                                                  batch_options(cfg), augment_options(cfg)});
   run_->create_dir();
-  write_run_json(run_->dir(), *control_, process_.host(), device_.str(), process_.num_nodes());
+  try {  // a page's facts: their loss is said, and training goes on
+    write_run_json(run_->dir(), *control_, process_.host(), device_.str(), process_.num_nodes());
+  } catch (const std::runtime_error& e) {
+    run_->warn(e.what());
+  }
   if (run_->lead()) plot_.emplace(run_->dir(), [this](const std::string& w) { run_->warn(w); });
 
   model_->to(device_);
