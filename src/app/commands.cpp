@@ -9,8 +9,6 @@
 #include <sstream>
 
 #include <boost/program_options.hpp>
-#include <torch/cuda.h>
-#include <torch/version.h>
 
 #include "app/image.h"
 #include "checkpoint/checkpoint.h"
@@ -22,7 +20,9 @@
 #include "infer/evaluate.h"
 #include "infer/model_io.h"
 #include "model/nin.h"
+#include "report/report.h"
 #include "train/metrics.h"
+#include "train/run_info.h"
 #include "train/trainer.h"
 #include "util/error.h"
 
@@ -99,19 +99,16 @@ std::string usage_text() {
          "  export     write a checkpoint's weights as a PyTorch state dict\n"
          "  import     make a checkpoint from a PyTorch state dict\n"
          "  plot       draw curves.png for one or more run directories\n"
+         "  report     write RUN_DIR/report.html, one self-contained page of the run\n"
          "  config     print the effective config, or the reference of every key\n\n"
          "A first run, minutes on a laptop: nin-dist --config configs/cpu.toml\n"
          "`nin-dist COMMAND --help` lists a command's options; --version prints the build.\n";
 }
 
 std::string version_text() {
-  std::ostringstream out;
-  out << "nin-dist " << NIN_VERSION << "\n"
-      << "LibTorch " << TORCH_VERSION_MAJOR << "." << TORCH_VERSION_MINOR << "." << TORCH_VERSION_PATCH
-      << "\nCUDA: " << (torch::cuda::is_available() ? "available" : "not available") << "\n"
-      << "NCCL: " << (dist::nccl_available() ? "built in" : "not built in") << "\n"
-      << "MPI: " << dist::Process::library_version() << "\n";
-  return out.str();
+  const train::BuildInfo b = train::build_info();  // the same facts as run.json's
+  return "nin-dist " + b.version + "\nLibTorch " + b.libtorch + "\nCUDA: " + b.cuda + "\nNCCL: " + b.nccl +
+         "\nMPI: " + b.mpi + "\n";
 }
 
 int cmd_train(const Args& args, dist::Process& process) {
@@ -349,6 +346,21 @@ int cmd_plot(const Args& args) {
     return kExitOk;
   }
   std::cout << "wrote " << (out / "curves.png").string() << " and curves.svg\n";
+  return kExitOk;
+}
+
+int cmd_report(const Args& args) {
+  po::options_description desc("nin-dist report");
+  desc.add_options()("run-dir", po::value<std::string>(), "the run directory to describe");
+  po::positional_options_description pos;
+  pos.add("run-dir", 1);
+  po::variables_map vm;
+  if (!parse(args, desc, vm, "nin-dist report RUN_DIR", &pos)) return kExitOk;
+  if (!vm.count("run-dir")) throw InputError("report: give a run directory");
+  const std::string dir = vm["run-dir"].as<std::string>();
+  require_plain_path("run directory", dir);
+  if (!fs::exists(fs::path(dir) / "config.toml")) throw InputError(dir + ": no config.toml (not a run directory?)");
+  std::cout << "wrote " << report::write_report(dir).string() << "\n";
   return kExitOk;
 }
 

@@ -18,6 +18,7 @@ int cmd_predict(const Args& args);
 int cmd_export(const Args& args);
 int cmd_import(const Args& args);
 int cmd_plot(const Args& args);
+int cmd_report(const Args& args);
 std::string version_text();
 std::string usage_text();
 

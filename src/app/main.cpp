@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
     if (command == "export") return nin::app::cmd_export(args);
     if (command == "import") return nin::app::cmd_import(args);
     if (command == "plot") return nin::app::cmd_plot(args);
+    if (command == "report") return nin::app::cmd_report(args);
     if (command == "help") {
       if (lead) std::cout << nin::app::usage_text();
       return nin::kExitOk;

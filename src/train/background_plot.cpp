@@ -2,14 +2,21 @@
 
 #include <chrono>
 
+#include "report/report.h"
 #include "train/metrics.h"
 
 namespace nin::train {
 namespace {
 
+// curves.png, then report.html (which does not need it: the page draws its own charts).
 std::string plot(const std::filesystem::path& dir) {
   std::string warning;
   plot_curves({dir}, dir, warning);
+  try {
+    report::write_report(dir);
+  } catch (const std::exception& e) {
+    warning += (warning.empty() ? "" : "; ") + std::string("report.html: ") + e.what();
+  }
   return warning;
 }
 

@@ -1,4 +1,5 @@
-// curves.png redrawn after each epoch on a thread of its own: gnuplot never delays a step.
+// curves.png and report.html redrawn after each epoch on a thread of its own: gnuplot and the
+// page never delay a step.
 #pragma once
 
 #include <filesystem>
@@ -16,7 +17,7 @@ class BackgroundPlot {
   BackgroundPlot(const BackgroundPlot&) = delete;
   BackgroundPlot& operator=(const BackgroundPlot&) = delete;
 
-  // After metrics.jsonl has the epoch's record: draws now if no plot is in progress, else
+  // After metrics.jsonl has the epoch's record: draws (curves, then the page) now if no plot is in progress, else
   // once the one in progress is done (at the next request, or in finish()).
   void request();
   // Waits for the plot in progress, and draws the latest records if a request is pending.

@@ -1,4 +1,5 @@
-// What a run reports: per-epoch records (metrics.jsonl, metrics.csv), curves, progress.
+// What a run reports: per-epoch records (metrics.jsonl, metrics.csv), per-step records
+// (steps.jsonl), curves, progress.
 #pragma once
 
 #include <chrono>
@@ -35,8 +36,26 @@ struct EpochRecord {
 void append_metrics(const std::filesystem::path& run_dir, const EpochRecord& record);
 std::vector<EpochRecord> read_metrics(const std::filesystem::path& run_dir);
 
-// Draws curves.png and curves.svg in `out_dir` from the runs' metrics.jsonl with gnuplot:
-// losses and accuracies against epoch, one line per run. Returns false (with `warning`
+// Training figures every log.every steps of an epoch and at its last step (when the progress
+// line prints them): a line of steps.jsonl.
+struct StepRecord {
+  double epoch = 0;  // fractional: epochs done + steps done in this one / steps per epoch
+  int64_t step = 0;  // optimizer steps so far
+  double train_loss = 0, train_acc = 0;  // the epoch so far, over every rank's images
+  double lr = 0;     // of the last step
+};
+
+// Appends one record to steps.jsonl in `run_dir` (rank 0 only).
+void append_step(const std::filesystem::path& run_dir, const StepRecord& record);
+std::vector<StepRecord> read_steps(const std::filesystem::path& run_dir);
+// Keeps the records up to global step `step` (rank 0, as a run starts): a resumed run
+// records the later steps again, and a fresh one (step 0) starts an empty file.
+void trim_steps(const std::filesystem::path& run_dir, int64_t step);
+
+// Draws curves.png and curves.svg in `out_dir` from the runs' metrics.jsonl and steps.jsonl
+// with gnuplot: losses and accuracies against epoch, the training figures at fractional
+// epochs (steps.jsonl, where the run has one), validation and test per epoch; one colour
+// per run, named after its directory when there are several. Returns false (with `warning`
 // set) when gnuplot is missing or fails: plotting never stops training.
 bool plot_curves(const std::vector<std::filesystem::path>& run_dirs, const std::filesystem::path& out_dir,
                  std::string& warning);

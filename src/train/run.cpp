@@ -9,6 +9,7 @@
 
 #include "dist/agree.h"
 #include "format/atomic_file.h"
+#include "train/run_info.h"
 #include "train/signals.h"
 #include "util/error.h"
 
@@ -99,6 +100,7 @@ void Run::create_dir() {
       try {
         lock_ = std::make_unique<RunLock>(dir_);
         format::write_atomically(dir_ / "config.toml", {to_toml(config)}, "config");
+        trim_steps(dir_, state_.global_step);  // a resume records the later steps again
       } catch (const std::exception& e) {
         error = e.what();
       }
@@ -134,6 +136,14 @@ void Run::resume(const std::string& resume, bool trust_legacy, model::NiN& model
 void Run::step_done(int64_t step_in_epoch) {
   ++state_.global_step;
   state_.step_in_epoch = step_in_epoch;
+}
+
+StepRecord Run::record_step(const EpochSums& session, double lr, int64_t steps_per_epoch) const {
+  const EpochSums sums = with_sums(session).sums;
+  const StepRecord record{state_.epoch + double(state_.step_in_epoch) / double(steps_per_epoch), state_.global_step,
+                          sums.mean_loss(), sums.accuracy(), lr};
+  if (lead()) append_step(dir_, record);
+  return record;
 }
 
 void Run::start_stop_vote() {
@@ -206,6 +216,8 @@ EpochRecord Run::end_epoch(const EpochSums& session, const GradNorms& norms, con
     if (state_.epoch % config_.checkpoint_every == 0 || state_.epoch == config_.epochs || step_checkpoint_due())
       checkpoint(model, optimizer, state_);
     append_metrics(dir_, record);
+    if (const EvalResult* last = test ? test : val)  // what the report's heat map shows
+      write_confusion(dir_, record.epoch, test ? "test" : "val", last->confusion);
   }
   if (state_.epoch == config_.epochs && test) {
     std::ostringstream line;

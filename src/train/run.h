@@ -33,7 +33,8 @@ class Run {
  public:
   Run(const Config& config, int rank, int world, dist::Communicator& control);
   // Rank 0 creates the run directory, locks it for the run's lifetime (a second job on it
-  // gets an InputError naming the holder) and writes config.toml; every rank learns whether
+  // gets an InputError naming the holder), writes config.toml and drops the steps.jsonl
+  // records past the step it resumes from (all of them when fresh); every rank learns whether
   // it could (InputError otherwise). Called once the inputs (checkpoint, data) were read, so
   // that bad input leaves no file behind.
   void create_dir();
@@ -52,6 +53,10 @@ class Run {
 
   // An optimizer step (applied or skipped) ended as step `step_in_epoch` of its epoch.
   void step_done(int64_t step_in_epoch);
+  // The training figures of the epoch so far (this session's `session` sums over every
+  // rank, plus a resumed epoch's) at the fractional epoch of this step; rank 0 appends them
+  // to steps.jsonl. Returns them on every rank.
+  StepRecord record_step(const EpochSums& session, double lr, int64_t steps_per_epoch) const;
   // Preemption, agreed on by every rank at each step: true everywhere when any rank got
   // SIGTERM or SIGUSR1. The vote starts before the step (a non-blocking max allreduce) and
   // is read after it, so no step waits for it. Then preempt() checkpoints mid-epoch, the
@@ -69,7 +74,8 @@ class Run {
   // The epoch's record (sums of this session plus those carried over a resume, and the
   // held-out splits evaluated this epoch: null when not): its line, the scheduled
   // checkpoint, best.nin when the validation accuracy is the best yet (checkpoint.keep_best),
-  // and metrics.jsonl and metrics.csv. Returns the record.
+  // metrics.jsonl and metrics.csv, and confusion.json when a split was evaluated (the test
+  // set's, else the validation split's). Returns the record.
   EpochRecord end_epoch(const EpochSums& session, const GradNorms& norms, const EvalResult* val,
                         const EvalResult* test, const EpochTiming& timing, const torch::nn::Module& model,
                         const torch::optim::Optimizer& optimizer);

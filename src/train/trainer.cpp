@@ -26,6 +26,7 @@
 #include "train/precision.h"
 #include "train/replicas.h"
 #include "train/run.h"
+#include "train/run_info.h"
 #include "train/signals.h"
 #include "train/step.h"
 #include "util/error.h"
@@ -71,7 +72,7 @@ class Trainer {
   dist::Communicator* grad_comm_ = nullptr;          // device_comm_ or control_
   std::optional<Run> run_;
   Health health_;
-  std::optional<BackgroundPlot> plot_;  // rank 0's
+  std::optional<BackgroundPlot> plot_;  // rank 0's: curves.png and report.html
   model::NiN model_{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::optional<data::Loader> loader_;
@@ -115,6 +116,11 @@ Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& pr
   loader_.emplace(train_set, data::LoaderOptions{local_batch, local_batch / cfg.accumulate, rank_, world_, cfg.seed,
                                                  batch_options(cfg), augment_options(cfg)});
   run_->create_dir();
+  try {  // a page's facts: their loss is said, and training goes on
+    write_run_json(run_->dir(), *control_, process_.host(), device_.str(), process_.num_nodes());
+  } catch (const std::runtime_error& e) {
+    run_->warn(e.what());
+  }
   if (run_->lead()) plot_.emplace(run_->dir(), [this](const std::string& w) { run_->warn(w); });
 
   model_->to(device_);
@@ -181,9 +187,15 @@ bool Trainer::epoch(int64_t epoch) {
       run_->checkpoint_mid_epoch(meter_.sum_over_ranks(*control_), *model_, *optimizer_);
     }
     if (run_->state().global_step % cfg_.log_every == 0) settle();  // on every rank: the same verdict
-    if (progress.due(batch.index() + 1)) {
-      const double running = meter_.running_loss();
-      progress.update(batch.index() + 1, running, double(images) * world_ / std::max(seconds_since(start), 1e-9));
+    const int64_t in_epoch = batch.index() + 1;
+    std::optional<double> averaged;  // the ranks' mean loss of the epoch so far, where recorded
+    if (in_epoch % cfg_.log_every == 0 || loader_->done())  // steps.jsonl: a collective, the meter read back
+      averaged = run_->record_step(meter_.sum_over_ranks(*control_),
+                                   lr_at(cfg_, run_->state().global_step - 1, loader_->steps_per_epoch()),
+                                   loader_->steps_per_epoch()).train_loss;
+    if (progress.due(in_epoch)) {
+      const double running = averaged ? *averaged : meter_.running_loss();  // between records (a bar): rank 0's
+      progress.update(in_epoch, running, double(images) * world_ / std::max(seconds_since(start), 1e-9));
       if (const auto warning = health_.watch_loss(running, run_->state().global_step); !warning.empty()) {
         progress.finish();
         run_->warn(warning);
@@ -206,7 +218,7 @@ bool Trainer::epoch(int64_t epoch) {
     const auto warning = health_.after_epoch(record.train_loss, held->confusion, done == cfg_.epochs);
     if (!warning.empty()) run_->warn(warning);
   }
-  if (plot_) plot_->request();  // metrics.jsonl holds the record: a plot may read it from now on
+  if (plot_) plot_->request();  // metrics.jsonl holds the record: curves and report may read it from now on
   return true;
 }
 

@@ -69,6 +69,13 @@ expect_exit 2 "absent.png: image not found" "$NIN" predict --checkpoint "$CKPT" 
 grep -q "<svg" "$WORK/plots/curves.svg" || fail "curves.svg is no SVG"
 pass "plot: curves.png and curves.svg of two runs"
 
+# report: the page of a run from its directory alone; a folder that is no run is refused.
+rm "$RUN1/report.html"
+out=$("$NIN" report "$RUN1")
+grep -q "^wrote $RUN1/report.html" <<<"$out" || fail "report printed no file: $out"
+grep -q 'id="checkpoints"' "$RUN1/report.html" || fail "report.html has no checkpoints section"
+expect_exit 2 "no config.toml \\(not a run directory\\?\\)" "$NIN" report "$WORK/plots"
+
 # summary: the seed notebook's table, word for word.
 "$NIN" summary >"$WORK/summary.txt"
 printf '%s\n' \
@@ -103,6 +110,7 @@ check_help summary "--config" "--input arg (=1x1x224x224)"
 check_help export "--checkpoint" "--out"
 check_help import "--state-dict" "--out" "--config" "--set"
 check_help plot "--run-dir" "--out"
+check_help report "--run-dir"
 check_help config "--config" "--set" "--reference"
 pass "--help of every subcommand"
 

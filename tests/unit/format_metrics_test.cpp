@@ -98,3 +98,46 @@ TEST(Metrics, RecordsRoundTripAndMissingKeysTakeDefaults) {
   EXPECT_EQ(records[1].world_size, 1);  // runs from before world_size was recorded: one rank
   EXPECT_EQ(records[1].grad_norm_max, 0);  // nor the gradient norms
 }
+
+// steps.jsonl: records kept up to the step a run resumes from, none for a fresh run, and a
+// line cut short by a crash skipped; a missing file stays missing.
+TEST(Metrics, StepRecordsTrimToTheResumedStep) {
+  const auto dir = fresh_dir("steps");
+  trim_steps(dir, 8);
+  EXPECT_FALSE(fs::exists(dir / "steps.jsonl"));
+  for (int64_t step = 4; step <= 20; step += 4)
+    append_step(dir, {double(step) / 16, step, 2.0 - double(step) / 20, double(step) / 40, 1e-3});
+  std::ofstream(dir / "steps.jsonl", std::ios::app) << "{\"epoch\":1.5,\"st";  // a crash mid-line
+  ASSERT_EQ(read_steps(dir).size(), 5u);
+  trim_steps(dir, 12);
+  const auto kept = read_steps(dir);
+  ASSERT_EQ(kept.size(), 3u);
+  EXPECT_EQ(kept.back().step, 12);
+  EXPECT_DOUBLE_EQ(kept.back().epoch, 0.75);
+  EXPECT_DOUBLE_EQ(kept.back().train_loss, 1.4);
+  append_step(dir, {1.0, 16, 1.2, 0.4, 1e-3});  // appends after the trimmed records
+  EXPECT_EQ(read_steps(dir).back().step, 16);
+  trim_steps(dir, 0);
+  EXPECT_EQ(read_text(dir / "steps.jsonl"), "");
+}
+
+// curves.svg of two runs with steps.jsonl: training lines from the step records, one legend
+// entry per run and split named after the run directory.
+TEST(Plot, TwoRunsWithStepRecordsNamedByTheirDirectories) {
+  const auto root = fresh_dir("plot-steps");
+  for (const char* name : {"run-a", "run-b"}) {
+    const auto dir = root / name;
+    fs::create_directories(dir);
+    append_metrics(dir, sample(1));
+    append_metrics(dir, sample(2));
+    for (int64_t step = 10; step <= 80; step += 10)
+      append_step(dir, {double(step) / 40, step, 2.0 / double(step), 0.01 * double(step), 1e-3});
+  }
+  std::string warning;
+  ASSERT_TRUE(plot_curves({root / "run-a", root / "run-b"}, root, warning))
+      << warning << " (scripts/setup.sh installs gnuplot-nox)";
+  const std::string svg = read_text(root / "curves.svg");
+  for (const char* title : {"run-a train loss", "run-b train loss", "run-a val acc", "run-b test acc"})
+    EXPECT_NE(svg.find(title), std::string::npos) << title;
+  EXPECT_TRUE(fs::file_size(root / "curves.png") > 0);
+}

@@ -1,0 +1,83 @@
+#include "train/run_info.h"
+
+#include <ctime>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include "data/fashion_mnist.h"
+#include "dist/factory.h"
+#include "dist/process.h"
+#include "format/atomic_file.h"
+
+namespace nin::train {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr int64_t kRowChars = 256;  // bytes of "host\tdevice" each rank sends; longer is cut
+
+// "2026-12-02T09:30:00Z"
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+}  // namespace
+
+BuildInfo build_info() {
+  return {NIN_VERSION,
+          std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
+              std::to_string(TORCH_VERSION_PATCH),
+          torch::cuda::is_available() ? "available" : "not available",
+          dist::nccl_available() ? "built in" : "not built in", dist::Process::library_version()};
+}
+
+void write_run_json(const fs::path& run_dir, dist::Communicator& control, const std::string& host,
+                    const std::string& device, int64_t num_nodes) {
+  // A sum of rows that are zero but for each rank's own: an all-gather from the allreduce
+  // the communicators have, once per run.
+  auto rows = torch::zeros({control.size(), kRowChars}, torch::kInt64);
+  const std::string mine = (host + "\t" + device).substr(0, kRowChars);
+  auto own = rows[control.rank()];  // a view: writes go into `rows`
+  for (size_t i = 0; i < mine.size(); ++i) own[static_cast<int64_t>(i)] = int64_t{static_cast<unsigned char>(mine[i])};
+  control.allreduce(rows, dist::ReduceOp::kSum);
+  if (control.rank() != 0) return;
+  const auto r = rows.accessor<int64_t, 2>();
+  nlohmann::json ranks = nlohmann::json::array();
+  for (int64_t k = 0; k < control.size(); ++k) {
+    std::string row;
+    for (int64_t i = 0; i < kRowChars && r[k][i] != 0; ++i) row += static_cast<char>(r[k][i]);
+    const auto tab = row.find('\t');
+    const std::string device = tab == std::string::npos ? "" : row.substr(tab + 1);
+    ranks.push_back({{"rank", k}, {"host", row.substr(0, tab)}, {"device", device}});
+  }
+  const BuildInfo b = build_info();
+  const nlohmann::json info = {
+      {"world_size", control.size()}, {"nodes", num_nodes}, {"started", utc_now()}, {"ranks", ranks},
+      {"build",
+       {{"nin-dist", b.version}, {"LibTorch", b.libtorch}, {"CUDA", b.cuda}, {"NCCL", b.nccl}, {"MPI", b.mpi}}}};
+  format::write_atomically(run_dir / "run.json", {info.dump(2), "\n"}, "run facts");
+}
+
+void write_confusion(const fs::path& run_dir, int64_t epoch, const std::string& split, const torch::Tensor& confusion) {
+  const auto m = confusion.to(torch::kCPU).to(torch::kInt64).contiguous();
+  const int64_t classes = m.size(0);
+  nlohmann::json names = nlohmann::json::array(), matrix = nlohmann::json::array();
+  const auto a = m.accessor<int64_t, 2>();
+  for (int64_t t = 0; t < classes; ++t) {
+    const std::string name = data::class_name(t, classes);
+    names.push_back(name.empty() ? "class " + std::to_string(t) : name);
+    std::vector<int64_t> row(a[t].data(), a[t].data() + classes);
+    matrix.push_back(row);
+  }
+  const nlohmann::json j = {{"epoch", epoch}, {"split", split}, {"classes", names}, {"matrix", matrix}};
+  format::write_atomically(run_dir / "confusion.json", {j.dump(), "\n"}, "confusion matrix");
+}
+
+}  // namespace nin::train
