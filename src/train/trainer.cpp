@@ -28,6 +28,7 @@
 #include "train/run.h"
 #include "train/signals.h"
 #include "train/step.h"
+#include "train/trace.h"
 #include "util/error.h"
 
 namespace nin::train {
@@ -81,6 +82,7 @@ class Trainer {
   Fault fault_ = Fault::from_env();
   EpochMeter meter_;
   std::optional<StaticStep> step_;
+  std::unique_ptr<Trace> trace_;  // log.trace_steps; nullptr when off
   std::unique_ptr<GraphStep> graph_;  // train.cuda_graph: the step captured once, then replayed
   int64_t graph_batch_ = 0;           // images per rank the graph was made for
 };
@@ -126,6 +128,9 @@ Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& pr
                    static_cast<int64_t>(cfg.first_bucket_mb * kMiB));
   step_.emplace(cfg, rank_, model_, *optimizer_, *reducer_, meter_, fault_, loader_->steps_per_epoch(),
                 run_->state().global_step, device_);
+  trace_ = Trace::from_config(cfg, device_, *control_, rank_, run_->dir(), [this](const std::string& s) { run_->say(s); });
+  step_->trace(trace_.get());
+  reducer_->observe(trace_.get());
   if (cfg.cuda_graph) {
     graph_ = make_graph_step(device_, [this](const torch::Tensor& x, const torch::Tensor& y) {
       step_->run_captured_body(x, y);
@@ -164,9 +169,13 @@ bool Trainer::epoch(int64_t epoch) {
   const auto start = Clock::now();
   int64_t images = 0;  // this rank's, this session
   while (!loader_->done()) {
+    if (trace_) trace_->start_step(run_->state().step_in_epoch);
+    Span data(trace_.get(), Phase::kData);
     const auto batch = loader_->next();
+    data.end();
     run_->start_stop_vote();  // in flight during the step: preemption costs the step no wait
     step(batch);
+    if (trace_) trace_->end_step();
     images += batch.images();
     if (cfg_.check_every > 0 && run_->state().global_step % cfg_.check_every == 0)
       check_replicas(*model_, *control_, run_->state().global_step, epoch);
@@ -177,6 +186,7 @@ bool Trainer::epoch(int64_t epoch) {
       return false;
     }
     if (run_->step_checkpoint_due() && !loader_->done()) {  // mid-epoch; the epoch's end writes its own
+      Span checkpoint(trace_.get(), Phase::kCheckpoint);
       settle();
       run_->checkpoint_mid_epoch(meter_.sum_over_ranks(*control_), *model_, *optimizer_);
     }
@@ -199,6 +209,7 @@ bool Trainer::epoch(int64_t epoch) {
   const int64_t done = epoch + 1;
   const auto [val, test] = evaluate_held_out(done);
   const double lr = lr_at(cfg_, run_->state().global_step - 1, loader_->steps_per_epoch());  // the epoch's last
+  Span epoch_end(trace_.get(), Phase::kEpochEnd);  // the record, and the checkpoint when due
   const auto record = run_->end_epoch(totals, norms, val ? &*val : nullptr, test ? &*test : nullptr,
                                       EpochTiming{lr, epoch_s, reducer_->wait_seconds() - wait_before}, *model_,
                                       *optimizer_);
@@ -207,11 +218,14 @@ bool Trainer::epoch(int64_t epoch) {
     if (!warning.empty()) run_->warn(warning);
   }
   if (plot_) plot_->request();  // metrics.jsonl holds the record: a plot may read it from now on
+  epoch_end.end();
+  if (trace_) trace_->end_epoch();
   return true;
 }
 
 std::pair<std::optional<EvalResult>, std::optional<EvalResult>> Trainer::evaluate_held_out(int64_t done) {
   const auto eval = [&](const data::Split& split) {
+    Span span(trace_.get(), Phase::kEvaluate);
     return evaluate(model_, split, loader_->batch_options(), *control_, cfg_.batch_size / world_, device_);
   };
   std::optional<EvalResult> val, test;
