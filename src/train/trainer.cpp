@@ -12,12 +12,15 @@
 
 #include "data/holdout.h"
 #include "data/loader.h"
+#include "dist/agree.h"
 #include "dist/factory.h"
 #include "dist/reducer.h"
 #include "dist/where.h"
 #include "infer/evaluate.h"
 #include "infer/model_io.h"
+#include "model/flops.h"
 #include "train/background_plot.h"
+#include "train/device_stats.h"
 #include "train/fault.h"
 #include "train/graph_step.h"
 #include "train/health.h"
@@ -83,6 +86,8 @@ class Trainer {
   EpochMeter meter_;
   std::optional<StaticStep> step_;
   std::unique_ptr<Trace> trace_;  // log.trace_steps; nullptr when off
+  double flops_per_image_ = 0;    // training FLOPs at data.resize, counted once from the model
+  double peak_flops_ = 0;         // the device's dense peak FLOP/s; NaN when unknown (a CPU)
   std::unique_ptr<GraphStep> graph_;  // train.cuda_graph: the step captured once, then replayed
   int64_t graph_batch_ = 0;           // images per rank the graph was made for
 };
@@ -119,6 +124,8 @@ Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& pr
   run_->create_dir();
   if (run_->lead()) plot_.emplace(run_->dir(), [this](const std::string& w) { run_->warn(w); });
 
+  flops_per_image_ = model::flops_per_image(model_, cfg.in_channels, cfg.resize);  // one image, on the CPU
+  peak_flops_ = peak_flops(device_, cfg.precision);
   model_->to(device_);
   use_channels_last(*model_, cfg_.channels_last);  // before the reducer and the graph see the parameters
   move_optimizer_state(*optimizer_, device_);
@@ -209,10 +216,11 @@ bool Trainer::epoch(int64_t epoch) {
   const int64_t done = epoch + 1;
   const auto [val, test] = evaluate_held_out(done);
   const double lr = lr_at(cfg_, run_->state().global_step - 1, loader_->steps_per_epoch());  // the epoch's last
+  const EpochTiming timing{lr, epoch_s, reducer_->wait_seconds() - wait_before,
+                           dist::max_over_ranks(*control_, peak_memory_bytes(device_)), flops_per_image_, peak_flops_};
   Span epoch_end(trace_.get(), Phase::kEpochEnd);  // the record, and the checkpoint when due
-  const auto record = run_->end_epoch(totals, norms, val ? &*val : nullptr, test ? &*test : nullptr,
-                                      EpochTiming{lr, epoch_s, reducer_->wait_seconds() - wait_before}, *model_,
-                                      *optimizer_);
+  const auto record = run_->end_epoch(totals, norms, val ? &*val : nullptr, test ? &*test : nullptr, timing,
+                                      *model_, *optimizer_);
   if (const EvalResult* held = val ? &*val : test ? &*test : nullptr) {  // validation first: it is every epoch's
     const auto warning = health_.after_epoch(record.train_loss, held->confusion, done == cfg_.epochs);
     if (!warning.empty()) run_->warn(warning);
