@@ -31,6 +31,42 @@ torch::Tensor gather_rows(dist::Communicator& comm, const torch::Tensor& rows, i
   return all;
 }
 
+// Chrome's trace event format: per rank (pid) its name and lanes, then its spans; `all`
+// holds each rank's rows (gather_rows), `counts` how many are real, `hosts` their names.
+nlohmann::json chrome_trace(const torch::Tensor& all, const torch::Tensor& counts, const torch::Tensor& hosts,
+                            const std::string& steps) {
+  using nlohmann::json;
+  const auto world = int(all.size(0));
+  json events = json::array();
+  for (int pid = 0; pid < world; ++pid) {
+    const std::string h(reinterpret_cast<const char*>(hosts[pid][0].data_ptr()));
+    events.push_back(
+        {{"name", "process_name"}, {"ph", "M"}, {"pid", pid}, {"args", {{"name", dist::rank_on_host(pid, h)}}}});
+    events.push_back({{"name", "process_sort_index"}, {"ph", "M"}, {"pid", pid}, {"args", {{"sort_index", pid}}}});
+    for (const auto& [tid, lane] : {std::pair{kComputeLane, "compute"}, std::pair{kCommLane, "communication"}})
+      events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", pid}, {"tid", tid}, {"args", {{"name", lane}}}});
+    const auto mine = all[pid].narrow(0, 0, int64_t(counts[pid][0][0].item<double>()));
+    const auto v = mine.accessor<double, 2>();
+    for (int64_t i = 0; i < mine.size(0); ++i) {
+      const auto phase = static_cast<Phase>(int(v[i][0]));
+      const bool comm = phase == Phase::kAllreduce;
+      json event = {{"name", phase_name(phase)}, {"cat", comm ? "comm" : "compute"}, {"ph", "X"},
+                    {"ts", v[i][4]}, {"dur", v[i][5]}, {"pid", pid}, {"tid", comm ? kCommLane : kComputeLane},
+                    {"args", {{"step", int64_t(v[i][1])}}}};
+      if (comm) {
+        const auto bucket = int64_t(v[i][2]);
+        event["name"] = "allreduce bucket " + std::to_string(bucket);
+        event["args"]["bucket"] = bucket;
+        event["args"]["bytes"] = int64_t(v[i][3]);
+      }
+      events.push_back(std::move(event));
+    }
+  }
+  return {{"traceEvents", std::move(events)},
+          {"displayTimeUnit", "ms"},
+          {"otherData", {{"trace_steps", steps}, {"world_size", world}}}};
+}
+
 }  // namespace
 
 const char* phase_name(Phase phase) {
@@ -118,42 +154,15 @@ void Trace::close() {
   auto host = torch::zeros({1, kHostBytes}, torch::kByte);
   const std::string name = dist::this_host();
   std::memcpy(host.data_ptr(), name.data(), std::min<size_t>(name.size(), kHostBytes - 1));
+  // Collectives: every rank closes the window at the same step.
   const auto counts = gather_rows(control_, torch::tensor({{double(rows.size(0))}}, torch::kDouble), rank_);
   const auto all = gather_rows(control_, rows, rank_);
   const auto hosts = gather_rows(control_, host, rank_);
   if (rank_ != 0) return;
-
-  using nlohmann::json;
-  json events = json::array();
-  for (int pid = 0; pid < control_.size(); ++pid) {
-    const std::string h(reinterpret_cast<const char*>(hosts[pid][0].data_ptr()));
-    events.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", pid}, {"args", {{"name", dist::rank_on_host(pid, h)}}}});
-    events.push_back({{"name", "process_sort_index"}, {"ph", "M"}, {"pid", pid}, {"args", {{"sort_index", pid}}}});
-    for (const auto& [tid, lane] : {std::pair{kComputeLane, "compute"}, std::pair{kCommLane, "communication"}})
-      events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", pid}, {"tid", tid}, {"args", {{"name", lane}}}});
-    const auto mine = all[pid].narrow(0, 0, int64_t(counts[pid][0][0].item<double>()));
-    const auto v = mine.accessor<double, 2>();
-    for (int64_t i = 0; i < mine.size(0); ++i) {
-      const auto phase = static_cast<Phase>(int(v[i][0]));
-      const bool comm = phase == Phase::kAllreduce;
-      json event = {{"name", phase_name(phase)}, {"cat", comm ? "comm" : "compute"}, {"ph", "X"},
-                    {"ts", v[i][4]}, {"dur", v[i][5]}, {"pid", pid}, {"tid", comm ? kCommLane : kComputeLane},
-                    {"args", {{"step", int64_t(v[i][1])}}}};
-      if (comm) {
-        const auto bucket = int64_t(v[i][2]);
-        event["name"] = "allreduce bucket " + std::to_string(bucket);
-        event["args"]["bucket"] = bucket;
-        event["args"]["bytes"] = int64_t(v[i][3]);
-      }
-      events.push_back(std::move(event));
-    }
-  }
-  const json trace = {{"traceEvents", std::move(events)},
-                      {"displayTimeUnit", "ms"},
-                      {"otherData", {{"trace_steps", steps_}, {"world_size", control_.size()}}}};
   const auto path = dir_ / "trace.json";
-  format::write_atomically(path, {trace.dump(1)}, "trace");
-  say_("trace: steps " + steps_ + " of every rank written to " + path.string() + " (chrome://tracing, ui.perfetto.dev)");
+  format::write_atomically(path, {chrome_trace(all, counts, hosts, steps_).dump(1)}, "trace");
+  say_("trace: steps " + steps_ + " of every rank written to " + path.string() +
+       " (chrome://tracing, ui.perfetto.dev)");
 }
 
 }  // namespace nin::train

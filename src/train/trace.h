@@ -20,7 +20,9 @@ namespace nin::train {
 
 // What a span times. The compute lane (tid 0) holds all but kAllreduce, which is the
 // communication lane (tid 1), one span a bucket.
-enum class Phase { kData, kForward, kBackward, kFinalizeWait, kOptimizer, kCheckpoint, kEvaluate, kEpochEnd, kAllreduce };
+enum class Phase {
+  kData, kForward, kBackward, kFinalizeWait, kOptimizer, kCheckpoint, kEvaluate, kEpochEnd, kAllreduce
+};
 const char* phase_name(Phase phase);  // "data", "forward", ..., "allreduce"
 
 // Records steps A to B (0-based, inclusive) of the first epoch this invocation runs, then

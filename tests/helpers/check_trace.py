@@ -61,9 +61,11 @@ def main():
                     fail(f"rank {pid} step {step}: {a!r} does not end before {b!r} starts")
             comm = sorted((e for e in mine if e["tid"] == 1), key=lambda e: e["args"]["bucket"])
             if [e["args"]["bucket"] for e in comm] != list(range(buckets)):
-                fail(f"rank {pid} step {step}: buckets {[e['args']['bucket'] for e in comm]}, want 0..{buckets - 1}")
+                got = [e["args"]["bucket"] for e in comm]
+                fail(f"rank {pid} step {step}: buckets {got}, want 0..{buckets - 1}")
             for e in comm:
-                if e["cat"] != "comm" or e["name"] != f"allreduce bucket {e['args']['bucket']}" or e["args"]["bytes"] <= 0:
+                name = f"allreduce bucket {e['args']['bucket']}"
+                if e["cat"] != "comm" or e["name"] != name or e["args"]["bytes"] <= 0:
                     fail(f"rank {pid} step {step}: bad allreduce span {e}")
                 if e["ts"] < compute["forward"]["ts"] + compute["forward"]["dur"]:
                     fail(f"rank {pid} step {step}: an allreduce launched before backward")
