@@ -82,6 +82,8 @@
   X(log_every, "log.every", int64_t, 20, at_least(1),                                                        \
     "steps between progress lines when stdout is not a terminal")                                            \
   X(quiet, "log.quiet", bool, false, any_value(), "print only the epoch summaries")                          \
+  X(trace_steps, "log.trace_steps", std::string, "", step_range(),                                           \
+    "\"A:B\": record steps A to B (0-based, inclusive) of the run's first epoch into trace.json; \"\" = off")   \
                                                                                                              \
   X(run_dir, "run.dir", std::string, "runs/default", path("must name a directory"),                          \
     "run directory: checkpoints, metrics, plots")

@@ -42,4 +42,25 @@ std::string broken(const Path& r, const std::string& v) {
   return "";
 }
 
+std::optional<std::pair<int64_t, int64_t>> parse_step_range(const std::string& text) {
+  const auto colon = text.find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  const auto number = [](const char* first, const char* last) -> std::optional<int64_t> {
+    int64_t v = 0;
+    if (first == last || *first < '0' || *first > '9') return std::nullopt;  // no sign, no space
+    const auto [end, ec] = std::from_chars(first, last, v);
+    if (ec != std::errc() || end != last) return std::nullopt;
+    return v;
+  };
+  const auto a = number(text.data(), text.data() + colon);
+  const auto b = number(text.data() + colon + 1, text.data() + text.size());
+  if (!a || !b || *a > *b) return std::nullopt;
+  return std::make_pair(*a, *b);
+}
+
+std::string broken(const StepRange&, const std::string& v) {
+  if (v.empty() || parse_step_range(v)) return "";
+  return "must be \"A:B\", two step indices with 0 <= A <= B (e.g. \"2:6\"), or \"\" for off";
+}
+
 }  // namespace nin::train::rules

@@ -1,8 +1,11 @@
 // What one config key's value may be on its own: a number range, a list of strings, or anything.
 #pragma once
 
+#include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace nin::train::rules {
@@ -34,6 +37,9 @@ struct Path {
   std::string empty_rule;
 };
 
+// "A:B" with 0 <= A <= B (two step indices), or "" for off.
+struct StepRange {};
+
 inline AnyValue any_value() { return {}; }
 inline Range at_least(double lo) { return {lo, kUnbounded, false, false, false}; }
 inline Range above(double lo) { return {lo, kUnbounded, /*lo_open=*/true, false, false}; }
@@ -47,6 +53,10 @@ OneOf one_of(S... choices) {
 }
 inline NonEmpty non_empty(const char* rule) { return NonEmpty{rule}; }
 inline Path path(const char* empty_rule = "") { return Path{empty_rule}; }
+inline StepRange step_range() { return {}; }
+
+// (A, B) of "A:B" (decimal digits only, 0 <= A <= B); nullopt for anything else, "" too.
+std::optional<std::pair<int64_t, int64_t>> parse_step_range(const std::string& text);
 
 // The rule `v` breaks, worded for "KEY = VALUE is out of range: ...", or "" when it keeps it.
 template <typename T>
@@ -57,6 +67,7 @@ std::string broken(const Range& r, double v);
 std::string broken(const OneOf& r, const std::string& v);
 std::string broken(const NonEmpty& r, const std::string& v);
 std::string broken(const Path& r, const std::string& v);
+std::string broken(const StepRange& r, const std::string& v);
 inline Range between(double lo, double hi) { return {lo, hi, false, false, false}; }  // [lo, hi]
 
 }  // namespace nin::train::rules

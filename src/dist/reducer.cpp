@@ -67,6 +67,7 @@ struct Reducer::State {
     std::vector<size_t> params;   // indices into State::params
     size_t ready = 0;             // params whose gradient arrived in this backward
     std::unique_ptr<Work> work;   // set from launch until finalize
+    bool done = false;            // its allreduce was seen complete in this backward
   };
 
   explicit State(Communicator& c) : comm(c) {}
@@ -81,6 +82,7 @@ struct Reducer::State {
   bool sync = false;          // this backward reduces
   bool sync_pending = false;  // prepare(true) seen, finalize() not yet
   bool nudge = false;         // host collectives (MPI) progress only inside library calls
+  BucketObserver* observer = nullptr;
 };
 
 torch::autograd::variable_list Reducer::ArrivalHook::operator()(const torch::autograd::variable_list& outputs,
@@ -102,7 +104,10 @@ void Reducer::State::on_grad(size_t index) {
   // OpenMPI progresses only inside MPI calls: nudge the oldest unfinished allreduce. Not on
   // a GPU, where the host must not query a stream that a graph may be capturing.
   for (size_t b = 0; nudge && b < next_launch; ++b) {
+    if (buckets[b].done) continue;
     if (!buckets[b].work->test()) break;
+    buckets[b].done = true;  // the first test that says so: the completion a trace shows
+    if (observer) observer->completed(b);
   }
 }
 
@@ -110,7 +115,9 @@ void Reducer::State::launch_full_buckets() {
   while (next_launch < buckets.size() &&
          buckets[next_launch].ready == buckets[next_launch].params.size()) {
     Bucket& bucket = buckets[next_launch];
+    if (observer) observer->launched(next_launch, bucket.flat.numel() * int64_t(bucket.flat.element_size()));
     bucket.work = comm.allreduce_async(bucket.flat, ReduceOp::kAvg);
+    bucket.done = false;
     ++next_launch;
   }
 }
@@ -227,7 +234,10 @@ void Reducer::finalize() {
     }
   }
   const auto start = std::chrono::steady_clock::now();
-  for (auto& bucket : s.buckets) bucket.work->wait();
+  for (size_t b = 0; b < s.buckets.size(); ++b) {
+    s.buckets[b].work->wait();
+    if (s.observer && !s.buckets[b].done) s.observer->completed(b);  // as observed: when its wait returned
+  }
   wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (auto& bucket : s.buckets) bucket.work.reset();
   s.sync_pending = false;
@@ -241,6 +251,8 @@ void Reducer::zero_grad() {
   torch::NoGradGuard no_grad;
   for (auto& bucket : s.buckets) bucket.flat.zero_();
 }
+
+void Reducer::observe(BucketObserver* observer) { state_->observer = observer; }
 
 size_t Reducer::num_buckets() const { return state_->buckets.size(); }
 

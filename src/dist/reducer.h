@@ -18,6 +18,15 @@ namespace nin::dist {
 std::vector<std::vector<size_t>> plan_buckets(const std::vector<int64_t>& param_bytes,
                                               int64_t cap_bytes, int64_t first_cap_bytes);
 
+// Told when each bucket's allreduce starts and when it is first seen complete (the trace of
+// log.trace_steps); called on the thread that runs backward or finalize.
+class BucketObserver {
+ public:
+  virtual ~BucketObserver() = default;
+  virtual void launched(size_t bucket, int64_t bytes) = 0;
+  virtual void completed(size_t bucket) = 0;
+};
+
 // Every parameter's .grad is a view into its bucket, with the parameter's own strides
 // (channels-last too), set once and never replaced, as DDP's gradient_as_bucket_view:
 // autograd accumulates straight into the bucket, a hook after each accumulation counts the
@@ -46,6 +55,8 @@ class Reducer {
   // scale all gradients with one op a bucket.
   std::vector<torch::Tensor> buckets() const;
   double wait_seconds() const { return wait_seconds_; }  // blocked in finalize, total
+  // nullptr (the default) observes nothing: one branch per bucket and step.
+  void observe(BucketObserver* observer);
 
  private:
   struct State;

@@ -25,6 +25,11 @@ struct EpochRecord {
   double images_per_s = 0;  // training images (all ranks) per second of epoch time
   double epoch_s = 0;       // wall time of the training part of the epoch
   double comm_wait_s = 0;   // rank 0's time blocked on gradient allreduce this epoch
+  int64_t peak_mem_bytes = 0;  // the largest rank's peak so far: CUDA allocator's allocated bytes, else RSS
+  double flops_per_image = 0;  // training FLOPs per image at data.resize (model/flops.h: 3 x forward)
+  // flops_per_image * images_per_s / (world_size x the GPU's dense peak); NaN (null) on a CPU
+  // or a GPU the peak table does not know.
+  double mfu = kNotEvaluated;
   double grad_norm_mean = 0;  // the averaged gradient's global L2 norm before clipping, over applied steps
   double grad_norm_max = 0;   // the largest of those norms
   int64_t world_size = 1;

@@ -201,6 +201,9 @@ EpochRecord Run::end_epoch(const EpochSums& session, const GradNorms& norms, con
   record.images_per_s = session.seen / std::max(timing.epoch_s, 1e-9);
   record.epoch_s = timing.epoch_s;
   record.comm_wait_s = timing.comm_wait_s;
+  record.peak_mem_bytes = timing.peak_mem_bytes;
+  record.flops_per_image = timing.flops_per_image;
+  record.mfu = timing.flops_per_image * record.images_per_s / (world_ * timing.peak_flops);  // NaN stays NaN
   record.grad_norm_mean = norms.mean, record.grad_norm_max = norms.max;
   record.world_size = world_;
 

@@ -8,6 +8,7 @@
 #include "train/foreach_step.h"
 #include "train/grad_clip.h"
 #include "train/precision.h"
+#include "train/trace.h"
 #include "util/host_reads.h"
 #include "util/splitmix64.h"
 
@@ -43,7 +44,11 @@ void StaticStep::run(const data::Step& batch, int64_t global_step) {
     torch::manual_seed(dropout_seed(cfg_.seed, global_step, micro.offset, rank_));
     forward_backward(micro.x, micro.y, micro.weight, global_step);
   }
-  reducer_.finalize();
+  {
+    Span wait(trace_, Phase::kFinalizeWait);
+    reducer_.finalize();
+  }
+  Span optimizer(trace_, Phase::kOptimizer);
   update(batch.images());
 }
 
@@ -58,6 +63,7 @@ void StaticStep::run_captured_body(const torch::Tensor& x, const torch::Tensor& 
 
 void StaticStep::forward_backward(const torch::Tensor& x, const torch::Tensor& y, double weight,
                                   int64_t global_step) {
+  Span forward(trace_, Phase::kForward);
   torch::Tensor logits;
   {
     AutocastGuard autocast(cfg_.precision, device_);
@@ -65,7 +71,10 @@ void StaticStep::forward_backward(const torch::Tensor& x, const torch::Tensor& y
   }
   const auto loss =
       fault_.poison(training_loss(logits.to(torch::kFloat), y, cfg_.label_smoothing), global_step + 1, rank_);
+  forward.end();
+  Span backward(trace_, Phase::kBackward);
   (loss * weight).backward();  // weighted: the step's gradient is the mean over its images
+  backward.end();
   meter_.add(loss, logits, y);
 }
 

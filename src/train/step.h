@@ -16,6 +16,8 @@
 
 namespace nin::train {
 
+class Trace;
+
 // Non-finite steps since the last settle().
 struct Verdict {
   int64_t skipped = 0;  // steps whose averaged gradient held a NaN or an Inf: not applied
@@ -43,6 +45,9 @@ class StaticStep {
   // The same body with no host-side seeding: a CUDA graph seeds its generator before each
   // replay instead (GraphStep), since a capture refuses torch::manual_seed.
   void run_captured_body(const torch::Tensor& x, const torch::Tensor& y);
+  // Spans of forward, backward, the finalize wait and the update go to `trace` while its
+  // window is open; nullptr (the default) records nothing.
+  void trace(Trace* trace) { trace_ = trace; }
 
  private:
   void forward_backward(const torch::Tensor& x, const torch::Tensor& y, double weight, int64_t global_step);
@@ -61,6 +66,7 @@ class StaticStep {
   torch::Tensor applied_;    // int64 0-dim: updates applied so far (Adam's t)
   torch::Tensor skipped_;    // int64 0-dim: non-finite steps since the last settle
   torch::Tensor first_bad_;  // int64 0-dim: the first of them, or -1
+  Trace* trace_ = nullptr;
 };
 
 // The loss the step minimises: cross-entropy with train.label_smoothing, as PyTorch's

@@ -12,12 +12,15 @@
 
 #include "data/holdout.h"
 #include "data/loader.h"
+#include "dist/agree.h"
 #include "dist/factory.h"
 #include "dist/reducer.h"
 #include "dist/where.h"
 #include "infer/evaluate.h"
 #include "infer/model_io.h"
+#include "model/flops.h"
 #include "train/background_plot.h"
+#include "train/device_stats.h"
 #include "train/fault.h"
 #include "train/graph_step.h"
 #include "train/health.h"
@@ -29,6 +32,7 @@
 #include "train/run_info.h"
 #include "train/signals.h"
 #include "train/step.h"
+#include "train/trace.h"
 #include "util/error.h"
 
 namespace nin::train {
@@ -82,6 +86,9 @@ class Trainer {
   Fault fault_ = Fault::from_env();
   EpochMeter meter_;
   std::optional<StaticStep> step_;
+  std::unique_ptr<Trace> trace_;  // log.trace_steps; nullptr when off
+  double flops_per_image_ = 0;    // training FLOPs at data.resize, counted once from the model
+  double peak_flops_ = 0;         // the device's dense peak FLOP/s; NaN when unknown (a CPU)
   std::unique_ptr<GraphStep> graph_;  // train.cuda_graph: the step captured once, then replayed
   int64_t graph_batch_ = 0;           // images per rank the graph was made for
 };
@@ -123,6 +130,8 @@ Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& pr
   }
   if (run_->lead()) plot_.emplace(run_->dir(), [this](const std::string& w) { run_->warn(w); });
 
+  flops_per_image_ = model::flops_per_image(model_, cfg.in_channels, cfg.resize);  // one image, on the CPU
+  peak_flops_ = peak_flops(device_, cfg.precision);
   model_->to(device_);
   use_channels_last(*model_, cfg_.channels_last);  // before the reducer and the graph see the parameters
   move_optimizer_state(*optimizer_, device_);
@@ -132,6 +141,9 @@ Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& pr
                    static_cast<int64_t>(cfg.first_bucket_mb * kMiB));
   step_.emplace(cfg, rank_, model_, *optimizer_, *reducer_, meter_, fault_, loader_->steps_per_epoch(),
                 run_->state().global_step, device_);
+  trace_ = Trace::from_config(cfg, device_, *control_, rank_, run_->dir(), [this](const std::string& s) { run_->say(s); });
+  step_->trace(trace_.get());
+  reducer_->observe(trace_.get());
   if (cfg.cuda_graph) {
     graph_ = make_graph_step(device_, [this](const torch::Tensor& x, const torch::Tensor& y) {
       step_->run_captured_body(x, y);
@@ -170,9 +182,13 @@ bool Trainer::epoch(int64_t epoch) {
   const auto start = Clock::now();
   int64_t images = 0;  // this rank's, this session
   while (!loader_->done()) {
+    if (trace_) trace_->start_step(run_->state().step_in_epoch);
+    Span data(trace_.get(), Phase::kData);
     const auto batch = loader_->next();
+    data.end();
     run_->start_stop_vote();  // in flight during the step: preemption costs the step no wait
     step(batch);
+    if (trace_) trace_->end_step();
     images += batch.images();
     if (cfg_.check_every > 0 && run_->state().global_step % cfg_.check_every == 0)
       check_replicas(*model_, *control_, run_->state().global_step, epoch);
@@ -183,6 +199,7 @@ bool Trainer::epoch(int64_t epoch) {
       return false;
     }
     if (run_->step_checkpoint_due() && !loader_->done()) {  // mid-epoch; the epoch's end writes its own
+      Span checkpoint(trace_.get(), Phase::kCheckpoint);
       settle();
       run_->checkpoint_mid_epoch(meter_.sum_over_ranks(*control_), *model_, *optimizer_);
     }
@@ -211,19 +228,24 @@ bool Trainer::epoch(int64_t epoch) {
   const int64_t done = epoch + 1;
   const auto [val, test] = evaluate_held_out(done);
   const double lr = lr_at(cfg_, run_->state().global_step - 1, loader_->steps_per_epoch());  // the epoch's last
-  const auto record = run_->end_epoch(totals, norms, val ? &*val : nullptr, test ? &*test : nullptr,
-                                      EpochTiming{lr, epoch_s, reducer_->wait_seconds() - wait_before}, *model_,
-                                      *optimizer_);
+  const EpochTiming timing{lr, epoch_s, reducer_->wait_seconds() - wait_before,
+                           dist::max_over_ranks(*control_, peak_memory_bytes(device_)), flops_per_image_, peak_flops_};
+  Span epoch_end(trace_.get(), Phase::kEpochEnd);  // the record, and the checkpoint when due
+  const auto record = run_->end_epoch(totals, norms, val ? &*val : nullptr, test ? &*test : nullptr, timing,
+                                      *model_, *optimizer_);
   if (const EvalResult* held = val ? &*val : test ? &*test : nullptr) {  // validation first: it is every epoch's
     const auto warning = health_.after_epoch(record.train_loss, held->confusion, done == cfg_.epochs);
     if (!warning.empty()) run_->warn(warning);
   }
   if (plot_) plot_->request();  // metrics.jsonl holds the record: curves and report may read it from now on
+  epoch_end.end();
+  if (trace_) trace_->end_epoch();
   return true;
 }
 
 std::pair<std::optional<EvalResult>, std::optional<EvalResult>> Trainer::evaluate_held_out(int64_t done) {
   const auto eval = [&](const data::Split& split) {
+    Span span(trace_.get(), Phase::kEvaluate);
     return evaluate(model_, split, loader_->batch_options(), *control_, cfg_.batch_size / world_, device_);
   };
   std::optional<EvalResult> val, test;

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "config/config.h"
+#include "config/config_rules.h"
 #include "test_util.h"
 #include "util/error.h"
 
@@ -132,6 +133,25 @@ TEST(Config, ACapturedStepTakesOneMicroBatch) {
             std::string::npos) << msg;
 }
 
+// log.trace_steps: "A:B" with 0 <= A <= B, or "" for off; anything else names the key and value.
+TEST(Config, TraceStepsTakeARange) {
+  for (const char* ok : {"", "0:0", "2:6", "7:100"})
+    EXPECT_NO_THROW(nin::train::validate(nin::train::load_config("", {std::string("log.trace_steps=\"") + ok + "\""}), 1)) << ok;
+  for (const char* bad : {"6:2", "-1:3", "2", "2:", ":6", "a:b", "2:6:8", " 2:6", "2:+6", "99999999999999999999:1"}) {
+    const auto c = nin::train::load_config("", {std::string("log.trace_steps=\"") + bad + "\""});
+    const auto msg = nin::test::input_error([&] { nin::train::validate(c, 1); });
+    EXPECT_NE(msg.find(std::string("log.trace_steps = '") + bad + "' is out of range: must be \"A:B\""), std::string::npos)
+        << bad << " -> " << msg;
+  }
+  const auto parsed = nin::train::rules::parse_step_range("2:6");
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->first, 2);
+  EXPECT_EQ(parsed->second, 6);
+  const auto graph = nin::train::load_config("", {"log.trace_steps=2:6", "train.cuda_graph=true"});
+  EXPECT_NE(nin::test::input_error([&] { nin::train::validate(graph, 1); }).find("log.trace_steps = '2:6' is out of range"),
+            std::string::npos);
+}
+
 TEST(Config, RetiredKeysStillLoadFromFiles) {
   const auto c = nin::train::from_toml("[train]\nforeach = true\nlr = 0.1\n", "old.toml");
   EXPECT_DOUBLE_EQ(c.lr, 0.1);
@@ -209,6 +229,7 @@ TEST(Config, CanonicalTomlOfTheDefaultsIsFixed) {
       "[log]\n"
       "every = 20\n"
       "quiet = false\n"
+      "trace_steps = ''\n"
       "\n"
       "[run]\n"
       "dir = 'runs/default'\n";

@@ -1,4 +1,6 @@
 // Bucket planning and the reducer in a world of one (local communicator).
+#include <algorithm>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -106,6 +108,45 @@ TEST(Reducer, SameGradientsAsPlainBackward) {
       EXPECT_TRUE(torch::equal(got[i].grad(), want[i].grad())) << "param " << i << " step " << step;
     }
   }
+}
+
+// The trace's view: each bucket launches once per synchronised backward, in index order, with
+// its size in bytes, and is seen complete once; none while accumulating (sync = false).
+TEST(Reducer, ObserverSeesEachBucketLaunchAndCompleteOnce) {
+  struct Log final : BucketObserver {
+    std::vector<std::pair<size_t, int64_t>> launched_;
+    std::vector<size_t> completed_;
+    void launched(size_t bucket, int64_t bytes) override { launched_.emplace_back(bucket, bytes); }
+    void completed(size_t bucket) override { completed_.push_back(bucket); }
+  } log;
+  auto net = make_net();
+  auto comm = make_local_communicator();
+  Reducer reducer(net->parameters(), *comm, kCap, kFirstCap);
+  reducer.observe(&log);
+  reducer.zero_grad();
+  reducer.prepare(/*sync=*/false);
+  net->forward(batch(0)).square().sum().backward();
+  reducer.finalize();
+  EXPECT_TRUE(log.launched_.empty() && log.completed_.empty());
+  reducer.prepare(/*sync=*/true);
+  net->forward(batch(1)).square().sum().backward();
+  reducer.finalize();
+  const auto flat = reducer.buckets();
+  ASSERT_EQ(log.launched_.size(), flat.size());
+  for (size_t b = 0; b < flat.size(); ++b) {
+    EXPECT_EQ(log.launched_[b].first, b);
+    EXPECT_EQ(log.launched_[b].second, flat[b].numel() * 4) << "float32 bytes";
+  }
+  auto seen = log.completed_;
+  std::sort(seen.begin(), seen.end());
+  ASSERT_EQ(seen.size(), flat.size());
+  for (size_t b = 0; b < flat.size(); ++b) EXPECT_EQ(seen[b], b);
+  reducer.observe(nullptr);  // off again: nothing more is told
+  reducer.zero_grad();
+  reducer.prepare(/*sync=*/true);
+  net->forward(batch(2)).square().sum().backward();
+  reducer.finalize();
+  EXPECT_EQ(log.launched_.size(), flat.size());
 }
 
 // The gradients are the buckets themselves, laid out as their parameters (channels-last

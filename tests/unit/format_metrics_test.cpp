@@ -34,6 +34,9 @@ EpochRecord sample(int64_t epoch) {
   r.images_per_s = 12345.678901;
   r.epoch_s = 1.5;
   r.comm_wait_s = 0;
+  r.peak_mem_bytes = 123456789;
+  r.flops_per_image = 1.5e9;
+  if (epoch == 1) r.mfu = 0.375;  // then a CPU's: not known
   r.grad_norm_mean = 0.25;
   r.grad_norm_max = 1.5;
   r.world_size = 2;
@@ -53,20 +56,23 @@ TEST(Metrics, FilesKeepTheirExactFormat) {
       "\"val_loss\":0.25,\"world_size\":2}\n";
   // A split not evaluated at an epoch: null in the JSON, nan in the CSV, an empty list.
   EXPECT_EQ(read_text(dir / "metrics.jsonl"),
-            "{\"class_acc\":[0.5,1.0,0.25],\"comm_wait_s\":0.0,\"epoch\":1,\"epoch_s\":1.5,\"grad_norm_max\":1.5,"
-            "\"grad_norm_mean\":0.25,\"images_per_s\":12345.678901,"
-            "\"lr\":0.0001,\"step\":40,\"test_acc\":0.8125,\"test_loss\":0.1," + tail +
-            "{\"class_acc\":[],\"comm_wait_s\":0.0,\"epoch\":2,\"epoch_s\":1.5,\"grad_norm_max\":1.5,"
-            "\"grad_norm_mean\":0.25,\"images_per_s\":12345.678901,"
-            "\"lr\":0.0001,\"step\":80,\"test_acc\":null,\"test_loss\":null," + tail);
+            "{\"class_acc\":[0.5,1.0,0.25],\"comm_wait_s\":0.0,\"epoch\":1,\"epoch_s\":1.5,"
+            "\"flops_per_image\":1500000000.0,\"grad_norm_max\":1.5,\"grad_norm_mean\":0.25,\"images_per_s\":12345.678901,"
+            "\"lr\":0.0001,\"mfu\":0.375,\"peak_mem_bytes\":123456789,\"step\":40,\"test_acc\":0.8125,\"test_loss\":0.1," + tail +
+            "{\"class_acc\":[],\"comm_wait_s\":0.0,\"epoch\":2,\"epoch_s\":1.5,"
+            "\"flops_per_image\":1500000000.0,\"grad_norm_max\":1.5,\"grad_norm_mean\":0.25,\"images_per_s\":12345.678901,"
+            "\"lr\":0.0001,\"mfu\":null,\"peak_mem_bytes\":123456789,\"step\":80,\"test_acc\":null,\"test_loss\":null," + tail);
   EXPECT_EQ(read_text(dir / "metrics.csv"),
             "epoch,step,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,lr,images_per_s,epoch_s,comm_wait_s,"
-            "grad_norm_mean,grad_norm_max,world_size,class_acc,val_class_acc\n"
-            "1,40,0.66666667,0.75,0.25,0.875,0.1,0.8125,0.0001,12345.679,1.5,0,0.25,1.5,2,0.5;1;0.25,1;0.75\n"
-            "2,80,0.66666667,0.75,0.25,0.875,nan,nan,0.0001,12345.679,1.5,0,0.25,1.5,2,,1;0.75\n");
+            "peak_mem_bytes,flops_per_image,mfu,grad_norm_mean,grad_norm_max,world_size,class_acc,val_class_acc\n"
+            "1,40,0.66666667,0.75,0.25,0.875,0.1,0.8125,0.0001,12345.679,1.5,0,123456789,1.5e+09,0.375,0.25,1.5,2,0.5;1;0.25,1;0.75\n"
+            "2,80,0.66666667,0.75,0.25,0.875,nan,nan,0.0001,12345.679,1.5,0,123456789,1.5e+09,nan,0.25,1.5,2,,1;0.75\n");
   const auto back = read_metrics(dir);
   ASSERT_EQ(back.size(), 2u);
   EXPECT_TRUE(std::isnan(back[1].test_acc) && std::isnan(back[1].test_loss));
+  EXPECT_TRUE(std::isnan(back[1].mfu));
+  EXPECT_EQ(back[0].mfu, 0.375);
+  EXPECT_EQ(back[1].peak_mem_bytes, 123456789);
   EXPECT_EQ(back[1].val_acc, 0.875);
 }
 
@@ -97,6 +103,7 @@ TEST(Metrics, RecordsRoundTripAndMissingKeysTakeDefaults) {
   EXPECT_EQ(records[1].step, 0);
   EXPECT_EQ(records[1].world_size, 1);  // runs from before world_size was recorded: one rank
   EXPECT_EQ(records[1].grad_norm_max, 0);  // nor the gradient norms
+  EXPECT_TRUE(std::isnan(records[1].mfu));  // nor MFU: not known
 }
 
 // steps.jsonl: records kept up to the step a run resumes from, none for a fresh run, and a
