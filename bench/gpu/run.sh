@@ -39,7 +39,7 @@ if [ $REHEARSE = 1 ]; then  # tiny sizes: the plumbing, not a figure
   PY=${PY:-/usr/bin/python3}  # Debian's PyTorch 1.13 (the python3 of pyenv has none)
   : "${EPOCHS:=1}" "${B16_EPOCHS:=1}" "${TRAIN_LIMIT:=128}" "${TEST_LIMIT:=64}" "${RESIZE:=67}"
   : "${CTEST_ARGS:=-R ^PlanBuckets\.(ReverseOrderAndCaps|EmptyAndInvalid)$}" "${TIMED_IMAGES:=128}"
-  : "${BEST_MAX_EPOCHS:=1}" "${PAIR_LIMIT:=128}"
+  : "${BEST_MAX_EPOCHS:=1}" "${PAIR_LIMIT:=128}" "${BEST_VAL_SPLIT:=32}"  # of the 128 images, not the config's 5,000
   TORCH_FLAGS=(--device cpu --warmup-steps 1 --workers 1 --train-limit 512)
   DEVICE=auto MIN_STEP_S=5
 else
@@ -246,7 +246,7 @@ elif [ "$fit" -lt 1 ]; then
 else
   [ "$fit" -lt "$full" ] && NOTE="cut to $fit of $full epochs $why"
   run_step nin-best "$budget" "$BIN" --config configs/fmnist-best.toml --quiet "${SIZE[@]}" \
-    --set train.epochs="$fit" --run-dir "$RUNS/best"
+    ${BEST_VAL_SPLIT:+--set data.val_split="$BEST_VAL_SPLIT"} --set train.epochs="$fit" --run-dir "$RUNS/best"
   NOTE=""
 fi
 for r in cpu cuda seed-fp32 seed-bf16 fast-b128 graph-b128 fast-b16 graph-b16 best; do  # raw figures, back with OUT_DIR
