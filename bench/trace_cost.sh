@@ -4,7 +4,7 @@
 # the slowdown) and writes bench/results/trace_cost.md; exits 1 when a run or a check fails
 # (a traced run without trace.json, an untraced one with it).
 #
-# Usage: bench/trace_cost.sh             about 4 minutes on 2 quiet cores
+# Usage: bench/trace_cost.sh             about 1 minute on 2 quiet cores
 #        QUICK=1 bench/trace_cost.sh     tiny sizes, to check the plumbing (about 1 minute)
 # Knobs (environment): LIMIT, REPEATS, NIN, RESULTS. 96 px, global batch 128, SGD, 1 thread a rank.
 set -euo pipefail
