@@ -5,7 +5,7 @@
 # (a traced run without trace.json, an untraced one with it).
 #
 # Usage: bench/trace_cost.sh             about 1 minute on 2 quiet cores
-#        QUICK=1 bench/trace_cost.sh     tiny sizes, to check the plumbing (about 1 minute)
+#        QUICK=1 bench/trace_cost.sh     tiny sizes, to check the plumbing (about 20 seconds)
 # Knobs (environment): LIMIT, REPEATS, NIN, RESULTS. 96 px, global batch 128, SGD, 1 thread a rank.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
