@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <ctime>
 #include <stdexcept>
 
 #include <kainjow/mustache.hpp>
@@ -10,6 +9,7 @@
 #include "format/atomic_file.h"
 #include "report/report_template.h"
 #include "report/svg.h"
+#include "util/utc_now.h"
 
 namespace nin::report {
 namespace fs = std::filesystem;
@@ -26,15 +26,6 @@ std::string num(double v, int digits = 4) {
   if (!std::isfinite(v)) return "-";
   char text[64];
   std::snprintf(text, sizeof text, "%.*f", digits, v);
-  return text;
-}
-
-std::string utc_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &tm);
   return text;
 }
 
@@ -149,7 +140,7 @@ std::string render_report(const RunDir& run) {
   const fs::path abs = fs::weakly_canonical(fs::absolute(run.dir));
   page.set("run_name", abs.filename().string());
   page.set("run_dir", abs.string());
-  page.set("written", utc_now());
+  page.set("written", util::utc_now("%Y-%m-%d %H:%M:%S UTC"));
   page.set("summary", summary(run));
   add_curves(run, page);
   page.set("has_confusion", run.confusion.has_value());

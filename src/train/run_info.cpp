@@ -1,6 +1,5 @@
 #include "train/run_info.h"
 
-#include <ctime>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -11,22 +10,13 @@
 #include "dist/factory.h"
 #include "dist/process.h"
 #include "format/atomic_file.h"
+#include "util/utc_now.h"
 
 namespace nin::train {
 namespace fs = std::filesystem;
 namespace {
 
 constexpr int64_t kRowChars = 256;  // bytes of "host\tdevice" each rank sends; longer is cut
-
-// "2026-12-02T09:30:00Z"
-std::string utc_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
 
 }  // namespace
 
@@ -59,7 +49,7 @@ void write_run_json(const fs::path& run_dir, dist::Communicator& control, const 
   }
   const BuildInfo b = build_info();
   const nlohmann::json info = {
-      {"world_size", control.size()}, {"nodes", num_nodes}, {"started", utc_now()}, {"ranks", ranks},
+      {"world_size", control.size()}, {"nodes", num_nodes}, {"started", util::utc_now("%Y-%m-%dT%H:%M:%SZ")}, {"ranks", ranks},
       {"build",
        {{"nin-dist", b.version}, {"LibTorch", b.libtorch}, {"CUDA", b.cuda}, {"NCCL", b.nccl}, {"MPI", b.mpi}}}};
   format::write_atomically(run_dir / "run.json", {info.dump(2), "\n"}, "run facts");
