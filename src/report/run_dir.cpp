@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <limits>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
+
+#include "format/regular_file.h"
+#include "util/error.h"
+#include "util/input_limit.h"
 
 namespace nin::report {
 namespace fs = std::filesystem;
@@ -14,6 +17,7 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr size_t kMaxSpans = 50000;  // a longer trace is cut: the page stays a few MB
+constexpr uint64_t kMaxRunFileBytes = uint64_t{1} << 30;  // bytes: any one file the page reads
 
 // A number, or NaN for null or a missing key (a split not evaluated).
 double number(const nlohmann::json& j, const char* key) {
@@ -21,22 +25,22 @@ double number(const nlohmann::json& j, const char* key) {
   return it != j.end() && it->is_number() ? it->get<double>() : kNaN;
 }
 
+// The text of a run directory's file, "" when it is absent; a FIFO, a device or a file past
+// the cap is an InputError naming it (a copied run directory is someone else's bytes).
+std::string read_text(const fs::path& path) {
+  if (!fs::exists(path)) return "";
+  return format::read_regular_file(path, "run directory file", input_limit(kMaxRunFileBytes));
+}
+
 // Each parseable JSON object line of `path`, in order.
 template <typename F>
 void for_each_line(const fs::path& path, F&& f) {
-  std::ifstream in(path);
+  std::istringstream in(read_text(path));
   std::string line;
   while (std::getline(in, line)) {
     auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (j.is_object()) f(j);
   }
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 Confusion read_confusion(const nlohmann::json& j) {
@@ -100,8 +104,11 @@ RunDir read_run_dir(const fs::path& dir) {
     }
   }
   r.config = read_text(dir / "config.toml");
-  if (fs::exists(dir / "run.json"))
+  try {
     r.run_info = nlohmann::json::parse(read_text(dir / "run.json"), nullptr, /*allow_exceptions=*/false);
+  } catch (const InputError&) {
+    r.run_info = nullptr;  // shown as absent, as a run.json that does not parse
+  }
   if (r.run_info.is_discarded()) r.run_info = nullptr;
 
   // Checkpoints: ckpt-stepNNNNNNNNNN.nin (the step in the name), best.nin.

@@ -1,5 +1,6 @@
 // report.html from a run directory: every section, escaping, fallbacks, checkpoints, timeline.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -97,6 +98,19 @@ TEST(Report, SectionsSayWhatIsMissing) {
   EXPECT_EQ(html.find("<svg"), std::string::npos);
   write(dir / "trace.json", "{\"traceEvents\": [");  // cut short
   EXPECT_NE(render_report(read_run_dir(dir)).find("trace.json could not be read"), std::string::npos);
+}
+
+// A FIFO where a file should be (a copied run directory is anyone's) is refused by name, not
+// waited on: the page says so in its section and is still written.
+TEST(Report, AFifoInTheRunDirectoryIsRefusedNotWaitedFor) {
+  const auto dir = fresh_dir("report-fifo");
+  write(dir / "config.toml", "[train]\nepochs = 3\n");
+  ASSERT_EQ(mkfifo((dir / "trace.json").c_str(), 0600), 0);
+  ASSERT_EQ(mkfifo((dir / "run.json").c_str(), 0600), 0);
+  const std::string html = render_report(read_run_dir(dir));
+  EXPECT_NE(html.find("trace.json could not be read"), std::string::npos);
+  EXPECT_NE(html.find("not a regular file"), std::string::npos);
+  EXPECT_NE(html.find("No run.json"), std::string::npos);
 }
 
 // Checkpoints newest first with the step from their names; best.nin at the best validation epoch.
