@@ -75,18 +75,29 @@ void append_metrics(const fs::path& run_dir, const EpochRecord& r) {
     throw std::runtime_error("cannot append metrics in " + run_dir.string() + ": " + std::strerror(errno));
 }
 
-std::vector<EpochRecord> read_metrics(const fs::path& run_dir) {
-  std::vector<EpochRecord> out;
-  std::ifstream in(run_dir / "metrics.jsonl");
+namespace {
+
+// Each line of `path` that parses as JSON, in order; a line cut short by a crash is skipped.
+template <typename F>
+void for_each_json_line(const fs::path& path, F&& f) {
+  std::ifstream in(path);
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
     auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) continue;  // a line cut short by a crash
+    if (!j.is_discarded()) f(j);
+  }
+}
+
+}  // namespace
+
+std::vector<EpochRecord> read_metrics(const fs::path& run_dir) {
+  std::vector<EpochRecord> out;
+  for_each_json_line(run_dir / "metrics.jsonl", [&](nlohmann::json& j) {
     for (auto& v : j)
       if (v.is_null()) v = kNotEvaluated;  // NaN was written as null
     out.push_back(j.get<EpochRecord>());
-  }
+  });
   return out;
 }
 
@@ -100,12 +111,9 @@ void append_step(const fs::path& run_dir, const StepRecord& r) {
 
 std::vector<StepRecord> read_steps(const fs::path& run_dir) {
   std::vector<StepRecord> out;
-  std::ifstream in(run_dir / "steps.jsonl");
-  std::string line;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_object()) out.push_back(j.get<StepRecord>());  // else a line cut short by a crash
-  }
+  for_each_json_line(run_dir / "steps.jsonl", [&](const nlohmann::json& j) {
+    if (j.is_object()) out.push_back(j.get<StepRecord>());
+  });
   return out;
 }
 
