@@ -7,6 +7,7 @@
 #include <torch/version.h>
 
 #include "data/fashion_mnist.h"
+#include "dist/agree.h"
 #include "dist/factory.h"
 #include "dist/process.h"
 #include "format/atomic_file.h"
@@ -30,19 +31,11 @@ BuildInfo build_info() {
 
 void write_run_json(const fs::path& run_dir, dist::Communicator& control, const std::string& host,
                     const std::string& device, int64_t num_nodes) {
-  // A sum of rows that are zero but for each rank's own: an all-gather from the allreduce
-  // the communicators have, once per run.
-  auto rows = torch::zeros({control.size(), kRowChars}, torch::kInt64);
-  const std::string mine = (host + "\t" + device).substr(0, kRowChars);
-  auto own = rows[control.rank()];  // a view: writes go into `rows`
-  for (size_t i = 0; i < mine.size(); ++i) own[static_cast<int64_t>(i)] = int64_t{static_cast<unsigned char>(mine[i])};
-  control.allreduce(rows, dist::ReduceOp::kSum);
+  const auto rows = dist::gather_strings(control, host + "\t" + device, kRowChars);
   if (control.rank() != 0) return;
-  const auto r = rows.accessor<int64_t, 2>();
   nlohmann::json ranks = nlohmann::json::array();
   for (int64_t k = 0; k < control.size(); ++k) {
-    std::string row;
-    for (int64_t i = 0; i < kRowChars && r[k][i] != 0; ++i) row += static_cast<char>(r[k][i]);
+    const std::string& row = rows[size_t(k)];
     const auto tab = row.find('\t');
     const std::string device = tab == std::string::npos ? "" : row.substr(tab + 1);
     ranks.push_back({{"rank", k}, {"host", row.substr(0, tab)}, {"device", device}});

@@ -2,7 +2,6 @@
 #include "train/trace.h"
 
 #include <algorithm>
-#include <cstring>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -18,7 +17,7 @@ namespace {
 constexpr int kComputeLane = 0;  // tid
 constexpr int kCommLane = 1;
 constexpr int64_t kColumns = 6;     // phase, step, bucket, bytes, ts (us), dur (us)
-constexpr int64_t kHostBytes = 256;  // a host name, NUL-padded
+constexpr int64_t kHostBytes = 255;  // a host name's, at most
 
 // Every rank's rows of a [n, cols] double tensor (or its NUL-padded bytes): one max
 // allreduce for the longest, one sum allreduce of a [world, longest, cols] block that
@@ -33,13 +32,13 @@ torch::Tensor gather_rows(dist::Communicator& comm, const torch::Tensor& rows, i
 
 // Chrome's trace event format: per rank (pid) its name and lanes, then its spans; `all`
 // holds each rank's rows (gather_rows), `counts` how many are real, `hosts` their names.
-nlohmann::json chrome_trace(const torch::Tensor& all, const torch::Tensor& counts, const torch::Tensor& hosts,
-                            const std::string& steps) {
+nlohmann::json chrome_trace(const torch::Tensor& all, const torch::Tensor& counts,
+                            const std::vector<std::string>& hosts, const std::string& steps) {
   using nlohmann::json;
   const auto world = int(all.size(0));
   json events = json::array();
   for (int pid = 0; pid < world; ++pid) {
-    const std::string h(reinterpret_cast<const char*>(hosts[pid][0].data_ptr()));
+    const std::string& h = hosts[size_t(pid)];
     events.push_back(
         {{"name", "process_name"}, {"ph", "M"}, {"pid", pid}, {"args", {{"name", dist::rank_on_host(pid, h)}}}});
     events.push_back({{"name", "process_sort_index"}, {"ph", "M"}, {"pid", pid}, {"args", {{"sort_index", pid}}}});
@@ -151,13 +150,10 @@ void Trace::close() {
     for (int64_t c = 0; c < kColumns; ++c) r[int64_t(i)][c] = values[c];
   }
   records_.clear();
-  auto host = torch::zeros({1, kHostBytes}, torch::kByte);
-  const std::string name = dist::this_host();
-  std::memcpy(host.data_ptr(), name.data(), std::min<size_t>(name.size(), kHostBytes - 1));
   // Collectives: every rank closes the window at the same step.
   const auto counts = gather_rows(control_, torch::tensor({{double(rows.size(0))}}, torch::kDouble), rank_);
   const auto all = gather_rows(control_, rows, rank_);
-  const auto hosts = gather_rows(control_, host, rank_);
+  const auto hosts = dist::gather_strings(control_, dist::this_host(), kHostBytes);
   if (rank_ != 0) return;
   const auto path = dir_ / "trace.json";
   format::write_atomically(path, {chrome_trace(all, counts, hosts, steps_).dump(1)}, "trace");
