@@ -7,6 +7,7 @@
 #include <c10/util/Exception.h>
 
 #include "app/commands.h"
+#include "app/std_binding.h"
 #include "dist/where.h"
 #include "util/error.h"
 
@@ -15,6 +16,11 @@ int main(int argc, char** argv) {
   // returns them to the kernel, and page faults then cost a fifth of a CPU step; keep them.
   mallopt(M_MMAP_THRESHOLD, 32 << 20);   // bytes: the largest value glibc accepts
   mallopt(M_TRIM_THRESHOLD, 1 << 30);    // bytes of free heap kept before trimming
+  // Before MPI and any file: a std::filesystem bound to LibTorch's copies crashes later.
+  if (const std::string problem = nin::app::std_filesystem_binding_problem(); !problem.empty()) {
+    std::cerr << "nin-dist: error: " << problem << std::endl;
+    return nin::kExitBadInput;
+  }
   nin::dist::Process process(&argc, &argv);  // destroyed last: MPI_Finalize after everything
   const bool lead = process.rank() == 0;
   const std::string where = nin::dist::rank_on_host(process.rank(), process.host());

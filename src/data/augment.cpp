@@ -3,7 +3,6 @@
 
 #include <random>
 #include <stdexcept>
-#include <vector>
 
 #include <torch/nn/functional/padding.h>
 
@@ -15,17 +14,22 @@ torch::Tensor augment(const torch::Tensor& images, uint64_t seed, const AugmentO
   if (!options.active()) return images;
   const int64_t b = images.size(0), h = images.size(1), w = images.size(2), p = options.crop_padding;
   // Host draws from mt19937_64, whose output the standard fixes: offsets in [0, 2p], flips.
+  // Rows dy, dx, flip of one tensor, so one copy takes them to the device: from pinned memory
+  // and without blocking the host on a GPU (the caching host allocator keeps the buffer until
+  // the copy is done). A pageable copy would wait for the stream: a host sync every step.
   std::mt19937_64 rng(seed);
-  std::vector<int64_t> dy(static_cast<size_t>(b)), dx(static_cast<size_t>(b)), flip(static_cast<size_t>(b));
+  auto draws = torch::empty({3, b}, torch::TensorOptions(torch::kInt64).pinned_memory(images.is_cuda()));
+  auto d = draws.accessor<int64_t, 2>();
   for (int64_t i = 0; i < b; ++i) {
-    dy[size_t(i)] = p > 0 ? int64_t(rng() % uint64_t(2 * p + 1)) : 0;
-    dx[size_t(i)] = p > 0 ? int64_t(rng() % uint64_t(2 * p + 1)) : 0;
-    flip[size_t(i)] = options.flip ? int64_t(rng() >> 63) : 0;
+    d[0][i] = p > 0 ? int64_t(rng() % uint64_t(2 * p + 1)) : 0;
+    d[1][i] = p > 0 ? int64_t(rng() % uint64_t(2 * p + 1)) : 0;
+    d[2][i] = options.flip ? int64_t(rng() >> 63) : 0;
   }
+  draws = draws.to(images.device(), /*non_blocking=*/true);
   const auto dev = torch::TensorOptions(images.device()).dtype(torch::kInt64);
-  const auto off_y = torch::tensor(dy).to(images.device()).unsqueeze(1);
-  const auto off_x = torch::tensor(dx).to(images.device()).unsqueeze(1);
-  const auto flipped = torch::tensor(flip).to(images.device()).unsqueeze(1).to(torch::kBool);
+  const auto off_y = draws[0].unsqueeze(1);
+  const auto off_x = draws[1].unsqueeze(1);
+  const auto flipped = draws[2].unsqueeze(1).to(torch::kBool);
   const auto cols = torch::arange(w, dev).unsqueeze(0);
   const auto rows = off_y + torch::arange(h, dev).unsqueeze(0);                   // [B, H]
   const auto src_cols = off_x + torch::where(flipped, (w - 1) - cols, cols);       // [B, W]

@@ -74,6 +74,7 @@ struct Reducer::State {
 
   void on_grad(size_t index);
   void launch_full_buckets();
+  size_t full_buckets() const;  // buckets, from the first, whose every gradient arrived
 
   Communicator& comm;
   std::vector<Param> params;
@@ -82,6 +83,7 @@ struct Reducer::State {
   bool sync = false;          // this backward reduces
   bool sync_pending = false;  // prepare(true) seen, finalize() not yet
   bool nudge = false;         // host collectives (MPI) progress only inside library calls
+  bool alone = false;         // a world of one: the average is the gradient itself, no collective
   BucketObserver* observer = nullptr;
 };
 
@@ -100,7 +102,7 @@ void Reducer::State::on_grad(size_t index) {
   }
   param.ready = true;
   ++buckets[param.bucket].ready;
-  if (sync) launch_full_buckets();
+  if (sync && !alone) launch_full_buckets();
   // OpenMPI progresses only inside MPI calls: nudge the oldest unfinished allreduce. Not on
   // a GPU, where the host must not query a stream that a graph may be capturing.
   for (size_t b = 0; nudge && b < next_launch; ++b) {
@@ -109,6 +111,12 @@ void Reducer::State::on_grad(size_t index) {
     buckets[b].done = true;  // the first test that says so: the completion a trace shows
     if (observer) observer->completed(b);
   }
+}
+
+size_t Reducer::State::full_buckets() const {
+  size_t b = 0;
+  while (b < buckets.size() && buckets[b].ready == buckets[b].params.size()) ++b;
+  return b;
 }
 
 void Reducer::State::launch_full_buckets() {
@@ -138,6 +146,7 @@ torch::Tensor view_like(const torch::Tensor& flat, int64_t offset, const torch::
 Reducer::Reducer(std::vector<torch::Tensor> params, Communicator& comm, int64_t cap_bytes,
                  int64_t first_cap_bytes)
     : state_(std::make_unique<State>(comm)) {
+  state_->alone = comm.size() == 1;
   std::vector<int64_t> bytes;
   for (size_t i = 0; i < params.size(); ++i) {
     const torch::Tensor& p = params[i];
@@ -222,9 +231,10 @@ void Reducer::prepare(bool sync) {
 void Reducer::finalize() {
   State& s = *state_;
   if (!s.sync_pending) return;  // after prepare(false) gradients stay in the buckets
-  s.launch_full_buckets();
-  if (s.next_launch < s.buckets.size()) {
-    for (size_t i : s.buckets[s.next_launch].params) {
+  if (!s.alone) s.launch_full_buckets();
+  const size_t complete = s.alone ? s.full_buckets() : s.next_launch;
+  if (complete < s.buckets.size()) {
+    for (size_t i : s.buckets[complete].params) {
       if (s.params[i].ready) continue;
       std::ostringstream msg;
       msg << "Reducer: parameter " << i << " (shape " << s.params[i].tensor.sizes()
@@ -233,6 +243,8 @@ void Reducer::finalize() {
       throw std::runtime_error(msg.str());
     }
   }
+  s.sync_pending = false;
+  if (s.alone) return;  // nothing in flight: no copy, no kernel, no wait
   const auto start = std::chrono::steady_clock::now();
   for (size_t b = 0; b < s.buckets.size(); ++b) {
     s.buckets[b].work->wait();
@@ -240,7 +252,6 @@ void Reducer::finalize() {
   }
   wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (auto& bucket : s.buckets) bucket.work.reset();
-  s.sync_pending = false;
 }
 
 void Reducer::zero_grad() {

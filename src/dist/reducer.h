@@ -38,6 +38,8 @@ class BucketObserver {
 //
 // With sync = false (gradient accumulation, like DDP's no_sync) gradients are summed
 // into the buckets locally; the next synchronised backward adds its own and reduces.
+// In a world of one the average is the gradient itself: no collective runs and no bucket is
+// copied, and finalize() only checks that every gradient arrived.
 class Reducer {
  public:
   Reducer(std::vector<torch::Tensor> params, Communicator& comm, int64_t cap_bytes,
@@ -54,7 +56,7 @@ class Reducer {
   // The flat buffers the gradients are views of: every gradient element once, so a step may
   // scale all gradients with one op a bucket.
   std::vector<torch::Tensor> buckets() const;
-  double wait_seconds() const { return wait_seconds_; }  // blocked in finalize, total
+  double wait_seconds() const { return wait_seconds_; }  // host time blocked in finalize, total
   // nullptr (the default) observes nothing: one branch per bucket and step.
   void observe(BucketObserver* observer);
 

@@ -34,18 +34,7 @@ void keep_where_skipped(const Tensor& finite, const Tensors& now, const Tensors&
   for (size_t i = 0; i < now.size(); ++i) now[i].copy_(torch::where(finite, now[i], before[i]));
 }
 
-struct Group {
-  Tensors params, grads;  // detached; only parameters that have a gradient
-  std::vector<OptimStateKey> keys;  // of the original parameters (a detached tensor has its own TensorImpl)
-};
-
-Group with_grads(torch::optim::OptimizerParamGroup& group) {
-  Group g;
-  for (const auto& p : group.params())
-    if (p.grad().defined())
-      g.params.push_back(p.detach()), g.grads.push_back(p.grad().detach()), g.keys.push_back(state_key(p));
-  return g;
-}
+using Group = GradGroup;
 
 // The four updates that take a per-step scalar: a double on the CPU (one _foreach kernel,
 // torch::optim's arithmetic), a 0-dim device tensor on a GPU (one broadcast op a tensor).
@@ -181,6 +170,14 @@ void foreach_step(torch::optim::Optimizer& opt, const UpdateScalars& u, bool rea
   } else {
     update<Tensor>(opt, u, u.finite);
   }
+}
+
+GradGroup with_grads(torch::optim::OptimizerParamGroup& group) {
+  GradGroup g;
+  for (const auto& p : group.params())
+    if (p.grad().defined())
+      g.params.push_back(p.detach()), g.grads.push_back(p.grad().detach()), g.keys.push_back(state_key(p));
+  return g;
 }
 
 int64_t adam_steps(const torch::optim::Optimizer& opt) {

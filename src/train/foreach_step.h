@@ -2,9 +2,12 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include <torch/optim/optimizer.h>
 #include <torch/types.h>
+
+#include "checkpoint/optim_state.h"
 
 namespace nin::train {
 
@@ -31,6 +34,13 @@ void foreach_step(torch::optim::Optimizer& opt, const UpdateScalars& scalars);
 // The same with the way chosen: read the scalars on the host (the CPU's way) or not (the
 // GPU's; tests run it on the CPU).
 void foreach_step(torch::optim::Optimizer& opt, const UpdateScalars& scalars, bool read_on_host);
+
+// The parameters of one group that have a gradient, detached, as an update takes them.
+struct GradGroup {
+  std::vector<torch::Tensor> params, grads;
+  std::vector<OptimStateKey> keys;  // of the original parameters (a detached tensor has its own TensorImpl)
+};
+GradGroup with_grads(torch::optim::OptimizerParamGroup& group);
 
 // Adam's and AdamW's per-parameter step counts (torch::optim's state), for checkpoints.
 int64_t adam_steps(const torch::optim::Optimizer& opt);  // 0 for SGD or before the first step

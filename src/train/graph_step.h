@@ -25,12 +25,24 @@ class GraphStep {
   virtual bool captured() const = 0;
 };
 
+// Makes one non-default stream of `device` current on this thread for as long as it lives;
+// nothing on a CPU. Made before the model, it is the stream of every kernel of the run:
+// autograd's AccumulateGrad nodes (which the reducer keeps from set-up on) then share the
+// stream that forward, backward and a capture run on, so backward never orders the legacy
+// default stream after a capturing one (cudaErrorStreamCaptureImplicit).
+class RunStream {
+ public:
+  virtual ~RunStream() = default;
+};
+std::unique_ptr<RunStream> use_run_stream(const torch::Device& device);
+
 // Throws InputError unless this build has a CUDA LibTorch, `device` is a CUDA device and
 // no fault is injected (NIN_FAULT acts on the host, which a replay skips); the trainer
 // calls it at set-up when train.cuda_graph = true.
 void check_graph_support(const torch::Device& device);
-// The graph on `device` after `warmup_steps` eager steps on a side stream (cuDNN autotuning
-// and the caching allocator settle there, outside the capture).
+// The graph on `device` after `warmup_steps` eager steps (cuDNN autotuning, the optimizer's
+// state and the caching allocator settle outside the capture), captured on the current
+// stream, which must be the run's (use_run_stream), never the legacy default stream.
 std::unique_ptr<GraphStep> make_graph_step(const torch::Device& device, StepBody body, int warmup_steps);
 
 }  // namespace nin::train

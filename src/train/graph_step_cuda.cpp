@@ -1,4 +1,4 @@
-// The captured step: warm-up on a side stream, one capture into at::cuda::CUDAGraph, replays.
+// The captured step: warm-up and one capture on the run's stream into at::cuda::CUDAGraph, replays.
 #include "train/graph_step.h"
 
 #include <cstdlib>
@@ -8,7 +8,7 @@
 
 #include <ATen/cuda/CUDAGeneratorImpl.h>
 #include <ATen/cuda/CUDAGraph.h>
-#include <c10/cuda/CUDAEvent.h>
+#include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
@@ -18,11 +18,14 @@ namespace nin::train {
 namespace {
 
 // What the body (StaticStep) does so that it can be captured:
+// - Every kernel of the run goes to one non-default stream (use_run_stream, made before the
+//   model), so the capture runs on the stream autograd's nodes were made on, as PyTorch's
+//   recipe asks (warm up and capture on a side stream; DDP: build under that stream).
 // - NCCL: the allreduce is issued on the communicator's stream, which joins the capture by
 //   waiting on an event of the capturing stream; NcclComm records no watchdog event while
 //   capturing and the reducer queries nothing on a GPU. The watchdog watches each replay
 //   instead (Communicator::watch after run()). Relaxed mode lets other threads' CUDA calls
-//   (the watchdog's) proceed during the capture.
+//   (the watchdog's) proceed during the capture. A world of one runs no collective.
 // - The lr, step count and Adam's bias corrections are device tensors the step updates;
 //   no host scalar that changes per step is frozen into the graph.
 // - Dropout: CUDAGraph registers the default CUDA generator; its seed and offset are read
@@ -30,8 +33,7 @@ namespace {
 class CudaGraphStep final : public GraphStep {
  public:
   CudaGraphStep(const torch::Device& device, StepBody body, int warmup_steps)
-      : device_(device), body_(std::move(body)), warmup_left_(warmup_steps),
-        side_(c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index())) {}
+      : device_(device), body_(std::move(body)), warmup_left_(warmup_steps) {}
 
   void run(const torch::Tensor& x, const torch::Tensor& y, uint64_t dropout_seed) override {
     c10::cuda::CUDAGuard guard(device_);
@@ -42,23 +44,20 @@ class CudaGraphStep final : public GraphStep {
     y_.copy_(y, /*non_blocking=*/true);
     seed(dropout_seed);
     if (captured_) return graph_.replay();
-    auto current = c10::cuda::getCurrentCUDAStream(device_.index());
-    side_.synchronize();  // once per warm-up or capture step: not the steady state
-    side_wait(current);
-    {
-      c10::cuda::CUDAStreamGuard on_side(side_);
-      if (warmup_left_ > 0) {
-        --warmup_left_;
-        body_(x_, y_);
-      } else {
-        graph_.capture_begin(/*pool=*/{0, 0}, cudaStreamCaptureModeRelaxed);
-        body_(x_, y_);
-        graph_.capture_end();
-        captured_ = true;
-      }
+    if (warmup_left_ > 0) {
+      --warmup_left_;
+      return body_(x_, y_);
     }
-    current_wait(current);
-    if (captured_) graph_.replay();  // the capture only recorded: this step still has to run
+    if (c10::cuda::getCurrentCUDAStream(device_.index()) == c10::cuda::getDefaultCUDAStream(device_.index()))
+      throw std::logic_error("CudaGraphStep: capture on the run's stream (use_run_stream), not the default one");
+    // Host sync, once per run: the warm-up's work, the communicator's stream included,
+    // finishes outside the capture.
+    c10::cuda::device_synchronize();
+    graph_.capture_begin(/*pool=*/{0, 0}, cudaStreamCaptureModeRelaxed);
+    body_(x_, y_);
+    graph_.capture_end();
+    captured_ = true;
+    graph_.replay();  // the capture only recorded: this step still has to run
   }
 
   bool captured() const override { return captured_; }
@@ -73,26 +72,21 @@ class CudaGraphStep final : public GraphStep {
     gen.set_offset(0);
   }
 
-  // Side stream after the static inputs are written on the current one.
-  void side_wait(const c10::cuda::CUDAStream& current) {
-    c10::cuda::CUDAEvent ready;
-    ready.record(current);
-    ready.block(side_);
-  }
-  // Current stream after the side stream's work (warm-up or capture).
-  void current_wait(const c10::cuda::CUDAStream& current) {
-    c10::cuda::CUDAEvent done;
-    done.record(side_);
-    done.block(current);
-  }
-
   torch::Device device_;
   StepBody body_;
   int warmup_left_;
-  c10::cuda::CUDAStream side_;
   at::cuda::CUDAGraph graph_;
   torch::Tensor x_, y_;  // static inputs: the graph reads these addresses on every replay
   bool captured_ = false;
+};
+
+class CudaRunStream final : public RunStream {
+ public:
+  explicit CudaRunStream(const torch::Device& device)
+      : guard_(c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index())) {}
+
+ private:
+  c10::cuda::CUDAStreamGuard guard_;  // restores the stream that was current before
 };
 
 }  // namespace
@@ -104,6 +98,11 @@ void check_graph_support(const torch::Device& device) {
   if (std::getenv("NIN_FAULT"))
     throw InputError("train.cuda_graph = true: NIN_FAULT injects faults from the host, which a replayed step "
                      "skips; unset NIN_FAULT or set train.cuda_graph = false");
+}
+
+std::unique_ptr<RunStream> use_run_stream(const torch::Device& device) {
+  if (!device.is_cuda()) return nullptr;
+  return std::make_unique<CudaRunStream>(device);
 }
 
 std::unique_ptr<GraphStep> make_graph_step(const torch::Device& device, StepBody body, int warmup_steps) {

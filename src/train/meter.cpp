@@ -34,12 +34,6 @@ void EpochMeter::commit_step(const torch::Tensor& applied, int64_t images, const
                             norms_));
 }
 
-double EpochMeter::running_loss() const {
-  count_host_read();
-  const auto sums = sums_.to(torch::kCPU);
-  return EpochSums::from_array(sums.data_ptr<double>()).mean_loss();
-}
-
 EpochSums EpochMeter::sum_over_ranks(dist::Communicator& control) const {
   count_host_read();
   auto sums = sums_.to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true);

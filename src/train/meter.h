@@ -29,7 +29,6 @@ class EpochMeter {
   void add(const torch::Tensor& loss, const torch::Tensor& logits, const torch::Tensor& labels);  // one micro-batch
   // applied: 0-dim bool on the device; grad_norm: the step's 0-dim gradient norm there.
   void commit_step(const torch::Tensor& applied, int64_t images, const torch::Tensor& grad_norm);
-  double running_loss() const;  // this rank's mean so far; reads the device (progress lines only)
   EpochSums sum_over_ranks(dist::Communicator& control) const;  // reads the device
   GradNorms grad_norms() const;  // this rank's, which are every rank's; reads the device
 

@@ -151,10 +151,12 @@ void Progress::update(int64_t step, double running_loss, double images_per_s) {
   line << std::fixed << std::setprecision(4) << "epoch " << epoch_ << "/" << epochs_;
   if (tty_) {
     if (std::chrono::duration<double>(now - last_draw_).count() < 0.2 && step != steps_) return;
+    std::ostringstream loss;  // "-" until the epoch's first record
+    loss << std::fixed << std::setprecision(4) << running_loss;
     constexpr int kWidth = 30;
     const int filled = static_cast<int>(kWidth * step / std::max<int64_t>(steps_, 1));
     line << " [" << std::string(filled, '#') << std::string(kWidth - filled, '.') << "] " << step << "/" << steps_
-         << " loss " << running_loss << std::setprecision(0) << " | " << images_per_s << " img/s | ETA " << eta << " s";
+         << " loss " << (std::isnan(running_loss) ? std::string("-") : loss.str()) << std::setprecision(0) << " | " << images_per_s << " img/s | ETA " << eta << " s";
     std::cout << "\r" << line.str() << "\033[K" << std::flush;
   } else {
     if (step % every_ != 0 && step != steps_) return;

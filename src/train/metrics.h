@@ -24,7 +24,9 @@ struct EpochRecord {
   double lr = 0;
   double images_per_s = 0;  // training images (all ranks) per second of epoch time
   double epoch_s = 0;       // wall time of the training part of the epoch
-  double comm_wait_s = 0;   // rank 0's time blocked on gradient allreduce this epoch
+  // Rank 0's host seconds blocked on the gradient allreduce this epoch (MPI, CPU tensors);
+  // NaN (null) on a GPU, where the device waits on an event and the host times nothing.
+  double comm_wait_s = 0;
   int64_t peak_mem_bytes = 0;  // the largest rank's peak so far: CUDA allocator's allocated bytes, else RSS
   double flops_per_image = 0;  // training FLOPs per image at data.resize (model/flops.h: 3 x forward)
   // flops_per_image * images_per_s / (world_size x the GPU's dense peak); NaN (null) on a CPU

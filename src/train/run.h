@@ -24,7 +24,7 @@ namespace nin::train {
 struct EpochTiming {
   double lr = 0;
   double epoch_s = 0;      // training part of the epoch, wall time
-  double comm_wait_s = 0;  // rank 0 blocked on the gradient allreduce
+  double comm_wait_s = 0;  // rank 0's host seconds blocked on the gradient allreduce; NaN on a GPU
   int64_t peak_mem_bytes = 0;  // the largest of the ranks' peaks
   double flops_per_image = 0;  // training FLOPs
   double peak_flops = kNotEvaluated;  // one device's dense peak FLOP/s; NaN when unknown

@@ -1,11 +1,13 @@
 // The static step: per-step values live on the device, and only settle() reads them back.
 #include "train/step.h"
 
+#include <iostream>
 #include <vector>
 
 #include <torch/nn/functional/loss.h>
 
 #include "train/foreach_step.h"
+#include "train/fused_step.h"
 #include "train/grad_clip.h"
 #include "train/precision.h"
 #include "train/trace.h"
@@ -84,13 +86,10 @@ void StaticStep::forward_backward(const torch::Tensor& x, const torch::Tensor& y
 // clipping, where a non-finite norm (an overflow of finite gradients too) skips the step.
 void StaticStep::update(int64_t images) {
   torch::NoGradGuard no_grad;
-  torch::Tensor total;
+  torch::Tensor total;  // a sum of every gradient element: finite or not, one reduction a bucket
+  for (const auto& bucket : reducer_.buckets()) total = total.defined() ? total + bucket.sum() : bucket.sum();
   std::vector<torch::Tensor> grads;
-  for (const auto& p : model_->parameters()) {
-    const auto s = p.grad().sum();
-    total = total.defined() ? total + s : s;
-    grads.push_back(p.grad());
-  }
+  for (const auto& p : model_->parameters()) grads.push_back(p.grad());
   const auto norm = global_norm(grads);
   auto finite = torch::isfinite(total);
   if (cfg_.clip_grad_norm > 0) {
@@ -98,12 +97,23 @@ void StaticStep::update(int64_t images) {
     clip_to_norm(reducer_.buckets(), norm, cfg_.clip_grad_norm);
   }
   const auto t = applied_ + finite.to(torch::kInt64);  // Adam's count: a skipped step is not one
-  foreach_step(optimizer_, schedule_.at(step_, t, finite));
+  const UpdateScalars scalars = schedule_.at(step_, t, finite);
+  if (!fused_ || !fused(scalars, t)) foreach_step(optimizer_, scalars);
   applied_.copy_(t);
   skipped_.add_(finite.logical_not().to(torch::kInt64));
   first_bad_.copy_(torch::where(finite.logical_not() & first_bad_.lt(0), step_, first_bad_));
   meter_.commit_step(finite, images, norm);
   step_.add_(1);
+}
+
+bool StaticStep::fused(const UpdateScalars& scalars, const torch::Tensor& t) {
+  try {
+    return fused_ = fused_step(optimizer_, scalars, t);
+  } catch (const c10::Error& e) {  // a LibTorch whose kernels take other arguments: said once
+    std::cerr << "nin-dist: warning: the fused optimizer kernel refused this run ("
+              << e.what_without_backtrace() << "); using the _foreach update" << std::endl;
+    return fused_ = false;
+  }
 }
 
 Verdict StaticStep::settle() {

@@ -52,6 +52,8 @@ class StaticStep {
  private:
   void forward_backward(const torch::Tensor& x, const torch::Tensor& y, double weight, int64_t global_step);
   void update(int64_t images);
+  // The fused kernels (fused_step.h) where they run; after a refusal, _foreach for good.
+  bool fused(const UpdateScalars& scalars, const torch::Tensor& t);
 
   const Config& cfg_;
   const int rank_;
@@ -67,6 +69,7 @@ class StaticStep {
   torch::Tensor skipped_;    // int64 0-dim: non-finite steps since the last settle
   torch::Tensor first_bad_;  // int64 0-dim: the first of them, or -1
   Trace* trace_ = nullptr;
+  bool fused_ = true;  // false once fused_step declined or refused
 };
 
 // The loss the step minimises: cross-entropy with train.label_smoothing, as PyTorch's

@@ -2,6 +2,7 @@
 #include "train/trainer.h"
 
 #include <chrono>
+#include <cmath>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -71,6 +72,7 @@ class Trainer {
   const int rank_, world_;
   const dist::Process& process_;
   const torch::Device device_;
+  std::unique_ptr<RunStream> run_stream_;  // a CUDA device's one stream, current from here on
   std::unique_ptr<dist::Communicator> control_;      // small CPU messages
   std::unique_ptr<dist::Communicator> device_comm_;  // gradients, when they live on a GPU
   dist::Communicator* grad_comm_ = nullptr;          // device_comm_ or control_
@@ -95,7 +97,7 @@ class Trainer {
 
 Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& process)
     : cfg_(cfg), rank_(process.rank()), world_(process.size()), process_(process),
-      device_(select_device(cfg.device, process)), health_(cfg.num_classes, cfg.stall_steps), meter_(device_) {
+      device_(select_device(cfg.device, process)), run_stream_(use_run_stream(device_)), health_(cfg.num_classes, cfg.stall_steps), meter_(device_) {
   if (cfg.cuda_graph) check_graph_support(device_);  // InputError where no CUDA graph can run
   const auto timeout = collective_timeout(cfg);
   control_ = dist::make_communicator(process, torch::kCPU, timeout);
@@ -181,6 +183,7 @@ bool Trainer::epoch(int64_t epoch) {
   const double wait_before = reducer_->wait_seconds();
   const auto start = Clock::now();
   int64_t images = 0;  // this rank's, this session
+  double recorded_loss = std::nan("");  // the ranks' mean loss of the epoch so far, at the last record
   while (!loader_->done()) {
     if (trace_) trace_->start_step(run_->state().step_in_epoch);
     Span data(trace_.get(), Phase::kData);
@@ -203,17 +206,21 @@ bool Trainer::epoch(int64_t epoch) {
       settle();
       run_->checkpoint_mid_epoch(meter_.sum_over_ranks(*control_), *model_, *optimizer_);
     }
-    if (run_->state().global_step % cfg_.log_every == 0) settle();  // on every rank: the same verdict
+    // The host reads the device at one point per log.every steps of the epoch (and at its last
+    // step): the verdict and the step record, together. Between them nothing is read, and a
+    // terminal's bar shows the last recorded loss.
     const int64_t in_epoch = batch.index() + 1;
-    std::optional<double> averaged;  // the ranks' mean loss of the epoch so far, where recorded
-    if (in_epoch % cfg_.log_every == 0 || loader_->done())  // steps.jsonl: a collective, the meter read back
-      averaged = run_->record_step(meter_.sum_over_ranks(*control_),
-                                   lr_at(cfg_, run_->state().global_step - 1, loader_->steps_per_epoch()),
-                                   loader_->steps_per_epoch()).train_loss;
+    const bool record_due = in_epoch % cfg_.log_every == 0 || loader_->done();
+    if (record_due) {
+      settle();  // on every rank: the same verdict
+      recorded_loss = run_->record_step(meter_.sum_over_ranks(*control_),  // steps.jsonl: a collective
+                                        lr_at(cfg_, run_->state().global_step - 1, loader_->steps_per_epoch()),
+                                        loader_->steps_per_epoch()).train_loss;
+    }
     if (progress.due(in_epoch)) {
-      const double running = averaged ? *averaged : meter_.running_loss();  // between records (a bar): rank 0's
-      progress.update(in_epoch, running, double(images) * world_ / std::max(seconds_since(start), 1e-9));
-      if (const auto warning = health_.watch_loss(running, run_->state().global_step); !warning.empty()) {
+      progress.update(in_epoch, recorded_loss, double(images) * world_ / std::max(seconds_since(start), 1e-9));
+      const auto warning = record_due ? health_.watch_loss(recorded_loss, run_->state().global_step) : "";
+      if (!warning.empty()) {
         progress.finish();
         run_->warn(warning);
       }
@@ -228,7 +235,10 @@ bool Trainer::epoch(int64_t epoch) {
   const int64_t done = epoch + 1;
   const auto [val, test] = evaluate_held_out(done);
   const double lr = lr_at(cfg_, run_->state().global_step - 1, loader_->steps_per_epoch());  // the epoch's last
-  const EpochTiming timing{lr, epoch_s, reducer_->wait_seconds() - wait_before,
+  // Host seconds blocked in the allreduce's wait: on a GPU the wait is an event the device
+  // waits on, and the host times nothing worth a figure, so none is recorded (null).
+  const double comm_wait_s = device_.is_cuda() ? kNotEvaluated : reducer_->wait_seconds() - wait_before;
+  const EpochTiming timing{lr, epoch_s, comm_wait_s,
                            dist::max_over_ranks(*control_, peak_memory_bytes(device_)), flops_per_image_, peak_flops_};
   Span epoch_end(trace_.get(), Phase::kEpochEnd);  // the record, and the checkpoint when due
   const auto record = run_->end_epoch(totals, norms, val ? &*val : nullptr, test ? &*test : nullptr, timing,

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Checks that every executable in the build tree that links LibTorch lists libstdc++ before
-# libtorch and libc10 among its NEEDED libraries, so std:: symbols bind to libstdc++ and not
-# to the copies pip's libtorch exports (see cmake/LinkOrder.cmake).
-# It checks the order, not the crash: Debian's libtorch exports no such copies, so a binary
-# in the wrong order still runs here; but without cmake/LinkOrder.cmake g++ appends -lstdc++
-# after the libraries named (NEEDED: libtorch, libc10, libstdc++), and this test fails.
+# libtorch and libc10 among its NEEDED libraries, and that none of its undefined symbols
+# that libstdc++ defines lacks a version: each was bound to libstdc++ at link time, so none
+# can bind to the copies pip's libtorch exports (see cmake/LinkOrder.cmake).
+# It checks the link, not the crash (tests/cmake/static_libstdcxx.sh runs into the trap):
+# Debian's libtorch exports no such copies, so a binary in the wrong order still runs here;
+# but without cmake/LinkOrder.cmake g++ appends -lstdc++ after the libraries named
+# (NEEDED: libtorch, libc10, libstdc++), and this test fails.
 # Usage: tests/cmake/link_order.sh [BUILD_DIR]    (ctest sets NIN_BUILD_DIR and NIN)
 set -euo pipefail
 build=${1:-${NIN_BUILD_DIR:?set NIN_BUILD_DIR or pass the build directory}}
@@ -15,6 +17,17 @@ command -v readelf >/dev/null || { echo "SKIP: readelf not found (binutils)"; ex
 needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'; }
 # Line number of the first entry matching an extended regex; empty when none does.
 first() { awk -v re="$1" '$0 ~ re { print NR; exit }'; }
+
+# libstdc++'s exported names (versions cut): an undefined one of these must carry @GLIBCXX_...
+stdcxx=${NIN_LIBSTDCXX:-$(${CXX:-c++} -print-file-name=libstdc++.so.6)}
+[ -f "$stdcxx" ] || { echo "FAIL: no libstdc++.so.6 (set NIN_LIBSTDCXX)"; exit 1; }
+exports=$(mktemp); trap 'rm -f "$exports"' EXIT
+nm -D --defined-only "$stdcxx" | awk '{ sub(/@.*/, "", $3); print $3 }' | sort -u > "$exports"
+# Undefined dynamic symbols of an ELF file that libstdc++ defines and that carry no version.
+unversioned_std() {
+  readelf --dyn-syms -W "$1" | awk '$7 == "UND" && $8 != "" && $8 !~ /@/ { print $8 }' | sort -u |
+    comm -12 - "$exports"
+}
 
 checked=() failed=()
 # Executables are found from the build, not listed: a new one is checked without asking.
@@ -29,6 +42,9 @@ while IFS= read -r -d '' f; do
     failed+=("$f")
     echo "FAIL: ${f#"$build"/}: libstdc++ is not before $(sed -n "${torch_at}p" <<<"$libs") in NEEDED:"
     echo "      $(tr '\n' ' ' <<<"$libs")"
+  elif loose=$(unversioned_std "$f") && [ -n "$loose" ]; then
+    failed+=("$f")
+    echo "FAIL: ${f#"$build"/}: $(wc -l <<<"$loose") libstdc++ symbols undefined without a version, e.g. $(head -n 1 <<<"$loose")"
   else
     echo "ok    ${f#"$build"/}"
   fi
@@ -42,5 +58,5 @@ fi
 if [ -n "${NIN:-}" ] && ! printf '%s\n' "${checked[@]}" | grep -qxF "$(readlink -f "$NIN")"; then
   echo "FAIL: $NIN was not among the executables checked"; exit 1
 fi
-echo "${#checked[@]} LibTorch executables checked, ${#failed[@]} with libstdc++ after libtorch"
+echo "${#checked[@]} LibTorch executables checked, ${#failed[@]} with libstdc++ after libtorch or unversioned"
 [ ${#failed[@]} -eq 0 ]

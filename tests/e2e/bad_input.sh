@@ -88,7 +88,8 @@ expect_exit 2 "run directory $WORK/inj\\\\x0aprint system.*: holds a control cha
 QUOTE="$WORK/it's ' . system('touch $WORK/PWNED') . '"  # a quote is data in a label, not the end of a string
 mkdir -p "$QUOTE" && cp "$RUN/metrics.jsonl" "$QUOTE/"
 "$NIN" plot "$QUOTE" "$RUN" --out "$WORK/plots" >/dev/null
-[ -s "$WORK/plots/curves.png" ] && [ -s "$WORK/plots/curves.svg" ] || fail "plot wrote no curves"
+[ -s "$WORK/plots/curves.svg" ] || fail "plot wrote no curves"
+! command -v gnuplot >/dev/null || [ -s "$WORK/plots/curves.png" ] || fail "plot wrote no curves.png"
 [ ! -e "$WORK/PWNED" ] && [ ! -e PWNED ] || fail "gnuplot ran a command smuggled into a path"
 pass "no command ran"
 

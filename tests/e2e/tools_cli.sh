@@ -64,10 +64,12 @@ expect_exit 2 "cut.pgm: truncated PGM data" "$NIN" predict --checkpoint "$CKPT" 
 expect_exit 2 "absent.png: image not found" "$NIN" predict --checkpoint "$CKPT" "$WORK/absent.png"
 
 # plot: two runs in one figure.
-"$NIN" plot "$RUN1" "$RUN2" --out "$WORK/plots" | grep -q "curves.png" || fail "plot printed no file"
-[ "$(head -c 8 "$WORK/plots/curves.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "curves.png is no PNG"
+"$NIN" plot "$RUN1" "$RUN2" --out "$WORK/plots" | grep -q "curves.svg" || fail "plot printed no file"
 grep -q "<svg" "$WORK/plots/curves.svg" || fail "curves.svg is no SVG"
-pass "plot: curves.png and curves.svg of two runs"
+if command -v gnuplot >/dev/null; then  # curves.png is gnuplot's
+  [ "$(head -c 8 "$WORK/plots/curves.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "curves.png is no PNG"
+fi
+pass "plot: curves.svg (and curves.png with gnuplot) of two runs"
 
 # report: the page of a run from its directory alone; a folder that is no run is refused.
 rm "$RUN1/report.html"

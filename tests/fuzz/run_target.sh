@@ -4,6 +4,7 @@
 # Fails on any crash, leak, timeout or sanitizer report; a crashing input is copied to REGRESSIONS.
 set -euo pipefail
 fuzzer=$1 corpus=$2 dict=$3 regressions=$4 seconds=$5
+command -v clang++ >/dev/null || { echo "SKIP: clang++ not found: no fuzz build (scripts/setup.sh installs clang)"; exit 77; }
 [ -x "$fuzzer" ] || { echo "FAIL: $fuzzer is not built (tests/fuzz/build.sh builds it)"; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -80,6 +80,26 @@ std::vector<int64_t> byte_sizes(const std::vector<torch::Tensor>& params) {
 constexpr int64_t kCap = 512;       // bytes: several buckets for this small net
 constexpr int64_t kFirstCap = 128;  // bytes
 
+// The local communicator under another world size, counting the allreduces asked of it:
+// at size 2 the reducer launches one per bucket (the values stay the local ones).
+class CountingCommunicator final : public Communicator {
+ public:
+  explicit CountingCommunicator(int size) : size_(size) {}
+  int rank() const override { return 0; }
+  int size() const override { return size_; }
+  std::unique_ptr<Work> allreduce_async(torch::Tensor tensor, ReduceOp op) override {
+    ++allreduces;
+    return local_->allreduce_async(tensor, op);
+  }
+  void broadcast(torch::Tensor tensor, int root) override { local_->broadcast(tensor, root); }
+  void barrier() override {}
+  int allreduces = 0;
+
+ private:
+  int size_;
+  std::unique_ptr<Communicator> local_ = make_local_communicator();
+};
+
 TEST(Reducer, NumBucketsMatchesThePlan) {
   auto net = make_net();
   auto comm = make_local_communicator();
@@ -120,8 +140,8 @@ TEST(Reducer, ObserverSeesEachBucketLaunchAndCompleteOnce) {
     void completed(size_t bucket) override { completed_.push_back(bucket); }
   } log;
   auto net = make_net();
-  auto comm = make_local_communicator();
-  Reducer reducer(net->parameters(), *comm, kCap, kFirstCap);
+  CountingCommunicator comm(/*size=*/2);
+  Reducer reducer(net->parameters(), comm, kCap, kFirstCap);
   reducer.observe(&log);
   reducer.zero_grad();
   reducer.prepare(/*sync=*/false);
@@ -151,6 +171,45 @@ TEST(Reducer, ObserverSeesEachBucketLaunchAndCompleteOnce) {
 
 // The gradients are the buckets themselves, laid out as their parameters (channels-last
 // too), at addresses that never change: what a captured CUDA graph needs.
+// A world of one: the average is the gradient, so no collective runs and no bucket is copied;
+// the gradients are plain backward's bit for bit, and a missing one is still an error.
+TEST(Reducer, WorldOfOneRunsNoCollective) {
+  auto net = make_net();
+  auto reference = make_net();
+  CountingCommunicator comm(/*size=*/1);
+  Reducer reducer(net->parameters(), comm, kCap, kFirstCap);
+  struct Log final : BucketObserver {
+    int events = 0;
+    void launched(size_t, int64_t) override { ++events; }
+    void completed(size_t) override { ++events; }
+  } log;
+  reducer.observe(&log);
+  const auto flat = reducer.buckets();
+  for (int step = 0; step < 2; ++step) {
+    reducer.zero_grad();
+    reducer.prepare(/*sync=*/true);
+    net->forward(batch(step)).square().sum().backward();
+    reducer.finalize();
+    reference->zero_grad();
+    reference->forward(batch(step)).square().sum().backward();
+    for (size_t i = 0; i < net->parameters().size(); ++i)
+      EXPECT_TRUE(torch::equal(net->parameters()[i].grad(), reference->parameters()[i].grad())) << i;
+  }
+  EXPECT_EQ(comm.allreduces, 0);
+  EXPECT_EQ(log.events, 0);
+  for (size_t b = 0; b < flat.size(); ++b) EXPECT_TRUE(flat[b].is_same(reducer.buckets()[b])) << "bucket " << b;
+  reducer.prepare(/*sync=*/true);
+  net->forward(batch(0)).sum().backward();  // every parameter takes part: no error
+  reducer.finalize();
+  CountingCommunicator two(/*size=*/2);
+  Reducer counted(reference->parameters(), two, kCap, kFirstCap);
+  counted.zero_grad();
+  counted.prepare(/*sync=*/true);
+  reference->forward(batch(0)).sum().backward();
+  counted.finalize();
+  EXPECT_EQ(two.allreduces, static_cast<int>(counted.num_buckets()));
+}
+
 TEST(Reducer, GradientsAreBucketViewsWithTheParametersStrides) {
   torch::manual_seed(7);
   torch::nn::Conv2d conv(torch::nn::Conv2dOptions(2, 3, /*kernel_size=*/3));

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -131,6 +132,7 @@ TEST(Metrics, StepRecordsTrimToTheResumedStep) {
 // curves.svg of two runs with steps.jsonl: training lines from the step records, one legend
 // entry per run and split named after the run directory.
 TEST(Plot, TwoRunsWithStepRecordsNamedByTheirDirectories) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) GTEST_SKIP() << "gnuplot not installed (gnuplot-nox)";
   const auto root = fresh_dir("plot-steps");
   for (const char* name : {"run-a", "run-b"}) {
     const auto dir = root / name;
