@@ -360,7 +360,7 @@ int cmd_report(const Args& args) {
   const std::string dir = vm["run-dir"].as<std::string>();
   require_plain_path("run directory", dir);
   if (!fs::exists(fs::path(dir) / "config.toml")) throw InputError(dir + ": no config.toml (not a run directory?)");
-  std::cout << "wrote " << report::write_report(dir).string() << "\n";
+  std::cout << "wrote " << report::write_report(dir, report::kByReport).string() << "\n";
   return kExitOk;
 }
 
