@@ -175,13 +175,23 @@ int cmd_config(const Args& args) {
 int cmd_evaluate(const Args& args, dist::Process& process) {
   po::options_description desc("nin-dist evaluate");
   desc.add_options()
-      ("checkpoint", po::value<std::string>()->required(), "checkpoint file")
+      ("checkpoint", po::value<std::string>(), "checkpoint file (or give it as the first argument)")
       ("data-dir", po::value<std::string>(), "FashionMNIST folder (default: the checkpoint's data.dir)")
+      ("test-limit", po::value<int64_t>(),
+       "evaluate on the first N test images, 0 = all (default: the checkpoint's data.test_limit)")
       ("batch", po::value<int64_t>()->default_value(256), "images per forward pass");
   add_trust_option(desc);
+  po::positional_options_description pos;
+  pos.add("checkpoint", 1);
   po::variables_map vm;
-  if (!parse(args, desc, vm, "nin-dist evaluate --checkpoint PATH [--data-dir DIR]")) return kExitOk;
+  if (!parse(args, desc, vm, "nin-dist evaluate CHECKPOINT [--data-dir DIR] [--test-limit N]", &pos)) return kExitOk;
+  if (!vm.count("checkpoint")) throw InputError("evaluate: give a checkpoint, e.g. nin-dist evaluate RUN_DIR/best.nin");
   auto loaded = train::load_model(vm["checkpoint"].as<std::string>(), trust_legacy(vm));
+  if (vm.count("test-limit")) {
+    const int64_t limit = vm["test-limit"].as<int64_t>();
+    if (limit < 0) throw InputError("--test-limit " + std::to_string(limit) + ": expected 0 (all) or more");
+    loaded.config.test_limit = limit;  // the checkpoint's own config chooses the rest of the test split
+  }
   const auto r = train::evaluate_checkpoint(loaded, vm.count("data-dir") ? vm["data-dir"].as<std::string>() : "",
                                             vm["batch"].as<int64_t>(), process);
   if (process.rank() != 0) return kExitOk;
