@@ -117,16 +117,23 @@ int cmd_train(const Args& args, dist::Process& process) {
   desc.add_options()
       ("run-dir", po::value<std::string>(), "run directory (sets run.dir)")
       ("resume", po::value<std::string>()->default_value(""), "\"auto\" (newest good checkpoint in the run directory) or a checkpoint path")
+      ("overwrite", po::bool_switch(),
+       "start over in a run directory that holds another run, moving its files into RUN_DIR/previous-<UTC time>/")
       ("quiet,q", po::bool_switch(), "print only epoch summaries (sets log.quiet)")
       ("log-every", po::value<int64_t>(), "steps between progress lines off a terminal (sets log.every)");
   add_trust_option(desc);
   po::variables_map vm;
-  if (!parse(args, desc, vm, "nin-dist [train] --config FILE [--set KEY=VALUE]... [--resume auto|PATH]")) return kExitOk;
+  if (!parse(args, desc, vm, "nin-dist [train] --config FILE [--set KEY=VALUE]... [--resume auto|PATH | --overwrite]"))
+    return kExitOk;
+  const std::string resume = vm["resume"].as<std::string>();
+  const bool overwrite = vm["overwrite"].as<bool>();
+  if (overwrite && !resume.empty())
+    throw InputError("--overwrite starts the run over and --resume " + resume + " continues it: give one of them");
   auto config = config_from(vm);
   if (vm.count("run-dir")) config.run_dir = vm["run-dir"].as<std::string>();
   if (vm["quiet"].as<bool>()) config.quiet = true;
   if (vm.count("log-every")) config.log_every = vm["log-every"].as<int64_t>();
-  return train::train(config, train::RunOptions{vm["resume"].as<std::string>(), trust_legacy(vm)}, process);
+  return train::train(config, train::RunOptions{resume, trust_legacy(vm), overwrite}, process);
 }
 
 int cmd_summary(const Args& args) {
