@@ -117,16 +117,23 @@ int cmd_train(const Args& args, dist::Process& process) {
   desc.add_options()
       ("run-dir", po::value<std::string>(), "run directory (sets run.dir)")
       ("resume", po::value<std::string>()->default_value(""), "\"auto\" (newest good checkpoint in the run directory) or a checkpoint path")
+      ("overwrite", po::bool_switch(),
+       "start over in a run directory that holds another run, moving its files into RUN_DIR/previous-<UTC time>/")
       ("quiet,q", po::bool_switch(), "print only epoch summaries (sets log.quiet)")
       ("log-every", po::value<int64_t>(), "steps between progress lines off a terminal (sets log.every)");
   add_trust_option(desc);
   po::variables_map vm;
-  if (!parse(args, desc, vm, "nin-dist [train] --config FILE [--set KEY=VALUE]... [--resume auto|PATH]")) return kExitOk;
+  if (!parse(args, desc, vm, "nin-dist [train] --config FILE [--set KEY=VALUE]... [--resume auto|PATH | --overwrite]"))
+    return kExitOk;
+  const std::string resume = vm["resume"].as<std::string>();
+  const bool overwrite = vm["overwrite"].as<bool>();
+  if (overwrite && !resume.empty())
+    throw InputError("--overwrite starts the run over and --resume " + resume + " continues it: give one of them");
   auto config = config_from(vm);
   if (vm.count("run-dir")) config.run_dir = vm["run-dir"].as<std::string>();
   if (vm["quiet"].as<bool>()) config.quiet = true;
   if (vm.count("log-every")) config.log_every = vm["log-every"].as<int64_t>();
-  return train::train(config, train::RunOptions{vm["resume"].as<std::string>(), trust_legacy(vm)}, process);
+  return train::train(config, train::RunOptions{resume, trust_legacy(vm), overwrite}, process);
 }
 
 int cmd_summary(const Args& args) {
@@ -175,13 +182,23 @@ int cmd_config(const Args& args) {
 int cmd_evaluate(const Args& args, dist::Process& process) {
   po::options_description desc("nin-dist evaluate");
   desc.add_options()
-      ("checkpoint", po::value<std::string>()->required(), "checkpoint file")
+      ("checkpoint", po::value<std::string>(), "checkpoint file (or give it as the first argument)")
       ("data-dir", po::value<std::string>(), "FashionMNIST folder (default: the checkpoint's data.dir)")
+      ("test-limit", po::value<int64_t>(),
+       "evaluate on the first N test images, 0 = all (default: the checkpoint's data.test_limit)")
       ("batch", po::value<int64_t>()->default_value(256), "images per forward pass");
   add_trust_option(desc);
+  po::positional_options_description pos;
+  pos.add("checkpoint", 1);
   po::variables_map vm;
-  if (!parse(args, desc, vm, "nin-dist evaluate --checkpoint PATH [--data-dir DIR]")) return kExitOk;
+  if (!parse(args, desc, vm, "nin-dist evaluate CHECKPOINT [--data-dir DIR] [--test-limit N]", &pos)) return kExitOk;
+  if (!vm.count("checkpoint")) throw InputError("evaluate: give a checkpoint, e.g. nin-dist evaluate RUN_DIR/best.nin");
   auto loaded = train::load_model(vm["checkpoint"].as<std::string>(), trust_legacy(vm));
+  if (vm.count("test-limit")) {
+    const int64_t limit = vm["test-limit"].as<int64_t>();
+    if (limit < 0) throw InputError("--test-limit " + std::to_string(limit) + ": expected 0 (all) or more");
+    loaded.config.test_limit = limit;  // the checkpoint's own config chooses the rest of the test split
+  }
   const auto r = train::evaluate_checkpoint(loaded, vm.count("data-dir") ? vm["data-dir"].as<std::string>() : "",
                                             vm["batch"].as<int64_t>(), process);
   if (process.rank() != 0) return kExitOk;
@@ -360,7 +377,7 @@ int cmd_report(const Args& args) {
   const std::string dir = vm["run-dir"].as<std::string>();
   require_plain_path("run directory", dir);
   if (!fs::exists(fs::path(dir) / "config.toml")) throw InputError(dir + ": no config.toml (not a run directory?)");
-  std::cout << "wrote " << report::write_report(dir).string() << "\n";
+  std::cout << "wrote " << report::write_report(dir, report::kByReport).string() << "\n";
   return kExitOk;
 }
 

@@ -29,6 +29,15 @@ std::string num(double v, int digits = 4) {
   return text;
 }
 
+// "%.*g": `digits` significant digits, for a figure that spans decades (a decayed lr is 2e-06,
+// not 0.000000); "-" when not measured.
+std::string significant(double v, int digits = 3) {
+  if (!std::isfinite(v)) return "-";
+  char text[64];
+  std::snprintf(text, sizeof text, "%.*g", digits, v);
+  return text;
+}
+
 // Training figures at fractional epochs: steps.jsonl, or the epoch records in a run without one.
 Line train_line(const RunDir& run, bool loss) {
   Line l{loss ? "train loss" : "train acc", kTrainColor, {}, false, false};
@@ -71,7 +80,7 @@ void add_curves(const RunDir& run, mu::data& page) {
     r.set("train_acc", num(e.train_acc));
     r.set("val_acc", num(e.val_acc));
     r.set("test_acc", num(e.test_acc));
-    r.set("lr", num(e.lr, 6));
+    r.set("lr", significant(e.lr));
     r.set("images_per_s", num(e.images_per_s, 0));
     r.set("epoch_s", num(e.epoch_s, 1));
     r.set("peak_mib", num(e.peak_mem_bytes / (1024.0 * 1024.0), 0));
@@ -135,12 +144,13 @@ void add_checkpoints(const RunDir& run, mu::data& page) {
 
 }  // namespace
 
-std::string render_report(const RunDir& run) {
+std::string render_report(const RunDir& run, const std::string& writer) {
   mu::data page;
   const fs::path abs = fs::weakly_canonical(fs::absolute(run.dir));
   page.set("run_name", abs.filename().string());
   page.set("run_dir", abs.string());
   page.set("written", util::utc_now("%Y-%m-%d %H:%M:%S UTC"));
+  page.set("writer", writer);
   page.set("summary", summary(run));
   add_curves(run, page);
   page.set("has_confusion", run.confusion.has_value());
@@ -167,8 +177,8 @@ std::string render_report(const RunDir& run) {
   return html;
 }
 
-fs::path write_report(const fs::path& run_dir) {
-  const std::string html = render_report(read_run_dir(run_dir));
+fs::path write_report(const fs::path& run_dir, const std::string& writer) {
+  const std::string html = render_report(read_run_dir(run_dir), writer);
   const fs::path out = run_dir / "report.html";
   format::write_atomically(out, {html}, "report");
   return out;

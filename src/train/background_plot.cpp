@@ -13,7 +13,7 @@ std::string plot(const std::filesystem::path& dir) {
   std::string warning;
   plot_curves({dir}, dir, warning);
   try {
-    report::write_report(dir);
+    report::write_report(dir, report::kByTrainer);
   } catch (const std::exception& e) {
     warning += (warning.empty() ? "" : "; ") + std::string("report.html: ") + e.what();
   }

@@ -101,6 +101,17 @@ std::vector<EpochRecord> read_metrics(const fs::path& run_dir) {
   return out;
 }
 
+void trim_metrics(const fs::path& run_dir, int64_t epoch) {
+  if (!fs::exists(run_dir / "metrics.jsonl")) return;
+  const auto records = read_metrics(run_dir);
+  if (std::none_of(records.begin(), records.end(), [&](const EpochRecord& r) { return r.epoch > epoch; })) return;
+  std::string jsonl, csv = csv_header() + "\n";
+  for (const auto& r : records)
+    if (r.epoch <= epoch) jsonl += nlohmann::json(r).dump() + "\n", csv += csv_row(r) + "\n";
+  format::write_atomically(run_dir / "metrics.jsonl", {jsonl}, "epoch records");
+  format::write_atomically(run_dir / "metrics.csv", {csv}, "epoch records");
+}
+
 void append_step(const fs::path& run_dir, const StepRecord& r) {
   std::ofstream jsonl(run_dir / "steps.jsonl", std::ios::app);
   jsonl << nlohmann::json(r).dump() << "\n";

@@ -42,6 +42,9 @@ struct EpochRecord {
 // Appends one record to metrics.jsonl and metrics.csv in `run_dir` (rank 0 only).
 void append_metrics(const std::filesystem::path& run_dir, const EpochRecord& record);
 std::vector<EpochRecord> read_metrics(const std::filesystem::path& run_dir);
+// Keeps the records up to epoch `epoch` in metrics.jsonl and metrics.csv (rank 0, as a resumed
+// run starts): epochs past its checkpoint are recorded again, not twice.
+void trim_metrics(const std::filesystem::path& run_dir, int64_t epoch);
 
 // Training figures every log.every steps of an epoch and at its last step (when the progress
 // line prints them): a line of steps.jsonl.

@@ -3,12 +3,15 @@
 
 #include <unistd.h>
 
+#include <cmath>
+#include <iomanip>
 #include <iostream>
 #include <memory>
 #include <sstream>
 
 #include "dist/agree.h"
 #include "format/atomic_file.h"
+#include "train/run_files.h"
 #include "train/run_info.h"
 #include "train/signals.h"
 #include "util/error.h"
@@ -78,6 +81,14 @@ std::unique_ptr<CheckpointFile> agree_on_checkpoint(const std::string& resume, c
   return c[0] == 1 ? std::move(ck) : nullptr;
 }
 
+// Why a start from scratch refuses `dir`, and the three ways on.
+std::string another_run(const fs::path& dir) {
+  return "run directory " + dir.string() + " holds another run (" + describe_run(dir) +
+         "); nothing in it was changed. One run per directory: continue that run with --resume auto, "
+         "start this one elsewhere with --run-dir OTHER_DIR, or start over here with --overwrite, which moves "
+         "the earlier run's files into " + (dir / "previous-<UTC time>").string() + "/";
+}
+
 std::string resume_position(const TrainState& s) {
   return s.step_in_epoch == 0 ? " at the end of epoch " + std::to_string(s.epoch)
                               : " in epoch " + std::to_string(s.epoch + 1) + " after step " + std::to_string(s.step_in_epoch);
@@ -88,26 +99,35 @@ std::string resume_position(const TrainState& s) {
 Run::Run(const Config& config, int rank, int world, dist::Communicator& control)
     : config_(config), rank_(rank), world_(world), control_(control), dir_(config.run_dir) {}
 
-void Run::create_dir() {
-  const Config& config = config_;
-  std::string error;
-  if (lead()) {
-    std::error_code ec;
-    fs::create_directories(dir_, ec);
-    if (ec) error = "cannot create run directory " + config.run_dir + ": " + ec.message();
-    else if (::access(config.run_dir.c_str(), W_OK) != 0) error = "run directory " + config.run_dir + " is not writable";
-    else {
-      try {
-        lock_ = std::make_unique<RunLock>(dir_);
-        format::write_atomically(dir_ / "config.toml", {to_toml(config)}, "config");
-        trim_steps(dir_, state_.global_step);  // a resume records the later steps again
-      } catch (const std::exception& e) {
-        error = e.what();
-      }
-    }
-  }
+void Run::create_dir(bool overwrite) {
+  const std::string error = lead() ? prepare_dir(overwrite) : "";
   if (dist::any_rank(control_, !error.empty()))
-    throw InputError(lead() ? error : "rank 0 could not prepare run.dir = " + config.run_dir);
+    throw InputError(lead() ? error : "rank 0 could not prepare run.dir = " + config_.run_dir);
+}
+
+std::string Run::prepare_dir(bool overwrite) {
+  const std::string& name = config_.run_dir;
+  if (!resuming_ && !overwrite && !run_files(dir_).empty()) return another_run(dir_);  // nothing touched yet
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec) return "cannot create run directory " + name + ": " + ec.message();
+  if (::access(name.c_str(), W_OK) != 0) return "run directory " + name + " is not writable";
+  try {
+    lock_ = std::make_unique<RunLock>(dir_);
+    // Again under the lock: another job may have written here since the look above.
+    if (const auto earlier = run_files(dir_); !resuming_ && !earlier.empty()) {
+      if (!overwrite) return another_run(dir_);
+      const fs::path to = aside_dir(dir_);
+      move_aside(dir_, earlier, to);
+      say("--overwrite: moved the earlier run's " + std::to_string(earlier.size()) + " files to " + to.string());
+    }
+    format::write_atomically(dir_ / "config.toml", {to_toml(config_)}, "config");
+    trim_steps(dir_, state_.global_step);  // a resume records the later steps and epochs again
+    trim_metrics(dir_, state_.epoch);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
 }
 
 void Run::say(const std::string& line) const {
@@ -121,6 +141,11 @@ void Run::warn(const std::string& text) const {
 void Run::resume(const std::string& resume, bool trust_legacy, model::NiN& model,
                  torch::optim::Optimizer& optimizer) {
   if (resume.empty()) return;
+  // A checkpoint from another folder starts this directory's run from it: like a start from
+  // scratch, it may not write beside another run.
+  std::error_code ec;
+  const fs::path from = fs::path(resume).parent_path();
+  resuming_ = resume == "auto" || fs::equivalent(from.empty() ? fs::path(".") : from, dir_, ec);
   const auto ck = agree_on_checkpoint(resume, dir_, trust_legacy, *this, control_);
   if (!ck) return;
   if (ck->optimizer != config_.optimizer)
@@ -222,14 +247,6 @@ EpochRecord Run::end_epoch(const EpochSums& session, const GradNorms& norms, con
     if (const EvalResult* last = test ? test : val)  // what the report's heat map shows
       write_confusion(dir_, record.epoch, test ? "test" : "val", last->confusion);
   }
-  if (state_.epoch == config_.epochs && test) {
-    std::ostringstream line;
-    line << "final: test accuracy " << test->accuracy << " on " << test->count << " test images, test loss "
-         << test->loss;
-    if (val) line << " (validation accuracy " << val->accuracy << " on " << val->count << " held-out images)";
-    line << "; run directory " << dir_.string();
-    say(line.str());
-  }
   return record;
 }
 
@@ -239,9 +256,23 @@ void Run::write_best(const torch::nn::Module& model, const torch::optim::Optimiz
   write_checkpoint(dir_ / "best.nin", model, optimizer, config_.optimizer, state_, to_toml(config_), world_);
 }
 
-void Run::finish() const {
+void Run::finish(int64_t test_images, int64_t val_images) const {
   if (resumed_finished_)
-    say("the run has completed its " + std::to_string(config_.epochs) + " epochs; raise train.epochs to go on");
+    say("the run has completed its " + std::to_string(state_.epoch) + " epochs (train.epochs = " +
+        std::to_string(config_.epochs) + "); raise train.epochs to go on");
+  if (lead()) {
+    const auto records = read_metrics(dir_);
+    if (!records.empty() && std::isfinite(records.back().test_acc)) {
+      const EpochRecord& r = records.back();
+      std::ostringstream line;
+      line << std::fixed << std::setprecision(4) << "final: test accuracy " << r.test_acc << " on " << test_images
+           << " test images, test loss " << r.test_loss;
+      if (std::isfinite(r.val_acc))
+        line << " (validation accuracy " << r.val_acc << " on " << val_images << " held-out images)";
+      line << "; page " << fs::absolute(dir_ / "report.html").lexically_normal().string();
+      say(line.str());
+    }
+  }
   control_.barrier();
 }
 

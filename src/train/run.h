@@ -36,11 +36,14 @@ class Run {
  public:
   Run(const Config& config, int rank, int world, dist::Communicator& control);
   // Rank 0 creates the run directory, locks it for the run's lifetime (a second job on it
-  // gets an InputError naming the holder), writes config.toml and drops the steps.jsonl
-  // records past the step it resumes from (all of them when fresh); every rank learns whether
-  // it could (InputError otherwise). Called once the inputs (checkpoint, data) were read, so
-  // that bad input leaves no file behind.
-  void create_dir();
+  // gets an InputError naming the holder), writes config.toml and drops the records of
+  // steps.jsonl and metrics.jsonl/.csv past the checkpoint it resumes from (all of them when
+  // --resume auto finds none); every rank learns whether it could (InputError otherwise).
+  // One run per directory: a start from scratch (no --resume) where the directory holds
+  // another run's files is an InputError naming it, what it holds and the ways on, before
+  // any file is touched; with `overwrite`, those files are moved aside first. Called once the
+  // inputs (checkpoint, data) were read, so that bad input leaves no file behind.
+  void create_dir(bool overwrite);
 
   bool lead() const { return rank_ == 0; }
   void say(const std::string& line) const;  // a line on rank 0's stdout
@@ -82,10 +85,13 @@ class Run {
   EpochRecord end_epoch(const EpochSums& session, const GradNorms& norms, const EvalResult* val,
                         const EvalResult* test, const EpochTiming& timing, const torch::nn::Module& model,
                         const torch::optim::Optimizer& optimizer);
-  // The last words: a resume of a run that had already finished says so.
-  void finish() const;
+  // The last words: a resume of a run that had already finished says so, and the final line
+  // (metrics.jsonl's last record, the test set's `test_images` and `val_images` held out, the
+  // page's absolute path) follows when the test set was evaluated at the end.
+  void finish(int64_t test_images, int64_t val_images) const;
 
  private:
+  std::string prepare_dir(bool overwrite);  // rank 0's part of create_dir(): "" or why not
   void checkpoint(const torch::nn::Module& model, const torch::optim::Optimizer& optimizer,
                   const TrainState& state) const;
   void write_best(const torch::nn::Module& model, const torch::optim::Optimizer& optimizer) const;
@@ -98,6 +104,7 @@ class Run {
   std::unique_ptr<RunLock> lock_;  // rank 0's, from create_dir() on
   TrainState state_;
   bool resumed_finished_ = false;  // resumed from a checkpoint of a run that had ended
+  bool resuming_ = false;          // --resume auto, or a checkpoint of this directory: its run goes on
   int64_t stop_signal_ = 0;        // the signal the ranks agreed to stop on
   torch::Tensor vote_;             // int64 [1]: this rank's signal, then the largest
   std::unique_ptr<dist::Work> vote_work_;

@@ -124,7 +124,7 @@ Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& pr
   const int64_t local_batch = cfg.batch_size / world_;  // images per rank per step
   loader_.emplace(train_set, data::LoaderOptions{local_batch, local_batch / cfg.accumulate, rank_, world_, cfg.seed,
                                                  batch_options(cfg), augment_options(cfg)});
-  run_->create_dir();
+  run_->create_dir(options.overwrite);
   try {  // a page's facts: their loss is said, and training goes on
     write_run_json(run_->dir(), *control_, process_.host(), device_.str(), process_.num_nodes());
   } catch (const std::runtime_error& e) {
@@ -171,7 +171,7 @@ int Trainer::run() {
   for (int64_t e = run_->state().epoch; e < cfg_.epochs && !preempted; ++e) preempted = !epoch(e);
   if (plot_) plot_->finish();
   if (preempted) return kExitPreempted;
-  run_->finish();
+  run_->finish(test_set_.size(), val_set_ ? val_set_->size() : 0);
   return kExitOk;
 }
 

@@ -4,6 +4,7 @@ the batch rule, restarts and back-off, the pool of hosts, the launch command. No
 import contextlib
 import io
 import os
+import shutil
 import sys
 import tempfile
 import unittest
@@ -72,7 +73,9 @@ class Restarts(unittest.TestCase):
     def setUp(self):
         supervisor.STOP.update(signal=0, forwarded=False)
         self.pool = hosts.Pool(args(np=4))
-        self.facts = RunFacts(8, 1, tempfile.mkdtemp())
+        run_dir = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, run_dir, ignore_errors=True)
+        self.facts = RunFacts(8, 1, run_dir)
 
     def judge(self, out, story=None, **kw):
         story = story or supervisor.Story(world=4)

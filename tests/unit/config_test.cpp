@@ -16,8 +16,7 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string write_file(const std::string& name, const std::string& text) {
-  const fs::path dir = fs::temp_directory_path() / "nin-config-test";
-  fs::create_directories(dir);
+  static const fs::path dir = nin::test::fresh_dir("config");
   const fs::path path = dir / name;
   std::ofstream(path) << text;
   return path.string();

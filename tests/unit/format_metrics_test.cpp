@@ -1,6 +1,7 @@
 // Metrics records: the exact bytes of metrics.jsonl and metrics.csv, and the round trip.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -127,6 +128,23 @@ TEST(Metrics, StepRecordsTrimToTheResumedStep) {
   EXPECT_EQ(read_steps(dir).back().step, 16);
   trim_steps(dir, 0);
   EXPECT_EQ(read_text(dir / "steps.jsonl"), "");
+}
+
+// metrics.jsonl and metrics.csv: a resume from the end of epoch 2 drops epoch 3's record from
+// both, byte for byte as a run that stopped after epoch 2 wrote them; a fresh run keeps none.
+TEST(Metrics, EpochRecordsTrimToTheResumedEpoch) {
+  const auto two = fresh_dir("epochs-two"), three = fresh_dir("epochs-three");
+  for (int64_t e = 1; e <= 2; ++e) append_metrics(two, sample(e)), append_metrics(three, sample(e));
+  append_metrics(three, sample(3));
+  trim_metrics(three, 3);  // nothing past epoch 3: the files stay as they are
+  ASSERT_EQ(read_metrics(three).size(), 3u);
+  trim_metrics(three, 2);
+  EXPECT_EQ(read_text(three / "metrics.jsonl"), read_text(two / "metrics.jsonl"));
+  EXPECT_EQ(read_text(three / "metrics.csv"), read_text(two / "metrics.csv"));
+  trim_metrics(three, 0);
+  EXPECT_TRUE(read_metrics(three).empty());
+  const std::string csv = read_text(three / "metrics.csv");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1);  // the header alone
 }
 
 // curves.svg of two runs with steps.jsonl: training lines from the step records, one legend

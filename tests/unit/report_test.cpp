@@ -33,7 +33,7 @@ fs::path sample_run(const std::string& name) {
         "{\"epoch\":1,\"step\":28,\"train_loss\":2.2,\"train_acc\":0.15,\"val_loss\":2.0,\"val_acc\":0.30,"
         "\"test_loss\":null,\"test_acc\":null,\"lr\":0.001,\"images_per_s\":250,\"epoch_s\":4}\n"
         "{\"epoch\":2,\"step\":56,\"train_loss\":2.1,\"train_acc\":0.22,\"val_loss\":1.9,\"val_acc\":0.25,"
-        "\"test_loss\":1.9,\"test_acc\":0.35,\"lr\":0.001,\"images_per_s\":280,\"epoch_s\":3}\n");
+        "\"test_loss\":1.9,\"test_acc\":0.35,\"lr\":2.5e-07,\"images_per_s\":280,\"epoch_s\":3}\n");
   write(dir / "steps.jsonl",
         "{\"epoch\":0.5,\"step\":14,\"train_loss\":2.3,\"train_acc\":0.1,\"lr\":0.001}\n"
         "{\"epoch\":1.0,\"step\":28,\"train_loss\":2.2,\"train_acc\":0.15,\"lr\":0.001}\n"
@@ -65,7 +65,7 @@ fs::path sample_run(const std::string& name) {
 // Every section by its id, the charts inline, and the run's own text escaped everywhere.
 TEST(Report, PageHoldsEverySectionAndEscapesTheRunsText) {
   const auto dir = sample_run("report-full");
-  const fs::path out = write_report(dir);
+  const fs::path out = write_report(dir, kByReport);
   ASSERT_EQ(out, dir / "report.html");
   std::ifstream in(out);
   const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -83,21 +83,24 @@ TEST(Report, PageHoldsEverySectionAndEscapesTheRunsText) {
   for (const char* fetch : {"src=", "href=\"http", "href='http", "url(", "@import", "<link"})
     EXPECT_EQ(html.find(fetch), std::string::npos) << fetch;
   EXPECT_NE(html.find("test accuracy 0.3500"), std::string::npos);  // the summary line
+  EXPECT_NE(html.find("<td>2.5e-07</td>"), std::string::npos);  // a decayed lr keeps its digits
+  EXPECT_NE(html.find("by nin-dist report</p>"), std::string::npos);
 }
 
 // A run directory with only its config: each section says what is missing and how to get it.
 TEST(Report, SectionsSayWhatIsMissing) {
   const auto dir = fresh_dir("report-empty");
   write(dir / "config.toml", "[train]\nepochs = 3\n");
-  const std::string html = render_report(read_run_dir(dir));
+  const std::string html = render_report(read_run_dir(dir), kByTrainer);
   EXPECT_NE(html.find("No epoch has ended yet"), std::string::npos);
+  EXPECT_NE(html.find("by the trainer (nin-dist train)</p>"), std::string::npos);
   EXPECT_NE(html.find("No evaluation yet"), std::string::npos);
   EXPECT_NE(html.find("log.trace_steps=A:B"), std::string::npos);
   EXPECT_NE(html.find("No run.json"), std::string::npos);
   EXPECT_NE(html.find("No checkpoint yet"), std::string::npos);
   EXPECT_EQ(html.find("<svg"), std::string::npos);
   write(dir / "trace.json", "{\"traceEvents\": [");  // cut short
-  EXPECT_NE(render_report(read_run_dir(dir)).find("trace.json could not be read"), std::string::npos);
+  EXPECT_NE(render_report(read_run_dir(dir), kByTrainer).find("trace.json could not be read"), std::string::npos);
 }
 
 // A FIFO where a file should be (a copied run directory is anyone's) is refused by name, not
@@ -107,7 +110,7 @@ TEST(Report, AFifoInTheRunDirectoryIsRefusedNotWaitedFor) {
   write(dir / "config.toml", "[train]\nepochs = 3\n");
   ASSERT_EQ(mkfifo((dir / "trace.json").c_str(), 0600), 0);
   ASSERT_EQ(mkfifo((dir / "run.json").c_str(), 0600), 0);
-  const std::string html = render_report(read_run_dir(dir));
+  const std::string html = render_report(read_run_dir(dir), kByTrainer);
   EXPECT_NE(html.find("trace.json could not be read"), std::string::npos);
   EXPECT_NE(html.find("not a regular file"), std::string::npos);
   EXPECT_NE(html.find("No run.json"), std::string::npos);

@@ -5,15 +5,35 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <stdexcept>
 #include <string>
 
 #include "util/error.h"
 
 namespace nin::test {
 
-// An empty folder under the system's temp dir, made anew for each call.
+// This process's scratch folder (mkdtemp under the system's temp dir), removed with all it
+// holds when the process ends: ctest runs each test in a process of its own.
+inline const std::filesystem::path& scratch_root() {
+  struct Root {
+    std::filesystem::path path;
+    Root() {
+      std::string name = (std::filesystem::temp_directory_path() / "nin-unit-XXXXXX").string();
+      if (!::mkdtemp(name.data())) throw std::runtime_error("mkdtemp " + name + " failed");
+      path = name;
+    }
+    ~Root() {
+      std::error_code ec;  // a destructor does not throw: what cannot go, stays
+      std::filesystem::remove_all(path, ec);
+    }
+  };
+  static const Root root;
+  return root.path;
+}
+
+// An empty folder under scratch_root(), made anew for each call.
 inline std::filesystem::path fresh_dir(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / ("nin-test-" + name);
+  const auto dir = scratch_root() / name;
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
