@@ -1,6 +1,8 @@
 // Crop and flip as one gather: each output pixel reads one padded input pixel.
 #include "data/augment.h"
 
+#include "data/host_copy.h"
+
 #include <random>
 #include <stdexcept>
 
@@ -13,19 +15,17 @@ torch::Tensor augment(const torch::Tensor& images, uint64_t seed, const AugmentO
   if (options.crop_padding < 0) throw std::invalid_argument("augment: crop_padding must be >= 0");
   if (!options.active()) return images;
   const int64_t b = images.size(0), h = images.size(1), w = images.size(2), p = options.crop_padding;
-  // Host draws from mt19937_64, whose output the standard fixes: offsets in [0, 2p], flips.
-  // Rows dy, dx, flip of one tensor, so one copy takes them to the device: from pinned memory
-  // and without blocking the host on a GPU (the caching host allocator keeps the buffer until
-  // the copy is done). A pageable copy would wait for the stream: a host sync every step.
+  // Host draws from mt19937_64, whose output the standard fixes: offsets in [0, 2p], flips;
+  // rows dy, dx, flip of one tensor, so that one copy without a host sync takes them over.
   std::mt19937_64 rng(seed);
-  auto draws = torch::empty({3, b}, torch::TensorOptions(torch::kInt64).pinned_memory(images.is_cuda()));
+  auto draws = torch::empty({3, b}, torch::kInt64);
   auto d = draws.accessor<int64_t, 2>();
   for (int64_t i = 0; i < b; ++i) {
     d[0][i] = p > 0 ? int64_t(rng() % uint64_t(2 * p + 1)) : 0;
     d[1][i] = p > 0 ? int64_t(rng() % uint64_t(2 * p + 1)) : 0;
     d[2][i] = options.flip ? int64_t(rng() >> 63) : 0;
   }
-  draws = draws.to(images.device(), /*non_blocking=*/true);
+  draws = to_device_async(draws, images.device());
   const auto dev = torch::TensorOptions(images.device()).dtype(torch::kInt64);
   const auto off_y = draws[0].unsqueeze(1);
   const auto off_x = draws[1].unsqueeze(1);

@@ -1,6 +1,8 @@
 // Epoch shards cut into steps and micro-batches.
 #include "data/loader.h"
 
+#include "data/host_copy.h"
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -46,7 +48,7 @@ Loader::Loader(Split split, const LoaderOptions& options)
 }
 
 void Loader::start(int64_t epoch, int64_t first_step) {
-  shard_ = torch::tensor(sampler_.indices(epoch)).to(split_.images.device());
+  shard_ = to_device_async(torch::tensor(sampler_.indices(epoch)), split_.images.device());
   epoch_ = epoch;
   next_step_ = first_step;
 }

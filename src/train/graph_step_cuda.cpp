@@ -28,8 +28,9 @@ namespace {
 //   (the watchdog's) proceed during the capture. A world of one runs no collective.
 // - The lr, step count and Adam's bias corrections are device tensors the step updates;
 //   no host scalar that changes per step is frozen into the graph.
-// - Dropout: CUDAGraph registers the default CUDA generator; its seed and offset are read
-//   at each replay, so setting them before replay() gives the masks an eager step draws.
+// - Dropout: the default CUDA generator is registered with the graph; its seed and offset
+//   are read at each replay, so setting them before replay() gives the masks an eager step
+//   draws.
 class CudaGraphStep final : public GraphStep {
  public:
   CudaGraphStep(const torch::Device& device, StepBody body, int warmup_steps)
@@ -53,6 +54,9 @@ class CudaGraphStep final : public GraphStep {
     // Host sync, once per run: the warm-up's work, the communicator's stream included,
     // finishes outside the capture.
     c10::cuda::device_synchronize();
+    // Dropout's generator, named to the graph (its default one is registered anyway): each
+    // replay then reads the seed and offset seed() set instead of those frozen at capture.
+    graph_.register_generator_state(at::cuda::detail::getDefaultCUDAGenerator(device_.index()));
     graph_.capture_begin(/*pool=*/{0, 0}, cudaStreamCaptureModeRelaxed);
     body_(x_, y_);
     graph_.capture_end();
