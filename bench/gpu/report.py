@@ -11,6 +11,9 @@ bench/gpu/seed_pipeline.py. Recorded: the card, driver, versions of torch, CUDA,
 the git commit, the exact command, and per row images/s, epoch seconds (median over the epochs
 after the first, which holds cuDNN's autotuning), test accuracy, and the model FLOP
 utilisation (MFU) against the card's dense BF16 peak. --rehearsal marks a CPU rehearsal.
+--profile PRECISION NIN_MD TORCH_MD (repeated) adds "Kernel profile": nin-dist's profile.md
+(log.profile_steps) beside PyTorch's (seed_pipeline.py --profile-steps), the top kernels side
+by side and the time per step by category (conv/gemm, elementwise, ...).
 Exits 1 when a step failed, a row that ran has missing or malformed figures, a figure is not
 finite, the test suite failed, or the CPU and CUDA runs of nin-dist disagree.
 """
@@ -40,6 +43,19 @@ PEAKS = [  # (substring of nvidia-smi's name, peak, what)
     ("H100", 989e12, "H100 SXM dense BF16"),
 ]
 LOSS_REL_TOL = 1e-3  # largest relative gap between nin-dist's CPU and CUDA train losses
+PROFILE_TOP = 12  # kernels side by side in gpu.md (gpu.json keeps every row of the tables)
+PROFILE_NAME_CHARS = 70  # a kernel's name in gpu.md, cut: cuDNN's and ATen's run to hundreds
+# Kernels (and, on a CPU, ops) by category, first match wins: (category, regex on the lowered name).
+CATEGORIES = [
+    ("NCCL", r"nccl"),
+    ("memcpy/memset", r"^memcpy|^memset|aten::copy_$|aten::fill_$|aten::zero_$"),
+    ("optimizer", r"foreach|multi_tensor_apply|fused_sgd|fused_adam|sgd|adam"),
+    ("layout (NCHW/NHWC)", r"nchwtonhwc|nhwctonchw|transpose|contiguous"),
+    ("conv/gemm", r"conv|gemm|xmma|cudnn|cutlass|winograd|wgrad|dgrad|fprop|aten::(mm|addmm|bmm|matmul)$"),
+    ("reductions", r"reduce|softmax|nll|pool|aten::(sum|mean|max|argmax|norm)$"),
+    ("elementwise", r"elementwise|vectorized|unrolled|relu|threshold|dropout|bernoulli|aten::(add|mul|div|sub)_?$"),
+    ("other", r""),
+]
 
 
 def nin_forward_flop(resize):
@@ -101,7 +117,7 @@ def cmake_summary(path):
     if path and os.path.exists(path):
         with open(path) as f:
             for line in f:
-                m = re.match(r"--\s+(LibTorch|MPI|NCCL)\s+(.*)", line.strip())
+                m = re.match(r"--\s+(LibTorch|MPI|NCCL|Kineto)\s+(.*)", line.strip())
                 if m:
                     found[m.group(1).lower()] = m.group(2).strip()
     return found
@@ -195,6 +211,106 @@ def torch_row(line):
             "loss_first": line["loss_first"], "loss_last": line["loss_last"]}
 
 
+def category(name):
+    low = name.lower()
+    return next(c for c, pattern in CATEGORIES if re.search(pattern, low))
+
+
+def read_profile(path):
+    """The first table of a profile.md (nin-dist's log.profile_steps or seed_pipeline.py's):
+    kernels by device time on a GPU, ops by host self time on a CPU. None when absent."""
+    if not path or not os.path.exists(path):
+        return None
+    with open(path) as f:
+        text = f.read()
+    steps = re.search(r"^(\d+) steps on (\S+?),? ", text, re.M)
+    table = re.search(r"^## (.+)\n\n((?:\|.*\n)+)", text, re.M)
+    if not steps or not table:
+        raise ValueError(f"{path}: no 'N steps on DEVICE' line or no table")
+    rows, total = [], None
+    for line in table.group(2).splitlines()[2:]:
+        m = re.match(r"^\| (.*) \| (\d+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$", line)
+        if not m:
+            raise ValueError(f"{path}: malformed row {line!r}")
+        name = m.group(1).replace("\\|", "|")
+        row = {"name": name, "count": int(m.group(2)), "total_ms": float(m.group(3)),
+               "ms_per_step": float(m.group(4)), "pct": float(m.group(5))}
+        if name == "(total)":
+            total = row
+        else:
+            row["category"] = "other" if re.fullmatch(r"\(\d+ others\)", name) else category(name)
+            rows.append(row)
+    if total is None:
+        raise ValueError(f"{path}: no (total) row")
+    by_category = {c: 0.0 for c, _ in CATEGORIES}
+    for row in rows:
+        by_category[row["category"]] += row["ms_per_step"]
+    return {"path": path, "steps": int(steps.group(1)), "device": steps.group(2), "table": table.group(1),
+            "rows": rows, "ms_per_step": total["ms_per_step"], "categories": by_category}
+
+
+def profiles(specs):
+    """{precision: {"nin": profile, "torch": profile}} from --profile; a missing file is said, a
+    malformed one fails the report."""
+    found, failures = {}, []
+    for precision, nin_md, torch_md in specs or []:
+        pair = {}
+        for side, path in (("nin", nin_md), ("torch", torch_md)):
+            try:
+                pair[side] = read_profile(path) or {"path": path, "status": "not available", "reason": f"no {path}"}
+            except (OSError, ValueError) as e:
+                failures.append(f"profile {precision} {side}: {e}")
+                pair[side] = {"path": path, "status": "failed", "reason": str(e)}
+        found[precision] = pair
+    return found, failures
+
+
+def short(name):
+    name = name if len(name) <= PROFILE_NAME_CHARS else name[:PROFILE_NAME_CHARS - 1] + "…"
+    return name.replace("|", "\\|")
+
+
+def profile_markdown(found):
+    """gpu.md's "Kernel profile": per precision, time per step by category, then the top kernels
+    of each side by side, then nin-dist's largest kernels that PyTorch does not run."""
+    lines = ["", "## Kernel profile", "",
+             "nin-dist: `log.profile_steps` in the first epoch of the seed rows (not timed), rank 0. PyTorch "
+             "eager: torch.profiler over steps after its timed window. Per step; device time sums every "
+             "stream, so communication beside compute counts too. nin-seed-bf16 is not channels-last; "
+             "PyTorch's bf16 row is."]
+    for precision, pair in found.items():
+        nin, ref = pair["nin"], pair["torch"]
+        lines += ["", f"### {precision}", ""]
+        missing = [f"- {who}: {p['status']}: {p['reason']}" for who, p in (("nin-dist", nin), ("PyTorch", ref))
+                   if "rows" not in p]
+        if missing:
+            lines += missing
+            continue
+        lines += [f"nin-dist: {nin['steps']} steps on {nin['device']}, {nin['table'].lower()}; PyTorch: "
+                  f"{ref['steps']} steps on {ref['device']}, {ref['table'].lower()}.", "",
+                  "| category | nin-dist ms/step | PyTorch ms/step | nin-dist - PyTorch |",
+                  "| --- | ---: | ---: | ---: |"]
+        for c, _ in CATEGORIES:
+            a, b = nin["categories"][c], ref["categories"][c]
+            if a or b:
+                lines.append(f"| {c} | {a:.3f} | {b:.3f} | {a - b:+.3f} |")
+        lines += [f"| total | {nin['ms_per_step']:.3f} | {ref['ms_per_step']:.3f} | "
+                  f"{nin['ms_per_step'] - ref['ms_per_step']:+.3f} |", "",
+                  "| # | nin-dist | ms/step | % | PyTorch | ms/step | % |", "| ---: | --- | ---: | ---: | --- | ---: | ---: |"]
+        for i in range(min(PROFILE_TOP, max(len(nin["rows"]), len(ref["rows"])))):
+            cells = []
+            for p in (nin, ref):
+                r = p["rows"][i] if i < len(p["rows"]) else None
+                cells.append(f"{short(r['name'])} | {r['ms_per_step']:.3f} | {r['pct']:.1f}" if r else " | | ")
+            lines.append(f"| {i + 1} | {cells[0]} | {cells[1]} |")
+        theirs = {r["name"] for r in ref["rows"]}
+        only = [r for r in nin["rows"] if r["name"] not in theirs and not r["name"].startswith("(")][:5]
+        if only:
+            lines += ["", "Where nin-dist spends time PyTorch does not (its largest kernels that PyTorch's table "
+                      "lacks): " + "; ".join(f"{short(r['name'])} {r['ms_per_step']:.3f} ms/step" for r in only) + "."]
+    return lines
+
+
 def cpu_vs_cuda(cpu_dir, cuda_dir):
     """nin-dist's first-epoch train loss on the CPU and on CUDA, same seed, dropout off, TF32 off."""
     cpu = read_jsonl(os.path.join(cpu_dir, "metrics.jsonl"))[0]["train_loss"]
@@ -285,6 +401,8 @@ def markdown(report):
               "warm-up, data on the device. MFU: images/s x FLOP per training image at the row's px "
               f"({train_flop(224) / 1e9:.2f} GFLOP at 224 px) / "
               + (f"{peak['flops'] / 1e12:.0f} TFLOP/s ({peak['what']})." if peak["flops"] else "no known peak.")]
+    if report.get("profile"):
+        lines += profile_markdown(report["profile"])
     return "\n".join(lines) + "\n"
 
 
@@ -302,6 +420,8 @@ def main():
     ap.add_argument("--peak-tflops", type=float, help="dense peak of the card, TFLOP/s (else from its name)")
     ap.add_argument("--json", required=True, help="where to write the report")
     ap.add_argument("--md", help="where to write the Markdown table (it is printed as well)")
+    ap.add_argument("--profile", nargs=3, action="append", metavar=("PRECISION", "NIN_MD", "TORCH_MD"),
+                    help="nin-dist's profile.md and PyTorch's profile table of one precision, side by side")
     a = ap.parse_args()
     if tomllib is None:
         sys.exit("report.py needs Python 3.11+ (tomllib)")
@@ -400,6 +520,8 @@ def main():
         if r.get("test_acc") is not None and r["test_acc"] <= 0.15 and not a.rehearsal:
             print(f"warning: {r['name']}: test accuracy {r['test_acc']:.3f} is near chance (0.1)", file=sys.stderr)
     report["rows"] = rows
+    report["profile"], profile_failures = profiles(a.profile)
+    failures += profile_failures
     report["failures"] = failures
 
     os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)

@@ -19,7 +19,10 @@
 # Knobs (environment): DEADLINE_S (540), EPOCHS (3: nin-dist rows; the first is warm-up),
 # B16_EPOCHS (2), TRAIN_LIMIT/TEST_LIMIT (0 = all), RESIZE (the configs' 224), CTEST_ARGS
 # (which tests; default: all but Slurm, network namespaces and the rehearsal of this script), TIMED_IMAGES (30000 per
-# PyTorch row), COMPILE_MODE (reduce-overhead or max-autotune), BUILD_DIR (build-gpu),
+# PyTorch row), COMPILE_MODE (reduce-overhead or max-autotune), PROFILE_STEPS (20:29: the
+# nin-dist fp32 and bf16 rows' log.profile_steps, in their first epoch, which is not timed),
+# PROFILE_TORCH_STEPS (10: PyTorch eager fp32 and bf16 steps profiled after their timed
+# window; gpu.md's "Kernel profile" puts the two side by side), BUILD_DIR (build-gpu),
 # RESULTS (bench/results), caps in seconds: BUILD_S (240) SUITE_S (180) PAIR_S (60) ROW_S
 # (90) TORCH_S (180), REPORT_S (20: kept for the report).
 set -uo pipefail  # no -e: a failed step is recorded and the next one runs
@@ -40,6 +43,7 @@ if [ $REHEARSE = 1 ]; then  # tiny sizes: the plumbing, not a figure
   : "${EPOCHS:=1}" "${B16_EPOCHS:=1}" "${TRAIN_LIMIT:=128}" "${TEST_LIMIT:=64}" "${RESIZE:=67}"
   : "${CTEST_ARGS:=-R ^PlanBuckets$}" "${TIMED_IMAGES:=128}"
   : "${BEST_MAX_EPOCHS:=1}" "${PAIR_LIMIT:=128}" "${BEST_VAL_SPLIT:=32}"  # of the 128 images, not the config's 5,000
+  : "${PROFILE_STEPS:=0:0}" "${PROFILE_TORCH_STEPS:=1}"  # an epoch of 128 images is one step; bf16 is slow here
   TORCH_FLAGS=(--device cpu --warmup-steps 1 --workers 1 --train-limit 512)
   DEVICE=auto MIN_STEP_S=5
 else
@@ -55,8 +59,11 @@ EPOCHS=${EPOCHS:-3} B16_EPOCHS=${B16_EPOCHS:-2} TRAIN_LIMIT=${TRAIN_LIMIT:-0} TE
 CTEST_ARGS=${CTEST_ARGS:--LE ^(cluster|gpu-rehearsal|fuzz)$ -E ^elastic_(lost_node|slurm)$}
 TIMED_IMAGES=${TIMED_IMAGES:-30000} COMPILE_MODE=${COMPILE_MODE:-reduce-overhead}
 BEST_MAX_EPOCHS=${BEST_MAX_EPOCHS:-1000}
+PROFILE_STEPS=${PROFILE_STEPS:-20:29} PROFILE_TORCH_STEPS=${PROFILE_TORCH_STEPS:-10}
+PROFILES=$RUNS/torch-profile  # PyTorch's profile tables; nin-dist's are its run directories' profile.md
 invocation="DEADLINE_S=$DEADLINE_S EPOCHS=$EPOCHS B16_EPOCHS=$B16_EPOCHS TRAIN_LIMIT=$TRAIN_LIMIT \
-TEST_LIMIT=$TEST_LIMIT RESIZE=${RESIZE:-} TIMED_IMAGES=$TIMED_IMAGES COMPILE_MODE=$COMPILE_MODE CTEST_ARGS='$CTEST_ARGS' $invocation"
+TEST_LIMIT=$TEST_LIMIT RESIZE=${RESIZE:-} TIMED_IMAGES=$TIMED_IMAGES COMPILE_MODE=$COMPILE_MODE \
+PROFILE_STEPS=$PROFILE_STEPS PROFILE_TORCH_STEPS=$PROFILE_TORCH_STEPS CTEST_ARGS='$CTEST_ARGS' $invocation"
 if [ $REHEARSE = 1 ] && [ "$(realpath -m "$RESULTS")" = "$(realpath -m bench/results)" ]; then
   echo "run.sh --rehearse: RESULTS must not be bench/results (a rehearsal is not a figure)" >&2; exit 2
 fi
@@ -84,7 +91,9 @@ left() { echo $((DEADLINE_S - (SECONDS - START))); }
 report() {
   local args=(--plan "$OUT/plan.tsv" --steps "$OUT/steps.tsv" --probe-cache "$OUT/probe.json"
               --command "$invocation" --ctest-args "$CTEST_ARGS" --deadline-s "$DEADLINE_S"
-              --elapsed-s "$((SECONDS - START))" --json "$RESULTS/gpu.json" --md "$RESULTS/gpu.md")
+              --elapsed-s "$((SECONDS - START))" --json "$RESULTS/gpu.json" --md "$RESULTS/gpu.md"
+              --profile fp32 "$RUNS/seed-fp32/profile.md" "$PROFILES/eager-fp32.md"
+              --profile bf16 "$RUNS/seed-bf16/profile.md" "$PROFILES/eager-bf16-cl.md")
   [ $REHEARSE = 1 ] && args+=(--rehearsal)
   "$PY" bench/gpu/report.py "${args[@]}" "$@" > "$OUT/report.txt" 2>&1
   local rc=$?
@@ -169,12 +178,12 @@ if [ $REHEARSE = 1 ]; then
   [ -x "$BIN" ] || record build failed 0 "failed: no $BIN; build it first (scripts/setup.sh build)"
 else
   TORCH_PREFIX=$("$PY" -c 'import torch; print(torch.utils.cmake_prefix_path)')
-  NIN_CMAKE_ARGS=${NIN_CMAKE_ARGS:-"-DCMAKE_BUILD_TYPE=Release -DNIN_WITH_NCCL=ON -DCMAKE_PREFIX_PATH=$TORCH_PREFIX"}
+  NIN_CMAKE_ARGS=${NIN_CMAKE_ARGS:-"-DCMAKE_BUILD_TYPE=Release -DNIN_WITH_NCCL=ON -DNIN_WITH_KINETO=ON -DCMAKE_PREFIX_PATH=$TORCH_PREFIX"}
   # One configure and one build; NIN_CMAKE_ARGS (setup.sh's spans lines) is split into words.
   # shellcheck disable=SC2086,SC2016  # a list of arguments; $1.. expand in the inner shell
   run_step build "${BUILD_S:-240}" bash -c 'build=$1 out=$2; shift 2
     cmake -S . -B "$build" "$@" > "$out/cmake.txt" 2>&1 || { tail -n 30 "$out/cmake.txt"; exit 1; }
-    grep -E "^--   (LibTorch|MPI|NCCL) " "$out/cmake.txt"
+    grep -E "^--   (LibTorch|MPI|NCCL|Kineto) " "$out/cmake.txt"
     cmake --build "$build" -j "$(nproc)"' build "$BUILD" "$OUT" $NIN_CMAKE_ARGS
 fi
 HAVE_BIN=0  # a binary left from an earlier call does not count when this build failed
@@ -204,10 +213,11 @@ B16=(--set train.batch_size=16 --set train.base_batch_size=16)
 EPOCH_COST=""  # wall seconds per epoch of the seed fp32 row, start-up included: sizes the best recipe
 if [ $HAVE_BIN = 1 ]; then
   t0=$SECONDS
-  run_step nin-seed-fp32 "${ROW_S:-90}" "${SEED[@]}" --set train.epochs="$EPOCHS" --run-dir "$RUNS/seed-fp32" \
-    && EPOCH_COST=$(((SECONDS - t0 + EPOCHS - 1) / EPOCHS))
+  PROFILE=(--set log.profile_steps="$PROFILE_STEPS")  # in epoch 1, which report.py does not time
+  run_step nin-seed-fp32 "${ROW_S:-90}" "${SEED[@]}" --set train.epochs="$EPOCHS" "${PROFILE[@]}" \
+    --run-dir "$RUNS/seed-fp32" && EPOCH_COST=$(((SECONDS - t0 + EPOCHS - 1) / EPOCHS))
   run_step nin-seed-bf16 "${ROW_S:-90}" "${SEED[@]}" --set train.epochs="$EPOCHS" --set train.precision=bf16 \
-    --run-dir "$RUNS/seed-bf16"
+    "${PROFILE[@]}" --run-dir "$RUNS/seed-bf16"
   graph_rows=1  # a CUDA graph needs a CUDA build on a GPU
   "$BIN" --version 2>/dev/null | grep -qx "CUDA: available" || graph_rows=0
   for b in 128 16; do
@@ -228,7 +238,8 @@ fi
 
 # ---- 4. The PyTorch rows, one process on the same card (data on the device, warm-up apart) ----
 run_step torch "${TORCH_S:-180}" "$PY" bench/gpu/seed_pipeline.py "${TORCH_FLAGS[@]}" ${RESIZE:+--resize "$RESIZE"} \
-  --timed-images "$TIMED_IMAGES" --compile-mode "$COMPILE_MODE"
+  --timed-images "$TIMED_IMAGES" --compile-mode "$COMPILE_MODE" --profile-steps "$PROFILE_TORCH_STEPS" \
+  --profile-dir "$PROFILES"
 
 # ---- 5. The best recipe, with the epochs that fit in what is left ----
 full=$(sed -n 's/^epochs *= *\([0-9]*\).*/\1/p' configs/fmnist-best.toml)

@@ -9,7 +9,10 @@ Rows (--rows, in this order by default):
   seed-dataloader       the seed's pipeline: torchvision FashionMNIST + Resize per image in a
                         DataLoader with worker processes (d2l's way); a reference, not an anchor
 Each row warms up for --warmup-steps (compilation and CUDA-graph capture happen there), then
-times a window of --timed-images images (whole batches). Prints one JSON line per row's warm-up
+times a window of --timed-images images (whole batches). With --profile-steps N the eager rows
+(PROFILED) then run N more steps under torch.profiler (CPU, and CUDA on a GPU), outside the
+timed window, and write --profile-dir/<row>.md in the format of nin-dist's profile.md
+(log.profile_steps): kernels by device time, ops by host self time. Prints one JSON line per row's warm-up
 (its seconds, compile time included) and one per row's result; a row that cannot run on this
 torch (no torch.compile in 1.13) or fails says so in its own line, and the next row runs.
 Works with torch 1.13 / torchvision 0.14 (Debian 12, CPU) and 2.11 / 0.26; --device cpu with
@@ -33,6 +36,8 @@ ROWS = {
     "compiled-bf16-cl-b16": ("gpu-resident", True, True, True, 16),
     "seed-dataloader": ("seed", False, False, False, 128),
 }
+PROFILED = ("eager-fp32", "eager-bf16-cl")  # beside nin-dist's profiled rows in gpu.md
+TOP_KERNELS, TOP_OPS = 40, 30  # table rows, as src/train/profile.cpp
 
 
 def nin_block(cin, cout, k, s, p):
@@ -131,6 +136,68 @@ def unavailable(compiled, dev):
     return None
 
 
+def profile_table(rows, steps, top):
+    """rows: [(name, count, total_us)], the largest first. The table of src/train/profile.cpp:
+    name, count, total ms, ms/step, % of all rows; `top` rows, then the rest and the total."""
+    total = sum(r[2] for r in rows)
+
+    def line(name, count, us):
+        pct = 100 * us / total if total > 0 else 0
+        return f"| {name.replace('|', chr(92) + '|')} | {count} | {us / 1e3:.3f} | {us / 1e3 / max(steps, 1):.3f} | {pct:.1f} |"
+    out = ["| name | count | total ms | ms/step | % |", "| --- | ---: | ---: | ---: | ---: |"]
+    out += [line(*r) for r in rows[:top]]
+    rest = rows[top:]
+    if rest:
+        out.append(line(f"({len(rest)} others)", sum(r[1] for r in rest), sum(r[2] for r in rest)))
+    out.append(line("(total)", sum(r[1] for r in rows), total))
+    return "\n".join(out) + "\n"
+
+
+def by_name(pairs):
+    """[(name, us)] -> [(name, count, total_us)], the largest total first."""
+    acc = {}
+    for name, us in pairs:
+        count, total = acc.get(name, (0, 0.0))
+        acc[name] = (count + 1, total + us)
+    return sorted(((n, c, t) for n, (c, t) in acc.items()), key=lambda r: -r[2])
+
+
+def profile_steps(name, step, sync, dev, a):
+    """--profile-steps more steps under torch.profiler, outside the timed window: writes
+    --profile-dir/<name>.md. Device events (kernels, memcpys, memsets) by their time, host ops
+    by self time, as nin-dist's profile.md."""
+    from torch.profiler import ProfilerActivity, profile, record_function
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
+    sync()  # the timed window's kernels finish outside the profile
+    with profile(activities=activities) as prof:
+        for _ in range(a.profile_steps):
+            with record_function("torch::step"):
+                step()
+        sync()  # every profiled kernel finishes inside it
+    events = list(prof.events())
+    on_device = [e for e in events if not str(e.device_type).endswith("CPU")]
+    kernels = by_name((e.name, e.time_range.elapsed_us()) for e in on_device)
+    ops = by_name((e.name, e.self_cpu_time_total) for e in events if str(e.device_type).endswith("CPU"))
+    n = a.profile_steps
+    lines = [f"# Profile of {n} steps of {name} (PyTorch {torch.__version__})", "",
+             f"{n} steps on {dev}, recorded by torch.profiler ({', '.join(str(x).split('.')[-1] for x in activities)}),"
+             " after the timed window."]
+    if kernels:
+        lines.append(f"Device time: {sum(k[2] for k in kernels) / 1e3 / n:.3f} ms per step, every stream's kernels, "
+                     "memcpys and memsets summed (streams overlap).")
+    lines.append(f"Host self time: {sum(o[2] for o in ops) / 1e3 / n:.3f} ms per step on the profiled threads.")
+    text = "\n".join(lines) + "\n"
+    if kernels:
+        text += "\n## Kernels by device time\n\n" + profile_table(kernels, n, TOP_KERNELS)
+    text += "\n## Ops by host self time\n\n" + profile_table(ops, n, TOP_OPS)
+    os.makedirs(a.profile_dir, exist_ok=True)
+    path = os.path.join(a.profile_dir, f"{name}.md")
+    with open(path, "w") as f:
+        f.write(text)
+    print(json.dumps({"row": name, "event": "profile", "steps": n, "path": path,
+                      "device_events": len(on_device), "host_events": len(events) - len(on_device)}), flush=True)
+
+
 def run_row(name, a, dev, root):
     pipeline, bf16, cl, compiled, batch = ROWS[name]
     settings = {"row": name, "pipeline": pipeline, "device": str(dev), "precision": "bf16" if bf16 else "fp32",
@@ -176,6 +243,13 @@ def run_row(name, a, dev, root):
         last = step()
     sync()
     secs = time.time() - start
+    if a.profile_steps and name in PROFILED:
+        try:  # a profile that fails costs the row nothing: its own line says why
+            profile_steps(name, step, sync, dev, a)
+        except Exception as e:
+            traceback.print_exc()
+            print(json.dumps({"row": name, "event": "profile", "status": "failed",
+                              "reason": f"{type(e).__name__}: {e}".splitlines()[0]}), flush=True)
     loss_first, loss_last = first.item(), last.item()
     if not math.isfinite(loss_last):
         raise FloatingPointError(f"loss {loss_last} after {steps} timed steps")
@@ -198,6 +272,9 @@ def main():
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--data", default=os.environ.get("NIN_DATA", "/usr/share/datasets/fashion-mnist"))
     ap.add_argument("--train-limit", type=int, default=0, help="draw from the first N training images; 0 = all")
+    ap.add_argument("--profile-steps", type=int, default=0,
+                    help=f"steps to profile after the timed window of {', '.join(PROFILED)}; 0 = none")
+    ap.add_argument("--profile-dir", default=".", help="where the profiles (<row>.md) go")
     a = ap.parse_args()
     rows = [r for r in a.rows.split(",") if r]
     unknown = [r for r in rows if r not in ROWS]
@@ -205,6 +282,8 @@ def main():
         ap.error(f"unknown rows {unknown}; known: {', '.join(ROWS)}")
     if a.warmup_steps < 1:
         ap.error("--warmup-steps must be at least 1")
+    if a.profile_steps < 0:
+        ap.error("--profile-steps must be at least 0")
     dev = torch.device(a.device)
     torch.backends.cudnn.benchmark = True
     failed = False

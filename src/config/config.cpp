@@ -263,6 +263,8 @@ void validate(const Config& c, int world_size) {
           "a captured step (train.cuda_graph = true) runs one micro-batch a step: set it to 1");
   require(!c.cuda_graph || c.trace_steps.empty(), c, "log.trace_steps", str(c.trace_steps),
           "a replayed CUDA graph has no steps to time one by one: set train.cuda_graph = false to trace");
+  require(!c.cuda_graph || c.profile_steps.empty(), c, "log.profile_steps", str(c.profile_steps),
+          "the profiler is not checked with a replayed CUDA graph: set train.cuda_graph = false to profile");
   require(!c.keep_best || c.val_split > 0, c, "checkpoint.keep_best", "true",
           "best.nin is chosen on the validation split: set data.val_split to hold some images out");
   require(c.train_limit == 0 || c.val_split < c.train_limit, c, "data.val_split", str(c.val_split),

@@ -84,6 +84,9 @@
   X(quiet, "log.quiet", bool, false, any_value(), "print only the epoch summaries")                          \
   X(trace_steps, "log.trace_steps", std::string, "", step_range(),                                           \
     "\"A:B\": record steps A to B (0-based, inclusive) of the run's first epoch into trace.json; \"\" = off")   \
+  X(profile_steps, "log.profile_steps", std::string, "", step_range(),                                       \
+    "\"A:B\": profile steps A to B (0-based, inclusive) of the run's first epoch on rank 0 into "            \
+    "profile.json and profile.md; \"\" = off")                                                               \
                                                                                                              \
   X(run_dir, "run.dir", std::string, "runs/default", path("must name a directory"),                          \
     "run directory: checkpoints, metrics, plots")

@@ -28,6 +28,7 @@
 #include "train/meter.h"
 #include "train/optim.h"
 #include "train/precision.h"
+#include "train/profile.h"
 #include "train/replicas.h"
 #include "train/run.h"
 #include "train/run_info.h"
@@ -89,6 +90,7 @@ class Trainer {
   EpochMeter meter_;
   std::optional<StaticStep> step_;
   std::unique_ptr<Trace> trace_;  // log.trace_steps; nullptr when off
+  std::unique_ptr<Profile> profile_;  // log.profile_steps on rank 0; nullptr when off
   double flops_per_image_ = 0;    // training FLOPs at data.resize, counted once from the model
   double peak_flops_ = 0;         // the device's dense peak FLOP/s; NaN when unknown (a CPU)
   std::unique_ptr<GraphStep> graph_;  // train.cuda_graph: the step captured once, then replayed
@@ -146,6 +148,7 @@ Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& pr
   trace_ = Trace::from_config(cfg, device_, *control_, rank_, run_->dir(), [this](const std::string& s) { run_->say(s); });
   step_->trace(trace_.get());
   reducer_->observe(trace_.get());
+  profile_ = Profile::from_config(cfg, device_, rank_, run_->dir(), [this](const std::string& s) { run_->say(s); });
   if (cfg.cuda_graph) {
     graph_ = make_graph_step(device_, [this](const torch::Tensor& x, const torch::Tensor& y) {
       step_->run_captured_body(x, y);
@@ -186,12 +189,14 @@ bool Trainer::epoch(int64_t epoch) {
   double recorded_loss = std::nan("");  // the ranks' mean loss of the epoch so far, at the last record
   while (!loader_->done()) {
     if (trace_) trace_->start_step(run_->state().step_in_epoch);
+    if (profile_) profile_->start_step(run_->state().step_in_epoch);
     Span data(trace_.get(), Phase::kData);
     const auto batch = loader_->next();
     data.end();
     run_->start_stop_vote();  // in flight during the step: preemption costs the step no wait
     step(batch);
     if (trace_) trace_->end_step();
+    if (profile_) profile_->end_step();
     images += batch.images();
     if (cfg_.check_every > 0 && run_->state().global_step % cfg_.check_every == 0)
       check_replicas(*model_, *control_, run_->state().global_step, epoch);
@@ -227,6 +232,7 @@ bool Trainer::epoch(int64_t epoch) {
     }
   }
   const double epoch_s = seconds_since(start);
+  if (profile_) profile_->end_epoch();  // after the clock: its device syncs and files are not the epoch's
   progress.finish();
   grad_comm_->check();
   settle();

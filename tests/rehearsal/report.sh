@@ -33,3 +33,20 @@ assert rows["torch-eager-bf16-cl"]["precision"] == "bf16" and rows["torch-eager-
 assert rows["torch-eager-fp32"]["warmup_s"] > 0
 '
 pass "every row listed, the rehearsal marked, the committed report untouched"
+
+# The kernel profile: nin-dist's profile.md of its seed rows (log.profile_steps) and PyTorch's
+# eager rows (torch.profiler), CPU ops here, side by side in gpu.md and whole in gpu.json.
+check_report "$WORK/out/gpu.json" '
+assert set(r["profile"]) == {"fp32", "bf16"}, r["profile"].keys()
+for precision, pair in r["profile"].items():
+    for side, p in pair.items():
+        assert p.get("rows"), (precision, side, p)
+        assert p["table"] == "Ops by host self time" and p["device"].startswith("cpu"), p
+        assert p["steps"] == 1, (precision, side, p["steps"])  # PROFILE_STEPS=0:0, PROFILE_TORCH_STEPS=1
+        assert abs(sum(x["pct"] for x in p["rows"]) - 100) < 1, (precision, side)
+        assert p["categories"]["conv/gemm"] > 0, (precision, side, p["categories"])
+'
+for section in "## Kernel profile" "### fp32" "### bf16" "| category | nin-dist ms/step | PyTorch ms/step |"; do
+  grep -qF "$section" "$WORK/out/gpu.md" || fail "gpu.md lacks '$section'"
+done
+pass "gpu.md and gpu.json hold both profiles of fp32 and bf16"

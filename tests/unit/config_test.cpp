@@ -151,6 +151,23 @@ TEST(Config, TraceStepsTakeARange) {
             std::string::npos);
 }
 
+// log.profile_steps: the same ranges as log.trace_steps, named as its own key; not with a graph.
+TEST(Config, ProfileStepsTakeARange) {
+  for (const char* ok : {"", "0:0", "20:29"})
+    EXPECT_NO_THROW(nin::train::validate(nin::train::load_config("", {std::string("log.profile_steps=\"") + ok + "\""}), 1))
+        << ok;
+  for (const char* bad : {"3:1", "x", "1:", "-1:2"}) {
+    const auto c = nin::train::load_config("", {std::string("log.profile_steps=\"") + bad + "\""});
+    const auto msg = nin::test::input_error([&] { nin::train::validate(c, 1); });
+    EXPECT_NE(msg.find(std::string("log.profile_steps = '") + bad + "' is out of range: must be \"A:B\""),
+              std::string::npos) << bad << " -> " << msg;
+  }
+  const auto graph = nin::train::load_config("", {"log.profile_steps=2:6", "train.cuda_graph=true"});
+  EXPECT_NE(nin::test::input_error([&] { nin::train::validate(graph, 1); })
+                .find("log.profile_steps = '2:6' is out of range: the profiler is not checked with a replayed CUDA graph"),
+            std::string::npos);
+}
+
 TEST(Config, RetiredKeysStillLoadFromFiles) {
   const auto c = nin::train::from_toml("[train]\nforeach = true\nlr = 0.1\n", "old.toml");
   EXPECT_DOUBLE_EQ(c.lr, 0.1);
@@ -229,6 +246,7 @@ TEST(Config, CanonicalTomlOfTheDefaultsIsFixed) {
       "every = 20\n"
       "quiet = false\n"
       "trace_steps = ''\n"
+      "profile_steps = ''\n"
       "\n"
       "[run]\n"
       "dir = 'runs/default'\n";
