@@ -45,8 +45,11 @@ grep -q "warning: non-finite gradient" "$WORK/err.txt" || fail "the warning is n
 grep -q "warning:" "$WORK/out.txt" && fail "a warning went to stdout"
 hidden=$(find "$RUN" -name '.*' ! -name '.' | head -n 3)
 [ -z "$hidden" ] || fail "hidden files left in the run directory: $hidden"
-"$NIN" --config "$SMOKE" --run-dir "$RUN" --resume auto --set train.epochs=1 --set data.train_limit=256 \
-  --set dist.on_nonfinite=skip | grep -q "has completed its 1 epochs" || fail "a finished run did not say so"
+# Into a variable, not a pipe: grep -q would stop reading at the match, and the final line
+# after it would end nin-dist with SIGPIPE.
+out=$("$NIN" --config "$SMOKE" --run-dir "$RUN" --resume auto --set train.epochs=1 --set data.train_limit=256 \
+  --set dist.on_nonfinite=skip)
+grep -q "has completed its 1 epochs" <<<"$out" || fail "a finished run did not say so: $out"
 pass "--resume auto: fresh start said, completion only when true; warnings on stderr; no hidden files"
 
 # export never overwrites unless told to; import never does.

@@ -59,6 +59,7 @@ epochs=$(/usr/bin/python3 -c 'import json,sys; print(*[json.loads(l)["epoch"] fo
 [ "$epochs" = "1" ] || fail "the new run's metrics.jsonl holds epochs $epochs"
 [ "$(cd "$RUN" && ls ckpt-step*.nin)" = "ckpt-step0000000002.nin" ] || fail "the new run's checkpoints: $(ls "$RUN")"
 [ "$(tail -n +2 "$RUN/metrics.csv" | wc -l)" -eq 1 ] || fail "the new run's metrics.csv is not one record"
-"$NIN" evaluate "$RUN/best.nin" --test-limit 32 | grep -qE "\([0-9]+/32 correct\)" || fail "the new best.nin does not evaluate"
+out=$("$NIN" evaluate "$RUN/best.nin" --test-limit 32)  # not a pipe: grep -q would leave it a SIGPIPE
+grep -qE "\([0-9]+/32 correct\)" <<<"$out" || fail "the new best.nin does not evaluate: $out"
 [ ! -e "$RUN/nin-dist.lock" ] || fail "nin-dist.lock left behind after --overwrite"
 pass "--overwrite moves the earlier run aside whole and starts over"
