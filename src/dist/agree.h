@@ -3,8 +3,6 @@
 
 #include <cstdint>
 #include <stdexcept>
-#include <string>
-#include <vector>
 
 #include <torch/types.h>
 
@@ -41,22 +39,6 @@ inline bool same_on_all_ranks(Communicator& comm, const torch::Tensor& values) {
   comm.allreduce(both, ReduceOp::kMax);
   const int64_t n = values.numel();
   return torch::equal(both.slice(0, 0, n), -both.slice(0, n, 2 * n));
-}
-
-// Every rank's `mine`, cut to `max_bytes`, in rank order, on every rank: a sum allreduce of
-// rows that are zero but for each rank's own (an all-gather from the allreduce every
-// communicator has). For a few names once a run, not for a hot path.
-inline std::vector<std::string> gather_strings(Communicator& comm, const std::string& mine, int64_t max_bytes) {
-  auto rows = torch::zeros({comm.size(), max_bytes}, torch::kInt64);
-  auto own = rows[comm.rank()];  // a view: writes go into `rows`
-  for (size_t i = 0; i < mine.size() && int64_t(i) < max_bytes; ++i)
-    own[int64_t(i)] = int64_t{static_cast<unsigned char>(mine[i])};
-  comm.allreduce(rows, ReduceOp::kSum);
-  const auto r = rows.accessor<int64_t, 2>();
-  std::vector<std::string> out(size_t(comm.size()));
-  for (int64_t k = 0; k < comm.size(); ++k)
-    for (int64_t i = 0; i < max_bytes && r[k][i] != 0; ++i) out[size_t(k)] += static_cast<char>(r[k][i]);
-  return out;
 }
 
 }  // namespace nin::dist

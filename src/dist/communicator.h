@@ -1,8 +1,11 @@
 // The collectives a data-parallel trainer needs, behind one small interface.
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <torch/types.h>
 
@@ -31,6 +34,12 @@ class Communicator {
   virtual std::unique_ptr<Work> allreduce_async(torch::Tensor tensor, ReduceOp op) = 0;
   virtual void broadcast(torch::Tensor tensor, int root) = 0;
   virtual void barrier() = 0;
+  // Every rank's `mine`, in rank order, on every rank (MPI_Allgatherv): element r is rank
+  // r's tensor. Sizes along dim 0 may differ between ranks; the dtype and the shape of a row
+  // (dims 1..) must not, else std::invalid_argument naming the first rank that differs, on
+  // every rank. Blocking, with the timeout; the results are views of one new buffer (a world
+  // of one returns `mine`). For small messages now and then (names, trace spans), not the step.
+  virtual std::vector<torch::Tensor> allgather(const torch::Tensor& mine) = 0;
   // Throws what a background watchdog found since the last call (CollectiveTimeout,
   // NcclError), else returns at once: no host sync, so it fits any point of the loop.
   // Backends whose Work::wait() already waits on the host (local, MPI) have nothing to add.
@@ -49,5 +58,18 @@ class Communicator {
 
 // A world of one: every collective completes at once and leaves its tensor unchanged.
 std::unique_ptr<Communicator> make_local_communicator();
+
+// Every rank's `mine`, in rank order, on every rank: one allgather of the bytes. Needs a
+// communicator for CPU tensors (local, MPI).
+inline std::vector<std::string> allgather_strings(Communicator& comm, const std::string& mine) {
+  auto bytes = torch::empty({int64_t(mine.size())}, torch::kUInt8);
+  std::copy(mine.begin(), mine.end(), reinterpret_cast<char*>(bytes.data_ptr<uint8_t>()));
+  std::vector<std::string> out;
+  for (const auto& theirs : comm.allgather(bytes)) {
+    const auto* data = reinterpret_cast<const char*>(theirs.data_ptr<uint8_t>());
+    out.emplace_back(data, data + theirs.numel());
+  }
+  return out;
+}
 
 }  // namespace nin::dist

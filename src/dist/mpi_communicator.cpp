@@ -1,13 +1,16 @@
 // MPI backend: non-blocking collectives on CPU tensors, polled until done or timed out.
 #include "dist/mpi_communicator.h"
 
+#include <algorithm>
 #include <climits>
 #include <memory>
+#include <numeric>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 
+#include "dist/allgather_header.h"
 #include "dist/mpi_check.h"
 #include "dist/mpi_wait.h"
 #include "dist/where.h"
@@ -80,10 +83,11 @@ struct Where {
 
 class MpiWork final : public Work {
  public:
-  // `tensor` keeps the buffer alive while MPI writes to it; divide_by > 0 for kAvg.
+  // `tensor` keeps the buffer alive while MPI writes to it, `also` anything else MPI reads
+  // (an allgatherv's counts); divide_by > 0 for kAvg.
   MpiWork(std::shared_ptr<CommHandle> comm, MPI_Request request, torch::Tensor tensor,
-          int divide_by, std::string what, Where where)
-      : comm_(std::move(comm)), request_(request), tensor_(std::move(tensor)),
+          int divide_by, std::string what, Where where, std::shared_ptr<void> also = nullptr)
+      : comm_(std::move(comm)), request_(request), tensor_(std::move(tensor)), also_(std::move(also)),
         divide_by_(divide_by), what_(std::move(what)), where_(std::move(where)) {}
 
   // An unfinished collective cannot be cancelled or freed (MPI forbids both for
@@ -95,6 +99,7 @@ class MpiWork final : public Work {
     int flag = 0;
     if (MPI_Test(&request_, &flag, MPI_STATUS_IGNORE) == MPI_SUCCESS && flag) return;
     static_cast<void>(new torch::Tensor(std::move(tensor_)));               // intentional leak
+    if (also_) static_cast<void>(new std::shared_ptr<void>(std::move(also_)));  // intentional leak
     static_cast<void>(new std::shared_ptr<CommHandle>(std::move(comm_)));  // intentional leak
   }
 
@@ -143,6 +148,7 @@ class MpiWork final : public Work {
   std::shared_ptr<CommHandle> comm_;
   MPI_Request request_;
   torch::Tensor tensor_;
+  std::shared_ptr<void> also_;
   int divide_by_;
   std::string what_;  // "allreduce of N bytes", for the timeout message
   Where where_;
@@ -198,6 +204,48 @@ class MpiCommunicator final : public Communicator {
     MPI_Request request = MPI_REQUEST_NULL;
     NIN_MPI_CHECK(MPI_Ibarrier(comm_->comm, &request));
     MpiWork(comm_, request, torch::Tensor(), 0, "barrier", where_).wait();
+  }
+
+  // Two collectives: every rank's header (rows, dtype, row shape), then the bytes, each
+  // rank's at its offset in one buffer (MPI_IN_PLACE: a rank's own rows are copied there).
+  std::vector<torch::Tensor> allgather(const torch::Tensor& mine_in) override {
+    check_allgather_input(mine_in, "allgather");
+    check_tensor(mine_in, "allgather");
+    const torch::Tensor mine = mine_in.contiguous();  // rows in memory order
+    const int size = where_.size;
+    auto headers = torch::empty({size, kAllgatherHeader}, torch::kLong);
+    const AllgatherHeader own = allgather_header(mine);
+    std::copy(own.begin(), own.end(), headers[where_.rank].data_ptr<int64_t>());
+    MPI_Request request = MPI_REQUEST_NULL;
+    NIN_MPI_CHECK(MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, headers.data_ptr(),
+                                 static_cast<int>(kAllgatherHeader), MPI_INT64_T, comm_->comm, &request));
+    MpiWork(comm_, request, headers, 0, "allgather of the sizes", where_).wait();
+    const std::vector<int64_t> rows = allgather_rows(headers.data_ptr<int64_t>(), size, "allgather");
+
+    // Bytes per rank and offsets, in MPI's int; the same on every rank, so a refusal is too.
+    const int64_t row_bytes = own[3] * int64_t(mine.element_size());
+    auto counts = std::make_shared<std::vector<int>>(size_t(2 * size));  // counts, then offsets
+    int64_t total = 0;
+    for (int r = 0; r < size; ++r) {
+      (*counts)[size_t(r)] = static_cast<int>(rows[size_t(r)] * row_bytes);
+      (*counts)[size_t(size + r)] = static_cast<int>(total);
+      total += rows[size_t(r)] * row_bytes;
+      if (total > INT_MAX) {
+        throw std::invalid_argument("allgather: more than " + std::to_string(INT_MAX) +
+                                    " bytes in all exceed MPI's int count");
+      }
+    }
+    std::vector<int64_t> shape = mine.sizes().vec();
+    shape[0] = std::accumulate(rows.begin(), rows.end(), int64_t{0});
+    auto all = torch::empty(shape, mine.options());
+    const int64_t before = std::accumulate(rows.begin(), rows.begin() + where_.rank, int64_t{0});
+    all.narrow(0, before, mine.size(0)).copy_(mine);
+    if (total > 0) {
+      NIN_MPI_CHECK(MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, all.data_ptr(), counts->data(),
+                                    counts->data() + size, MPI_BYTE, comm_->comm, &request));
+      MpiWork(comm_, request, all, 0, describe("allgather", all), where_, counts).wait();
+    }
+    return all.split_with_sizes(rows, 0);
   }
 
  private:

@@ -10,8 +10,8 @@
 
 namespace nin::dist {
 
-// Non-blocking collectives (MPI_Iallreduce, MPI_Ibcast, MPI_Ibarrier) polled with
-// MPI_Test until done or until `timeout` passes, which becomes CollectiveTimeout.
+// Non-blocking collectives (MPI_Iallreduce, MPI_Ibcast, MPI_Ibarrier, MPI_Iallgatherv)
+// polled with MPI_Test until done or until `timeout` passes, which becomes CollectiveTimeout.
 std::unique_ptr<Communicator> make_mpi_communicator(MPI_Comm comm, std::chrono::milliseconds timeout);
 
 }  // namespace nin::dist

@@ -7,7 +7,7 @@
 #include <torch/version.h>
 
 #include "data/fashion_mnist.h"
-#include "dist/agree.h"
+#include "dist/communicator.h"
 #include "dist/factory.h"
 #include "dist/process.h"
 #include "format/atomic_file.h"
@@ -15,11 +15,6 @@
 
 namespace nin::train {
 namespace fs = std::filesystem;
-namespace {
-
-constexpr int64_t kRowChars = 256;  // bytes of "host\tdevice" each rank sends; longer is cut
-
-}  // namespace
 
 BuildInfo build_info() {
   return {NIN_VERSION,
@@ -31,7 +26,7 @@ BuildInfo build_info() {
 
 void write_run_json(const fs::path& run_dir, dist::Communicator& control, const std::string& host,
                     const std::string& device, int64_t num_nodes) {
-  const auto rows = dist::gather_strings(control, host + "\t" + device, kRowChars);
+  const auto rows = dist::allgather_strings(control, host + "\t" + device);
   if (control.rank() != 0) return;
   nlohmann::json ranks = nlohmann::json::array();
   for (int64_t k = 0; k < control.size(); ++k) {

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config_rules.h"
-#include "dist/agree.h"
+#include "dist/communicator.h"
 #include "dist/where.h"
 #include "format/atomic_file.h"
 
@@ -16,26 +16,14 @@ namespace {
 
 constexpr int kComputeLane = 0;  // tid
 constexpr int kCommLane = 1;
-constexpr int64_t kColumns = 6;     // phase, step, bucket, bytes, ts (us), dur (us)
-constexpr int64_t kHostBytes = 255;  // a host name's, at most
-
-// Every rank's rows of a [n, cols] double tensor (or its NUL-padded bytes): one max
-// allreduce for the longest, one sum allreduce of a [world, longest, cols] block that
-// each rank fills in its own row. Small: a few spans a step for a few steps.
-torch::Tensor gather_rows(dist::Communicator& comm, const torch::Tensor& rows, int rank) {
-  const int64_t longest = dist::max_over_ranks(comm, rows.size(0));
-  auto all = torch::zeros({comm.size(), longest, rows.size(1)}, rows.options());
-  all[rank].narrow(0, 0, rows.size(0)).copy_(rows);
-  comm.allreduce(all, dist::ReduceOp::kSum);
-  return all;
-}
+constexpr int64_t kColumns = 6;  // phase, step, bucket, bytes, ts (us), dur (us)
 
 // Chrome's trace event format: per rank (pid) its name and lanes, then its spans; `all`
-// holds each rank's rows (gather_rows), `counts` how many are real, `hosts` their names.
-nlohmann::json chrome_trace(const torch::Tensor& all, const torch::Tensor& counts,
-                            const std::vector<std::string>& hosts, const std::string& steps) {
+// holds each rank's [n, kColumns] rows (Communicator::allgather), `hosts` their names.
+nlohmann::json chrome_trace(const std::vector<torch::Tensor>& all, const std::vector<std::string>& hosts,
+                            const std::string& steps) {
   using nlohmann::json;
-  const auto world = int(all.size(0));
+  const auto world = int(all.size());
   json events = json::array();
   for (int pid = 0; pid < world; ++pid) {
     const std::string& h = hosts[size_t(pid)];
@@ -44,7 +32,7 @@ nlohmann::json chrome_trace(const torch::Tensor& all, const torch::Tensor& count
     events.push_back({{"name", "process_sort_index"}, {"ph", "M"}, {"pid", pid}, {"args", {{"sort_index", pid}}}});
     for (const auto& [tid, lane] : {std::pair{kComputeLane, "compute"}, std::pair{kCommLane, "communication"}})
       events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", pid}, {"tid", tid}, {"args", {{"name", lane}}}});
-    const auto mine = all[pid].narrow(0, 0, int64_t(counts[pid][0][0].item<double>()));
+    const auto& mine = all[size_t(pid)];
     const auto v = mine.accessor<double, 2>();
     for (int64_t i = 0; i < mine.size(0); ++i) {
       const auto phase = static_cast<Phase>(int(v[i][0]));
@@ -151,12 +139,11 @@ void Trace::close() {
   }
   records_.clear();
   // Collectives: every rank closes the window at the same step.
-  const auto counts = gather_rows(control_, torch::tensor({{double(rows.size(0))}}, torch::kDouble), rank_);
-  const auto all = gather_rows(control_, rows, rank_);
-  const auto hosts = dist::gather_strings(control_, dist::this_host(), kHostBytes);
+  const auto all = control_.allgather(rows);
+  const auto hosts = dist::allgather_strings(control_, dist::this_host());
   if (rank_ != 0) return;
   const auto path = dir_ / "trace.json";
-  format::write_atomically(path, {chrome_trace(all, counts, hosts, steps_).dump(1)}, "trace");
+  format::write_atomically(path, {chrome_trace(all, hosts, steps_).dump(1)}, "trace");
   say_("trace: steps " + steps_ + " of every rank written to " + path.string() +
        " (chrome://tracing, ui.perfetto.dev)");
 }

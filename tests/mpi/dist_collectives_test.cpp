@@ -4,6 +4,7 @@
 
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "dist/factory.h"
 #include "dist/mpi_check.h"
@@ -20,6 +21,12 @@ const std::vector<torch::ScalarType> kTypes = {torch::kFloat, torch::kDouble, to
 const std::vector<int64_t> kSizes = {1, 7, 1000003};  // elements; 1000003 is prime
 
 std::unique_ptr<Communicator> world() { return make_mpi_communicator(MPI_COMM_WORLD, kTimeout); }
+
+int max_rank(Communicator& comm) {
+  auto t = torch::tensor({comm.rank()}, torch::kInt);
+  comm.allreduce(t, ReduceOp::kMax);
+  return t.item<int>();
+}
 
 // Element i of rank r holds r + i % 7, so misplaced elements show up too.
 torch::Tensor pattern(int64_t n, torch::ScalarType type) {
@@ -179,6 +186,95 @@ TEST(MpiCommunicator, RejectsBadArguments) {
   EXPECT_THROW(comm->broadcast(torch::ones({4}), -1), std::invalid_argument);
   EXPECT_THROW(make_mpi_communicator(MPI_COMM_WORLD, std::chrono::milliseconds(0)),
                std::invalid_argument);
+}
+
+// Rank r contributes r + 1 rows of value r: sum(r + 1) rows in all, in rank order.
+TEST(MpiCommunicator, AllgatherRowsInRankOrder) {
+  auto comm = world();
+  const int64_t r = comm->rank();
+  const int64_t s = comm->size();
+  for (auto type : {torch::kFloat, torch::kDouble, torch::kInt, torch::kLong, torch::kByte}) {
+    SCOPED_TRACE(c10::toString(type));
+    const auto all = comm->allgather(torch::full({r + 1, 3}, double(r), type));
+    ASSERT_EQ(int64_t(all.size()), s);
+    for (int64_t k = 0; k < s; ++k) {
+      EXPECT_TRUE(torch::equal(all[size_t(k)], torch::full({k + 1, 3}, double(k), type))) << k;
+    }
+    const auto rows = torch::cat(all);
+    EXPECT_EQ(rows.size(0), s * (s + 1) / 2);
+    EXPECT_EQ(rows.sum().item<double>(), double((s - 1) * s * (s + 1)));  // 3 columns x sum of k(k+1)
+  }
+}
+
+// A rank with no rows, or none at all, is fine: rank r contributes r rows.
+TEST(MpiCommunicator, AllgatherEmptyRanks) {
+  auto comm = world();
+  const int64_t r = comm->rank();
+  const auto all = comm->allgather(torch::full({r, 2, 2}, double(r)));
+  for (int64_t k = 0; k < comm->size(); ++k) {
+    EXPECT_TRUE(torch::equal(all[size_t(k)], torch::full({k, 2, 2}, double(k)))) << k;
+  }
+  for (const auto& none : comm->allgather(torch::empty({0, 6}, torch::kDouble))) {
+    EXPECT_EQ(none.sizes().vec(), (std::vector<int64_t>{0, 6}));
+  }
+}
+
+// Channels-last (dense, not contiguous) rows arrive in logical order.
+TEST(MpiCommunicator, AllgatherChannelsLast) {
+  auto comm = world();
+  const auto nchw = torch::arange(2 * 3 * 4 * 5, torch::kFloat).view({2, 3, 4, 5});
+  const auto all = comm->allgather((nchw + comm->rank()).contiguous(torch::MemoryFormat::ChannelsLast));
+  for (int k = 0; k < comm->size(); ++k) EXPECT_TRUE(torch::equal(all[size_t(k)], nchw + k)) << k;
+}
+
+TEST(MpiCommunicator, AllgatherStringsOfDifferentLengths) {
+  auto comm = world();
+  const int r = comm->rank();
+  const auto mine = [](int k) { return std::string(size_t(k) * 37, char('a' + k % 26)); };  // "" on rank 0
+  const auto all = allgather_strings(*comm, mine(r));
+  ASSERT_EQ(int(all.size()), comm->size());
+  for (int k = 0; k < comm->size(); ++k) EXPECT_EQ(all[size_t(k)], mine(k)) << k;
+  const std::string with_nul("a\0b\tc", 5);  // bytes, not C strings
+  for (const auto& s : allgather_strings(*comm, with_nul)) EXPECT_EQ(s, with_nul);
+}
+
+// Every rank sees every rank's dtype and row shape, so all of them refuse a mismatch alike,
+// and stay in step for the next collective.
+TEST(MpiCommunicator, AllgatherRefusesMismatchOnEveryRank) {
+  auto comm = world();
+  const int r = comm->rank();
+  const int last = comm->size() - 1;
+  const auto message_of = [&](const torch::Tensor& mine) -> std::string {
+    try {
+      comm->allgather(mine);
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+    return "";
+  };
+  const std::string dtype = message_of(torch::ones({2, 3}, r == last ? torch::kDouble : torch::kFloat));
+  const std::string shape = message_of(torch::ones({2, 3 + (r == last ? 1 : 0)}));
+  const std::string dims = message_of(r == last ? torch::ones({2, 3, 1}) : torch::ones({2, 3}));
+  if (comm->size() == 1) {
+    EXPECT_EQ(dtype + shape + dims, "");  // no one to differ from
+  } else {
+    const std::string on = " on rank " + std::to_string(last) + " but ";
+    EXPECT_EQ(dtype, "allgather: dtype Double" + on + "Float on rank 0");
+    EXPECT_EQ(shape, "allgather: row shape (dims 1..) [4]" + on + "[3] on rank 0");
+    EXPECT_EQ(dims, "allgather: row shape (dims 1..) [3, 1]" + on + "[3] on rank 0");
+  }
+  EXPECT_THROW(comm->allgather(torch::tensor(1.0)), std::invalid_argument);  // no rows: before any message
+  EXPECT_EQ(max_rank(*comm), last);  // still in step
+}
+
+TEST(LocalCommunicator, AllgatherReturnsItsInput) {
+  auto comm = make_local_communicator();
+  const auto mine = torch::arange(6, torch::kLong).view({3, 2});
+  const auto all = comm->allgather(mine);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_TRUE(all[0].is_same(mine));
+  EXPECT_EQ(allgather_strings(*comm, "host\tcpu"), std::vector<std::string>{"host\tcpu"});
+  EXPECT_THROW(comm->allgather(torch::tensor(1.0)), std::invalid_argument);
 }
 
 }  // namespace

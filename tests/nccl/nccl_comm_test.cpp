@@ -141,7 +141,7 @@ TEST(NcclComm, RefusesAMissingDevice) {
 }
 
 // A world of one on a real GPU: sum and average leave the data unchanged, broadcast from
-// rank 0 too, and every wait path works. Skipped where no GPU is visible.
+// rank 0 and allgather too, and every wait path works. Skipped where no GPU is visible.
 TEST(NcclComm, OneRankCollectivesOnGpu) {
   if (visible_devices() == 0) GTEST_SKIP() << "no CUDA device on this host";
   constexpr size_t kCount = 1000;
@@ -164,6 +164,8 @@ TEST(NcclComm, OneRankCollectivesOnGpu) {
     EXPECT_TRUE(avg.test());
     NcclWork bcast = comm.broadcast(data, kCount, ncclFloat32, /*root=*/0, compute);
     bcast.wait(compute);
+    NcclWork gather = comm.allgather(data, data, kCount, ncclFloat32, compute);  // one rank, in place
+    gather.wait(compute);
     comm.synchronize();
     EXPECT_NO_THROW(comm.check());  // nothing hung, nothing failed
   }

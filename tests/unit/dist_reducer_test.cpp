@@ -93,6 +93,7 @@ class CountingCommunicator final : public Communicator {
   }
   void broadcast(torch::Tensor tensor, int root) override { local_->broadcast(tensor, root); }
   void barrier() override {}
+  std::vector<torch::Tensor> allgather(const torch::Tensor& mine) override { return local_->allgather(mine); }
   int allreduces = 0;
 
  private:

@@ -1,6 +1,7 @@
 // NcclBackend: LibTorch's current stream and dtypes onto the raw NcclComm.
 #include "dist/nccl/nccl_backend.h"
 
+#include <algorithm>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -11,6 +12,7 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/types.h>
 
+#include "dist/allgather_header.h"
 #include "dist/nccl/nccl_comm.h"
 #include "dist/nccl/nccl_dtype.h"
 
@@ -61,6 +63,34 @@ class NcclBackend final : public Communicator {
     work.synchronize();
   }
 
+  // ncclAllGather wants equal counts: every rank's header first (its rows decide the
+  // buffer), then the rows padded to the longest rank's, each rank's cut back to its own.
+  // Rare, so both wait on the host, with the timeout.
+  std::vector<torch::Tensor> allgather(const torch::Tensor& mine_in) override {
+    check_allgather_input(mine_in, "NCCL allgather");
+    check_tensor(mine_in, "allgather");
+    const torch::Tensor mine = mine_in.contiguous();  // rows in memory order
+    const int size = comm_.size();
+    const int rank = comm_.rank();
+    const AllgatherHeader own = allgather_header(mine);
+    const auto on_device = torch::TensorOptions().device(torch::kCUDA, device_);
+    auto headers = torch::empty({size, kAllgatherHeader}, on_device.dtype(torch::kLong));
+    headers[rank].copy_(torch::tensor(std::vector<int64_t>(own.begin(), own.end()), torch::kLong));
+    gather_sync(headers[rank], headers);
+    const auto host_headers = headers.cpu();  // ready: gather_sync waited on the host
+    const std::vector<int64_t> rows = allgather_rows(host_headers.data_ptr<int64_t>(), size, "NCCL allgather");
+
+    std::vector<int64_t> shape = mine.sizes().vec();
+    shape[0] = *std::max_element(rows.begin(), rows.end());
+    shape.insert(shape.begin(), size);
+    auto all = torch::empty(shape, mine.options());  // [size, longest, row...]
+    all[rank].narrow(0, 0, mine.size(0)).copy_(mine);
+    if (all.numel() > 0) gather_sync(all[rank], all);
+    std::vector<torch::Tensor> out;
+    for (int r = 0; r < size; ++r) out.push_back(all[r].narrow(0, 0, rows[size_t(r)]));
+    return out;
+  }
+
   void check() override { comm_.check(); }
   void watch(const std::string& what) override { comm_.watch(current_stream(), what); }
 
@@ -72,6 +102,14 @@ class NcclBackend final : public Communicator {
 
  private:
   cudaStream_t current_stream() const { return c10::cuda::getCurrentCUDAStream(device_).stream(); }
+
+  // `all` holds every rank's slice (`mine`, a view of `all`, is this rank's); host sync.
+  void gather_sync(const torch::Tensor& mine, const torch::Tensor& all) {
+    NcclWork work = comm_.allgather(mine.data_ptr(), all.data_ptr(), static_cast<size_t>(mine.numel()),
+                                    to_nccl(all.scalar_type()), current_stream());
+    keep_until_done(all);
+    work.synchronize();
+  }
 
   void check_tensor(const torch::Tensor& tensor, const char* op) const {
     if (!tensor.defined()) throw std::invalid_argument(std::string("NCCL ") + op + ": undefined tensor");

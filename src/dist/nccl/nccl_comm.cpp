@@ -245,6 +245,16 @@ NcclWork NcclComm::broadcast(void* data, size_t count, ncclDataType_t type, int 
   return record_done_locked("broadcast", count);
 }
 
+NcclWork NcclComm::allgather(const void* send, void* recv, size_t count, ncclDataType_t type,
+                             cudaStream_t compute_stream) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ensure_usable_locked("allgather");
+  DeviceGuard guard(device_);
+  order_after_locked(compute_stream);
+  settle_locked(ncclAllGather(send, recv, count, type, comm_, stream_), "allgather", count);
+  return record_done_locked("allgather", count);
+}
+
 void NcclComm::synchronize() {
   cudaEvent_t event = nullptr;
   {

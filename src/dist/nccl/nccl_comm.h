@@ -47,7 +47,7 @@ class NcclWork {
 
   NcclComm* comm_;
   cudaEvent_t done_;
-  const char* op_;  // "allreduce", "broadcast": for messages
+  const char* op_;  // "allreduce", "broadcast", "allgather": for messages
   size_t count_;    // elements
   bool finished_ = false;
 };
@@ -72,6 +72,9 @@ class NcclComm final : private Watched {
   // already queued on `compute_stream`.
   NcclWork allreduce(void* data, size_t count, ncclDataType_t type, ReduceOp op, cudaStream_t compute_stream);
   NcclWork broadcast(void* data, size_t count, ncclDataType_t type, int root, cudaStream_t compute_stream);
+  // Rank r's `count` elements at `send` land at recv + r * count on every rank; `send` may be
+  // that very spot (in place). Equal counts on every rank, as ncclAllGather needs.
+  NcclWork allgather(const void* send, void* recv, size_t count, ncclDataType_t type, cudaStream_t compute_stream);
   // Host wait, with the timeout, for everything queued on the communicator's stream.
   void synchronize();
   // Throws what the watchdog or NCCL reported (CollectiveTimeout, NcclError); no host sync.
