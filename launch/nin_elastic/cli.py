@@ -46,6 +46,9 @@ def parse_args(argv):
         a.train = a.train[1:]
     if any(f == "--resume" or f.startswith("--resume=") for f in a.train):
         raise Exit(EXIT_INPUT, "do not pass --resume: every start resumes with --resume auto")
+    if "--trust-legacy-checkpoint" in a.train:
+        raise Exit(EXIT_INPUT, "do not pass --trust-legacy-checkpoint: train reads current checkpoints only; "
+                   "upgrade a version-1 file once with `nin-dist upgrade OLD.nin NEW.nin --trust-legacy-checkpoint`")
     if not a.slurm and not a.hostfile and a.np is None and os.environ.get("SLURM_JOB_ID"):
         a.slurm = True
     if a.min_ranks < 1 or a.max_restarts < 0 or (a.np is not None and a.np < a.min_ranks):

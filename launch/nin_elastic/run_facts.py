@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .common import EXIT_INPUT, Exit
 
-# Checkpoint file names as src/train/checkpoint.cpp writes them (its kName): ten digits, so
+# Checkpoint file names as src/checkpoint/checkpoint.cpp writes them (its kName): ten digits, so
 # that the names sort by step.
 CHECKPOINT_NAME = re.compile(r"ckpt-step\d{10}\.nin")
 
@@ -28,7 +28,7 @@ class RunFacts:
         return self.batch // self.accumulate
 
     def splits(self, n):
-        """nin-dist's rule (validate() in src/train/config.cpp): batch_size / accumulate
+        """nin-dist's rule (validate() in src/config/config.cpp): batch_size / accumulate
         divisible by the rank count."""
         return self.images_per_step() % n == 0
 

@@ -31,10 +31,24 @@ namespace po = boost::program_options;
 namespace fs = std::filesystem;
 namespace {
 
+// Version-1 checkpoints are TorchScript archives: loading one can run code it holds. Only
+// `upgrade` reads them, on this flag; every other command reads the current format alone.
+constexpr const char* kTrustLegacy = "trust-legacy-checkpoint";
+
+// InputError for the trust flag given to a command other than `upgrade`, saying where it goes.
+void refuse_misplaced_trust(const Args& args, const po::options_description& desc) {
+  if (desc.find_nothrow(kTrustLegacy, false)) return;
+  for (const auto& a : args)
+    if (a == std::string("--") + kTrustLegacy)
+      throw InputError(a + ": only `nin-dist upgrade OLD.nin NEW.nin " + a +
+                       "` reads a version-1 checkpoint; upgrade it once, then give NEW.nin here");
+}
+
 // Parses `args` against `desc` (plus --help); prints help and returns false for --help.
 bool parse(const Args& args, po::options_description& desc, po::variables_map& vm, const std::string& usage,
            const po::positional_options_description* positional = nullptr) {
   desc.add_options()("help,h", "show this help");
+  refuse_misplaced_trust(args, desc);
   auto parser = po::command_line_parser(args).options(desc);
   if (positional) parser.positional(*positional);
   po::store(parser.run(), vm);
@@ -57,14 +71,6 @@ train::Config config_from(const po::variables_map& vm) {
   if (vm.count("set")) sets = vm["set"].as<std::vector<std::string>>();
   return train::load_config(vm["config"].as<std::string>(), sets);
 }
-
-// Version-1 checkpoints are TorchScript archives: loading one can run code it holds.
-constexpr const char* kTrustLegacy = "trust-legacy-checkpoint";
-void add_trust_option(po::options_description& desc) {
-  desc.add_options()(kTrustLegacy, po::bool_switch(),
-                     "read a version-1 checkpoint (a TorchScript archive, which can run code: only your own files)");
-}
-bool trust_legacy(const po::variables_map& vm) { return vm[kTrustLegacy].as<bool>(); }
 
 // InputError when a path from the command line holds a control character: a newline in a
 // name has no use, and would end a line of whatever text the name is written into.
@@ -98,6 +104,7 @@ std::string usage_text() {
          "  summary    layer-by-layer output shapes and the parameter count\n"
          "  export     write a checkpoint's weights as a PyTorch state dict\n"
          "  import     make a checkpoint from a PyTorch state dict\n"
+         "  upgrade    rewrite a checkpoint of an earlier version in the current format\n"
          "  plot       draw curves.png for one or more run directories\n"
          "  report     write RUN_DIR/report.html, one self-contained page of the run\n"
          "  config     print the effective config, or the reference of every key\n\n"
@@ -121,7 +128,6 @@ int cmd_train(const Args& args, dist::Process& process) {
        "start over in a run directory that holds another run, moving its files into RUN_DIR/previous-<UTC time>/")
       ("quiet,q", po::bool_switch(), "print only epoch summaries (sets log.quiet)")
       ("log-every", po::value<int64_t>(), "steps between progress lines off a terminal (sets log.every)");
-  add_trust_option(desc);
   po::variables_map vm;
   if (!parse(args, desc, vm, "nin-dist [train] --config FILE [--set KEY=VALUE]... [--resume auto|PATH | --overwrite]"))
     return kExitOk;
@@ -133,7 +139,7 @@ int cmd_train(const Args& args, dist::Process& process) {
   if (vm.count("run-dir")) config.run_dir = vm["run-dir"].as<std::string>();
   if (vm["quiet"].as<bool>()) config.quiet = true;
   if (vm.count("log-every")) config.log_every = vm["log-every"].as<int64_t>();
-  return train::train(config, train::RunOptions{resume, trust_legacy(vm), overwrite}, process);
+  return train::train(config, train::RunOptions{resume, overwrite}, process);
 }
 
 int cmd_summary(const Args& args) {
@@ -187,13 +193,12 @@ int cmd_evaluate(const Args& args, dist::Process& process) {
       ("test-limit", po::value<int64_t>(),
        "evaluate on the first N test images, 0 = all (default: the checkpoint's data.test_limit)")
       ("batch", po::value<int64_t>()->default_value(256), "images per forward pass");
-  add_trust_option(desc);
   po::positional_options_description pos;
   pos.add("checkpoint", 1);
   po::variables_map vm;
   if (!parse(args, desc, vm, "nin-dist evaluate CHECKPOINT [--data-dir DIR] [--test-limit N]", &pos)) return kExitOk;
   if (!vm.count("checkpoint")) throw InputError("evaluate: give a checkpoint, e.g. nin-dist evaluate RUN_DIR/best.nin");
-  auto loaded = train::load_model(vm["checkpoint"].as<std::string>(), trust_legacy(vm));
+  auto loaded = train::load_model(vm["checkpoint"].as<std::string>());
   if (vm.count("test-limit")) {
     const int64_t limit = vm["test-limit"].as<int64_t>();
     if (limit < 0) throw InputError("--test-limit " + std::to_string(limit) + ": expected 0 (all) or more");
@@ -266,7 +271,6 @@ int cmd_predict(const Args& args) {
        "PNG, PGM or IDX[.gz] image file(s) (default: the test images of the checkpoint's data.dir)")
       ("range", po::value<std::string>()->default_value("0:10"), "for IDX files: entries BEGIN:END")
       ("logits", po::bool_switch(), "print each image's raw logits (full float precision) instead of its class");
-  add_trust_option(desc);
   po::positional_options_description pos;
   pos.add("image", -1);
   po::variables_map vm;
@@ -274,7 +278,7 @@ int cmd_predict(const Args& args) {
              "nin-dist predict --checkpoint PATH [--logits] [IMAGE.png|IMAGE.pgm|IMAGES.idx[.gz]...] [--range 0:10]",
              &pos))
     return kExitOk;
-  auto loaded = train::load_model(vm["checkpoint"].as<std::string>(), trust_legacy(vm));
+  auto loaded = train::load_model(vm["checkpoint"].as<std::string>());
   const train::Config& config = loaded.config;
   const bool logits = vm["logits"].as<bool>();
   if (logits)  // what a reimplementation needs to preprocess alike (tests/helpers/check_export.py)
@@ -308,12 +312,11 @@ int cmd_export(const Args& args) {
       ("checkpoint", po::value<std::string>()->required(), "checkpoint file")
       ("out", po::value<std::string>()->required(), "state dict file for torch.load (must not exist)")
       ("force", po::bool_switch(), "replace --out if it exists");
-  add_trust_option(desc);
   po::variables_map vm;
   if (!parse(args, desc, vm, "nin-dist export --checkpoint PATH --out model.pt [--force]")) return kExitOk;
   if (fs::exists(vm["out"].as<std::string>()) && !vm["force"].as<bool>())
     throw InputError(vm["out"].as<std::string>() + ": exists already; give --force to replace it");
-  const auto ck = train::read_checkpoint(vm["checkpoint"].as<std::string>(), trust_legacy(vm));
+  const auto ck = train::read_checkpoint(vm["checkpoint"].as<std::string>());
   train::save_state_dict(vm["out"].as<std::string>(), train::checkpoint_tensors(ck),
                          vm["force"].as<bool>() ? format::Existing::kReplace : format::Existing::kRefuse);
   std::cout << "wrote " << vm["out"].as<std::string>() << ": load it with "
@@ -335,6 +338,31 @@ int cmd_import(const Args& args) {
   if (fs::exists(out)) throw InputError(out + ": exists already; import never overwrites a file");
   train::import_state_dict(vm["state-dict"].as<std::string>(), config, out);
   std::cout << "wrote " << out << "\n";
+  return kExitOk;
+}
+
+int cmd_upgrade(const Args& args) {
+  po::options_description desc("nin-dist upgrade");
+  desc.add_options()
+      ("old", po::value<std::string>(), "checkpoint of an earlier version (or give it as the first argument)")
+      ("new", po::value<std::string>(), "checkpoint to write (must not exist; or give it as the second argument)")
+      ("force", po::bool_switch(), "replace NEW if it exists")
+      (kTrustLegacy, po::bool_switch(),
+       "read a version-1 checkpoint (a TorchScript archive, which can run code: only your own files)");
+  po::positional_options_description pos;
+  pos.add("old", 1).add("new", 1);
+  po::variables_map vm;
+  if (!parse(args, desc, vm, "nin-dist upgrade OLD.nin NEW.nin [--trust-legacy-checkpoint] [--force]", &pos))
+    return kExitOk;
+  if (!vm.count("old") || !vm.count("new"))
+    throw InputError("upgrade: give the checkpoint to read and the one to write: "
+                     "nin-dist upgrade OLD.nin NEW.nin --trust-legacy-checkpoint");
+  const std::string old = vm["old"].as<std::string>(), out = vm["new"].as<std::string>();
+  const bool force = vm["force"].as<bool>();
+  if (fs::exists(out) && !force) throw InputError(out + ": exists already; give --force to replace it");
+  train::upgrade_checkpoint(old, out, vm[kTrustLegacy].as<bool>(),
+                            force ? format::Existing::kReplace : format::Existing::kRefuse);
+  std::cout << "wrote " << out << ": " << old << " in the current checkpoint format\n";
   return kExitOk;
 }
 

@@ -17,6 +17,7 @@ int cmd_evaluate(const Args& args, dist::Process& process);
 int cmd_predict(const Args& args);
 int cmd_export(const Args& args);
 int cmd_import(const Args& args);
+int cmd_upgrade(const Args& args);
 int cmd_plot(const Args& args);
 int cmd_report(const Args& args);
 std::string version_text();

@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
     if (command == "predict") return nin::app::cmd_predict(args);
     if (command == "export") return nin::app::cmd_export(args);
     if (command == "import") return nin::app::cmd_import(args);
+    if (command == "upgrade") return nin::app::cmd_upgrade(args);
     if (command == "plot") return nin::app::cmd_plot(args);
     if (command == "report") return nin::app::cmd_report(args);
     if (command == "help") {

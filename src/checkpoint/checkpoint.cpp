@@ -3,20 +3,19 @@
 #include <algorithm>
 #include <cstdio>
 #include <regex>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "checkpoint/interop.h"
 #include "checkpoint/optim_state.h"
-#include "format/checkpoint_file.h"
 #include "format/safetensors.h"
 #include "util/error.h"
 
 namespace nin::train {
 
 // TrainState's fields, each stored under its own name in the "train_state" metadata, the
-// epoch's sums as an object under "sums" (older files hold them beside the other fields).
+// epoch's sums as an object under "sums" (files of an earlier layout, which hold them beside
+// the other fields, are read by checkpoint/upgrade.cpp alone).
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EpochSums, loss_sum, correct, seen)
 
 void to_json(nlohmann::json& j, const TrainState& s) {
@@ -30,7 +29,7 @@ void from_json(const nlohmann::json& j, TrainState& s) {
   s.step_in_epoch = j.value("step_in_epoch", fresh.step_in_epoch);
   s.global_step = j.value("global_step", fresh.global_step);
   s.best_val_acc = j.value("best_val_acc", fresh.best_val_acc);
-  s.sums = j.contains("sums") ? j.at("sums").get<EpochSums>() : j.get<EpochSums>();  // older: at the top
+  s.sums = j.at("sums").get<EpochSums>();
 }
 
 namespace fs = std::filesystem;
@@ -68,9 +67,15 @@ void parse(const std::string& payload, CheckpointFile& file) {
   };
   if (meta("format") != kFormat) throw InputError(name + ": not a nin-dist checkpoint payload");
   try {
-    file.state = nlohmann::json::parse(meta("train_state")).get<TrainState>();
+    const auto state = nlohmann::json::parse(meta("train_state"));
+    if (state.is_object() && !state.contains("sums"))
+      throw InputError(name + ": a checkpoint of an earlier layout (the epoch's sums beside the other fields); " +
+                       upgrade_hint(file.path, ""));
+    file.state = state.get<TrainState>();
     file.names = nlohmann::json::parse(meta("names")).get<std::vector<std::string>>();
     file.world_size = std::stoll(meta("world_size"));
+  } catch (const InputError&) {
+    throw;
   } catch (const std::exception& e) {  // nlohmann's errors and std::stoll's
     throw InputError(name + ": unreadable checkpoint metadata: " + e.what());
   }
@@ -86,40 +91,6 @@ void parse(const std::string& payload, CheckpointFile& file) {
   }
   if (model.size() != file.names.size())
     throw InputError(name + ": checkpoint holds tensors that its list of names does not");
-}
-
-template <typename T>
-T read_ivalue(torch::serialize::InputArchive& a, const std::string& key) {
-  c10::IValue v;
-  a.read(key, v);
-  return v.to<T>();
-}
-
-// A version-1 file: a torch::serialize archive, which torch::jit::load reads.
-void parse_legacy(const std::string& payload, CheckpointFile& file) {
-  const std::string name = file.path.string();
-  file.legacy = std::make_unique<torch::serialize::InputArchive>();
-  try {
-    std::istringstream stream(payload);
-    file.legacy->load_from(stream, torch::Device(torch::kCPU));  // GPU-written files load anywhere
-    file.names = read_ivalue<std::vector<std::string>>(*file.legacy, "names");
-    file.config_toml = read_ivalue<std::string>(*file.legacy, "config");
-    file.optimizer = read_ivalue<std::string>(*file.legacy, "optimizer_name");
-    file.world_size = read_ivalue<int64_t>(*file.legacy, "world_size");
-    const auto s = read_ivalue<std::vector<int64_t>>(*file.legacy, "state");
-    if (s.size() != 5) throw std::runtime_error("state has " + std::to_string(s.size()) + " fields");
-    file.state = {s[0], s[1], s[2], {read_ivalue<double>(*file.legacy, "loss_sum"), double(s[3]), double(s[4])}};
-    for (size_t i = 0; i < file.names.size(); ++i) {
-      torch::Tensor t;
-      if (!file.legacy->try_read("t" + std::to_string(i), t) && !file.legacy->try_read("t" + std::to_string(i), t, true))
-        throw std::runtime_error("lacks tensor " + std::to_string(i) + " ('" + file.names[i] + "')");
-      file.tensors.push_back(t);
-    }
-  } catch (const c10::Error& e) {
-    throw InputError(name + ": unreadable checkpoint payload: " + e.what_without_backtrace());
-  } catch (const std::runtime_error& e) {
-    throw InputError(name + ": unreadable checkpoint payload: " + e.what());
-  }
 }
 
 }  // namespace
@@ -138,37 +109,30 @@ void write_checkpoint(const fs::path& path, const torch::nn::Module& model,
                                 existing);
 }
 
-CheckpointFile read_checkpoint(const fs::path& path, bool trust_legacy) {
-  auto payload = format::read_checkpoint_file(path);  // verified
+std::string upgrade_hint(const fs::path& path, const std::string& flags) {
+  return "bring it up to date with `nin-dist upgrade " + path.string() + " NEW.nin" + flags + "`, then use NEW.nin";
+}
+
+CheckpointFile parse_checkpoint(const fs::path& path, const format::CheckpointPayload& payload) {
+  if (payload.version != format::kCheckpointVersion)
+    throw InputError(path.string() + ": a version-" + std::to_string(payload.version) +
+                     " checkpoint, a TorchScript archive whose loading can run code stored in the file; refused "
+                     "here. If you wrote it yourself, " + upgrade_hint(path, " --trust-legacy-checkpoint"));
   CheckpointFile file;
   file.path = path;
   file.checksum = payload.checksum;
-  if (payload.version == format::kCheckpointVersion) {
-    parse(payload.bytes, file);
-  } else if (trust_legacy) {
-    parse_legacy(payload.bytes, file);
-  } else {
-    throw InputError(path.string() + ": a version-1 checkpoint, a TorchScript archive whose loading can run code "
-                     "stored in the file; refused. If you wrote it yourself, give --trust-legacy-checkpoint once "
-                     "(the next checkpoint is written in the safe format)");
-  }
+  parse(payload.bytes, file);
   return file;
+}
+
+CheckpointFile read_checkpoint(const fs::path& path) {
+  return parse_checkpoint(path, format::read_checkpoint_file(path));  // verified
 }
 
 void restore(const CheckpointFile& file, torch::nn::Module& model, torch::optim::Optimizer* optimizer) {
   const std::string name = file.path.string();
   assign_state_dict(model, checkpoint_tensors(file), name);  // first: its message names the layer and the key
-  if (optimizer && !file.legacy) load_optimizer_state(*optimizer, file.optimizer_state, name);
-  if (optimizer && file.legacy) {
-    try {
-      torch::serialize::InputArchive opt_archive;
-      file.legacy->read("optimizer", opt_archive);
-      optimizer->load(opt_archive);
-    } catch (const c10::Error& e) {
-      throw InputError(name + ": optimizer state does not fit the configured optimizer (" + file.optimizer +
-                       " in the checkpoint): " + e.what_without_backtrace());
-    }
-  }
+  if (optimizer) load_optimizer_state(*optimizer, file.optimizer_state, name);
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> checkpoint_tensors(const CheckpointFile& file) {
@@ -186,11 +150,10 @@ std::vector<fs::path> list_checkpoints(const fs::path& run_dir) {
   return found;
 }
 
-std::unique_ptr<CheckpointFile> newest_valid_checkpoint(const fs::path& run_dir, std::vector<std::string>& warnings,
-                                                        bool trust_legacy) {
+std::unique_ptr<CheckpointFile> newest_valid_checkpoint(const fs::path& run_dir, std::vector<std::string>& warnings) {
   for (const auto& path : list_checkpoints(run_dir)) {
     try {
-      return std::make_unique<CheckpointFile>(read_checkpoint(path, trust_legacy));
+      return std::make_unique<CheckpointFile>(read_checkpoint(path));
     } catch (const InputError& e) {
       warnings.push_back(std::string(e.what()) + "; falling back to the previous checkpoint");
     }

@@ -138,10 +138,25 @@ std::string unknown_key(const std::string& where, const std::string& key) {
   return msg;
 }
 
-// Keys of earlier versions that no longer choose anything: files that hold them (the
-// config.toml of an older run, a checkpoint's embedded config) still load.
-bool retired(const std::string& key) {
-  return key == "train.foreach";  // the fused update is the only update now
+// Keys of earlier versions that no longer choose anything, and what took their place.
+struct Retired {
+  const char* key;
+  const char* replaced_by;
+};
+constexpr Retired kRetired[] = {
+    {"train.foreach", "the fused update, which is now the only update"},
+};
+
+const Retired* find_retired(const std::string& key) {
+  for (const auto& r : kRetired)
+    if (key == r.key) return &r;
+  return nullptr;
+}
+
+// InputError for a retired key at `where`, naming it and its replacement.
+[[noreturn]] void refuse_retired(const std::string& where, const Retired& r) {
+  throw InputError(where + ": " + r.key + " is retired, replaced by " + r.replaced_by +
+                   ": delete it (a checkpoint's embedded config: `nin-dist upgrade OLD.nin NEW.nin` writes it without)");
 }
 
 std::string at(const std::string& file, const toml::node& n) {
@@ -155,7 +170,9 @@ void apply_table(Config& c, const toml::table& table, const std::string& prefix,
       known->set(c, node, at(file, node));
     } else if (const auto* sub = node.as_table()) {
       apply_table(c, *sub, key, file);
-    } else if (!retired(key)) {
+    } else if (const Retired* r = find_retired(key)) {
+      refuse_retired(at(file, node), *r);
+    } else {
       throw InputError(unknown_key(at(file, node), key));
     }
   }
@@ -206,6 +223,21 @@ Config from_toml(const std::string& text, const std::string& source) {
   return c;
 }
 
+std::string without_retired_keys(const std::string& text, const std::string& source) {
+  auto table = parse(text, source);
+  bool dropped = false;
+  for (const auto& r : kRetired) {
+    const std::string key = r.key;
+    const auto dot = key.rfind('.');
+    auto* parent = dot == std::string::npos ? &table : table.at_path(key.substr(0, dot)).as_table();
+    if (parent && parent->erase(key.substr(dot + 1)) > 0) dropped = true;
+  }
+  if (!dropped) return text;
+  std::ostringstream out;
+  out << table;
+  return out.str();
+}
+
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
   Config c;
   if (!path.empty()) {
@@ -236,6 +268,7 @@ void apply_override(Config& c, const std::string& assignment) {
   const std::string key = assignment.substr(0, eq);
   const std::string value = assignment.substr(eq + 1);
   const Key* k = find_key(key);
+  if (const Retired* r = find_retired(key); !k && r) refuse_retired(where, *r);
   if (!k) throw InputError(unknown_key(where, key));
   toml::table parsed;
   try {

@@ -39,6 +39,9 @@ void validate(const Config& config, int world_size);
 
 std::string to_toml(const Config& config);  // canonical form: every key, fixed order
 Config from_toml(const std::string& text, const std::string& source);
+// `text` without the keys of earlier versions that from_toml refuses (`nin-dist upgrade`
+// rewrites a checkpoint's embedded config with it); `text` itself when it holds none.
+std::string without_retired_keys(const std::string& text, const std::string& source);
 uint64_t config_hash(const Config& config);  // XXH64 of to_toml: ranks must agree
 // dist.timeout_s as the communicators take it: a collective stuck this long ends the job.
 std::chrono::milliseconds collective_timeout(const Config& config);

@@ -33,8 +33,6 @@ std::string broken(const OneOf& r, const std::string& v) {
   return text;
 }
 
-std::string broken(const NonEmpty& r, const std::string& v) { return v.empty() ? r.rule : ""; }
-
 std::string broken(const Path& r, const std::string& v) {
   if (v.empty() && !r.empty_rule.empty()) return r.empty_rule;
   for (const unsigned char c : v)

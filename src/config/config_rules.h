@@ -27,10 +27,6 @@ struct OneOf {
   std::vector<std::string> choices;
 };
 
-struct NonEmpty {
-  std::string rule;  // what an empty value is told, e.g. "must name a directory"
-};
-
 // A file or folder name: no control characters (a newline would end a line of the gnuplot
 // script or of a log), and not empty when `empty_rule` says what an empty value is told.
 struct Path {
@@ -51,7 +47,6 @@ template <typename... S>
 OneOf one_of(S... choices) {
   return OneOf{{choices...}};
 }
-inline NonEmpty non_empty(const char* rule) { return NonEmpty{rule}; }
 inline Path path(const char* empty_rule = "") { return Path{empty_rule}; }
 inline StepRange step_range() { return {}; }
 
@@ -65,7 +60,6 @@ std::string broken(const AnyValue&, const T&) {
 }
 std::string broken(const Range& r, double v);
 std::string broken(const OneOf& r, const std::string& v);
-std::string broken(const NonEmpty& r, const std::string& v);
 std::string broken(const Path& r, const std::string& v);
 std::string broken(const StepRange& r, const std::string& v);
 inline Range between(double lo, double hi) { return {lo, hi, false, false, false}; }  // [lo, hi]

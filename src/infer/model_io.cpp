@@ -4,6 +4,7 @@
 #include <torch/optim/sgd.h>
 
 #include "checkpoint/interop.h"
+#include "checkpoint/upgrade.h"
 
 namespace nin::train {
 
@@ -17,8 +18,8 @@ data::AugmentOptions augment_options(const Config& config) {
   return data::AugmentOptions{config.crop_padding, config.flip};
 }
 
-LoadedModel load_model(const std::string& checkpoint, bool trust_legacy) {
-  const auto ck = read_checkpoint(checkpoint, trust_legacy);
+LoadedModel load_model(const std::string& checkpoint) {
+  const auto ck = read_checkpoint(checkpoint);
   LoadedModel loaded;
   loaded.config = from_toml(ck.config_toml, ck.path.string() + " (embedded config)");
   validate(loaded.config, 1);  // before the model is built: its sizes come from the file
@@ -35,6 +36,16 @@ void import_state_dict(const std::string& state_dict, const Config& config, cons
   assign_state_dict(*model, load_state_dict(state_dict), state_dict);
   torch::optim::SGD fresh(model->parameters(), torch::optim::SGDOptions(config.lr));
   write_checkpoint(checkpoint, *model, fresh, "sgd", TrainState{}, to_toml(config), 1, format::Existing::kRefuse);
+}
+
+void upgrade_checkpoint(const std::string& old, const std::string& out, bool trust_legacy,
+                        format::Existing existing) {
+  const auto ck = read_old_checkpoint(old, trust_legacy);
+  const std::string source = old + " (embedded config)";
+  const auto config = from_toml(without_retired_keys(ck.file.config_toml, source), source);
+  validate(config, 1);  // before the model is built: its sizes come from the file
+  auto model = make_model(config);
+  write_upgraded(ck, *model, to_toml(config), out, existing);
 }
 
 std::vector<Prediction> predict(LoadedModel& loaded, const torch::Tensor& images) {

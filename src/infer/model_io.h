@@ -23,18 +23,25 @@ data::BatchOptions batch_options(const Config& config);
 data::AugmentOptions augment_options(const Config& config);
 
 // A checkpoint's model in eval mode, with the config embedded in the checkpoint (validated
-// before anything is built). `trust_legacy`: read_checkpoint's.
+// before anything is built).
 struct LoadedModel {
   model::NiN model{nullptr};
   Config config;
   std::string path;
   TrainState state;
 };
-LoadedModel load_model(const std::string& checkpoint, bool trust_legacy = false);
+LoadedModel load_model(const std::string& checkpoint);
 
 // Writes a checkpoint at step 0 (fresh SGD state) of `config`'s model with the weights of
 // a torch.save'd state dict; InputError naming the file or key that does not fit.
 void import_state_dict(const std::string& state_dict, const Config& config, const std::string& checkpoint);
+
+// `nin-dist upgrade`: writes the checkpoint `old` (version 1 only with `trust_legacy`, or a
+// version-2 file of an earlier layout) to `out` in the current format, atomically, with its
+// embedded config without retired keys (checked as load_model checks it). The model, its
+// optimizer state, the train state and the world size carry over unchanged.
+void upgrade_checkpoint(const std::string& old, const std::string& out, bool trust_legacy,
+                        format::Existing existing);
 
 struct Prediction {
   int64_t label = 0;         // the most probable class

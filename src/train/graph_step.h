@@ -22,7 +22,6 @@ class GraphStep {
   // step, so replayed masks equal eager ones), then runs the body: eagerly for the warm-up
   // steps, captured on the next, replayed from then on.
   virtual void run(const torch::Tensor& x, const torch::Tensor& y, uint64_t dropout_seed) = 0;
-  virtual bool captured() const = 0;
 };
 
 // Makes one non-default stream of `device` current on this thread for as long as it lives;

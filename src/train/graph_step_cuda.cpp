@@ -64,8 +64,6 @@ class CudaGraphStep final : public GraphStep {
     graph_.replay();  // the capture only recorded: this step still has to run
   }
 
-  bool captured() const override { return captured_; }
-
  private:
   // The default CUDA generator at (seed, offset 0): what torch::manual_seed leaves, without
   // touching the CPU generator. A replay reads both, so each step draws its own masks.

@@ -21,11 +21,10 @@ namespace fs = std::filesystem;
 namespace {
 
 // The checkpoint `resume` names, as rank 0 sees it; null when "auto" finds none to resume from.
-std::unique_ptr<CheckpointFile> find_checkpoint(const std::string& resume, const fs::path& dir, bool trust_legacy,
-                                                const Run& run) {
-  if (resume != "auto") return std::make_unique<CheckpointFile>(read_checkpoint(resume, trust_legacy));
+std::unique_ptr<CheckpointFile> find_checkpoint(const std::string& resume, const fs::path& dir, const Run& run) {
+  if (resume != "auto") return std::make_unique<CheckpointFile>(read_checkpoint(resume));
   std::vector<std::string> warnings;
-  auto ck = newest_valid_checkpoint(dir, warnings, trust_legacy);
+  auto ck = newest_valid_checkpoint(dir, warnings);
   for (const auto& w : warnings) run.warn(w);
   if (!ck && !list_checkpoints(dir).empty())
     throw InputError(dir.string() + ": every checkpoint is corrupt; nothing to resume from");
@@ -43,13 +42,13 @@ torch::Tensor choice_of(int64_t found, const CheckpointFile* ck) {
 
 // One checkpoint for all ranks: rank 0 picks it and broadcasts its step and checksum; every
 // other rank loads the same file and checks both. Null everywhere when rank 0 found none.
-std::unique_ptr<CheckpointFile> agree_on_checkpoint(const std::string& resume, const fs::path& dir,
-                                                    bool trust_legacy, const Run& run, dist::Communicator& control) {
+std::unique_ptr<CheckpointFile> agree_on_checkpoint(const std::string& resume, const fs::path& dir, const Run& run,
+                                                    dist::Communicator& control) {
   std::unique_ptr<CheckpointFile> ck;
   std::string error;
   if (run.lead()) {
     try {
-      ck = find_checkpoint(resume, dir, trust_legacy, run);
+      ck = find_checkpoint(resume, dir, run);
     } catch (const InputError& e) {
       error = e.what();
     }
@@ -63,7 +62,7 @@ std::unique_ptr<CheckpointFile> agree_on_checkpoint(const std::string& resume, c
   std::string seen;  // what this rank found instead, "" when it agrees
   if (!run.lead() && c[0] == 1) {
     try {
-      ck = std::make_unique<CheckpointFile>(read_checkpoint(path, trust_legacy));
+      ck = std::make_unique<CheckpointFile>(read_checkpoint(path));
       if (ck->checksum != checksum || ck->state.global_step != c[1])
         seen = "a different file (global step " + std::to_string(ck->state.global_step) + ")";
     } catch (const InputError& e) {
@@ -138,15 +137,14 @@ void Run::warn(const std::string& text) const {
   if (lead()) std::cerr << "warning: " << text << std::endl;
 }
 
-void Run::resume(const std::string& resume, bool trust_legacy, model::NiN& model,
-                 torch::optim::Optimizer& optimizer) {
+void Run::resume(const std::string& resume, model::NiN& model, torch::optim::Optimizer& optimizer) {
   if (resume.empty()) return;
   // A checkpoint from another folder starts this directory's run from it: like a start from
   // scratch, it may not write beside another run.
   std::error_code ec;
   const fs::path from = fs::path(resume).parent_path();
   resuming_ = resume == "auto" || fs::equivalent(from.empty() ? fs::path(".") : from, dir_, ec);
-  const auto ck = agree_on_checkpoint(resume, dir_, trust_legacy, *this, control_);
+  const auto ck = agree_on_checkpoint(resume, dir_, *this, control_);
   if (!ck) return;
   if (ck->optimizer != config_.optimizer)
     throw InputError(ck->path.string() + ": written with train.optimizer = \"" + ck->optimizer +

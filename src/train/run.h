@@ -51,11 +51,11 @@ class Run {
   const TrainState& state() const { return state_; }
   const std::filesystem::path& dir() const { return dir_; }
 
-  // `resume`: "" (fresh), "auto" (newest checkpoint that verifies, if any) or a path;
-  // `trust_legacy`: read a version-1 checkpoint. Rank 0 picks the checkpoint and every rank
-  // confirms it loaded the same file (step and checksum), or every rank throws InputError
-  // naming the rank that saw another. Restores model and optimizer, and where the loop continues.
-  void resume(const std::string& resume, bool trust_legacy, model::NiN& model, torch::optim::Optimizer& optimizer);
+  // `resume`: "" (fresh), "auto" (newest checkpoint that verifies, if any) or a path. Rank 0
+  // picks the checkpoint and every rank confirms it loaded the same file (step and checksum),
+  // or every rank throws InputError naming the rank that saw another. Restores model and
+  // optimizer, and where the loop continues.
+  void resume(const std::string& resume, model::NiN& model, torch::optim::Optimizer& optimizer);
 
   // An optimizer step (applied or skipped) ended as step `step_in_epoch` of its epoch.
   void step_done(int64_t step_in_epoch);

@@ -111,7 +111,7 @@ Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& pr
   torch::manual_seed(cfg.seed);
   model_ = make_model(cfg);
   optimizer_ = make_optimizer(cfg, model_->parameters());
-  run_->resume(options.resume, options.trust_legacy, model_, *optimizer_);
+  run_->resume(options.resume, model_, *optimizer_);
 
   // Data: uint8 on the training device; batches are built there, step by step.
   auto train_set = data::load_split(cfg.data_dir, /*train=*/true, cfg.num_classes, cfg.train_limit);

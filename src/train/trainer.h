@@ -20,8 +20,7 @@ int64_t select_threads(int64_t setting, const dist::Process& process);
 // Options of one `train` invocation beyond the config.
 struct RunOptions {
   std::string resume;  // "", "auto" or a checkpoint path
-  bool trust_legacy = false;  // --trust-legacy-checkpoint: read a version-1 (TorchScript) checkpoint
-  bool overwrite = false;     // --overwrite: a start from scratch moves an earlier run's files aside
+  bool overwrite = false;  // --overwrite: a start from scratch moves an earlier run's files aside
 };
 
 // Trains to the configured number of epochs. Returns kExitOk, or kExitPreempted after

@@ -32,7 +32,7 @@ std::unique_ptr<torch::optim::Optimizer> optimizer_for(const nin::train::Checkpo
 
 void read(const std::string& path) {
   try {
-    const auto file = nin::train::read_checkpoint(path, /*trust_legacy=*/false);
+    const auto file = nin::train::read_checkpoint(path);
     nin::train::checkpoint_tensors(file);
     nin::train::load_optimizer_state(*optimizer_for(file), file.optimizer_state, path);
   } catch (const nin::InputError&) {

@@ -32,6 +32,12 @@ class Flags(unittest.TestCase):
                 cli.parse_args(["--np", "2", "--"] + flag)
             self.assertEqual(e.exception.code, EXIT_INPUT)
 
+    def test_legacy_trust_is_refused_with_exit_2_naming_upgrade(self):
+        with self.assertRaises(Exit) as e:
+            cli.parse_args(["--np", "2", "--", "--config", "c.toml", "--trust-legacy-checkpoint"])
+        self.assertEqual(e.exception.code, EXIT_INPUT)
+        self.assertIn("nin-dist upgrade OLD.nin NEW.nin --trust-legacy-checkpoint", e.exception.message)
+
     def test_rank_bounds_are_checked(self):
         for argv in (["--min-ranks", "0"], ["--max-restarts", "-1"], ["--np", "1", "--min-ranks", "2"]):
             with self.subTest(argv=argv), self.assertRaises(Exit) as e:

@@ -1,4 +1,4 @@
-// Checkpoints: round trip, checksum, signature, legacy files, truncation, shape checks, fallback, retention, locks.
+// Checkpoints: round trip, checksum, signature, earlier versions through upgrade, truncation, shape checks, fallback, retention, locks.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -84,7 +84,7 @@ TEST(Checkpoint, RoundTripRestoresModelOptimizerAndState) {
   for (const auto& item : pa) EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
 }
 
-TEST(Checkpoint, EpochSumsStoredBesideTheOtherFieldsStillRead) {
+TEST(Checkpoint, EpochSumsStoredBesideTheOtherFieldsAreReadOnlyByUpgrade) {
   const auto dir = fresh_dir("ckpt-old-state");
   Fixture a;
   const auto path = dir / checkpoint_name(12);
@@ -97,7 +97,13 @@ TEST(Checkpoint, EpochSumsStoredBesideTheOtherFieldsStillRead) {
   decoded.metadata["train_state"] =
       R"({"correct":40,"epoch":1,"global_step":12,"loss_sum":9.5,"seen":64,"step_in_epoch":2})";
   nin::format::write_checkpoint_file(path, nin::format::encode_safetensors(decoded.tensors, decoded.metadata));
-  const auto s = read_checkpoint(path).state;
+  const auto msg = input_error([&] { read_checkpoint(path); });
+  EXPECT_NE(msg.find(path.string() + ": a checkpoint of an earlier layout"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("nin-dist upgrade " + path.string()), std::string::npos) << msg;
+
+  const auto upgraded = dir / "upgraded.nin";
+  upgrade_checkpoint(path.string(), upgraded.string(), /*trust_legacy=*/false, nin::format::Existing::kRefuse);
+  const auto s = read_checkpoint(upgraded).state;
   EXPECT_EQ(s.epoch, 1);
   EXPECT_EQ(s.step_in_epoch, 2);
   EXPECT_EQ(s.global_step, 12);
@@ -218,7 +224,7 @@ void write_legacy(const fs::path& path, const torch::nn::Module& model, const to
 
 }  // namespace
 
-TEST(Checkpoint, LegacyTorchScriptCheckpointsAreReadOnlyOnTrust) {
+TEST(Checkpoint, LegacyTorchScriptCheckpointsAreReadOnlyByUpgradeOnTrust) {
   const auto dir = fresh_dir("ckpt-legacy");
   Fixture a;
   const auto path = dir / checkpoint_name(7);
@@ -226,16 +232,39 @@ TEST(Checkpoint, LegacyTorchScriptCheckpointsAreReadOnlyOnTrust) {
   const auto msg = input_error([&] { read_checkpoint(path); });
   EXPECT_NE(msg.find(path.string()), std::string::npos) << msg;
   EXPECT_NE(msg.find("can run code"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("--trust-legacy-checkpoint"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("nin-dist upgrade " + path.string() + " NEW.nin --trust-legacy-checkpoint"), std::string::npos)
+      << msg;
   std::vector<std::string> warnings;
   EXPECT_EQ(newest_valid_checkpoint(dir, warnings), nullptr);  // refused there too
 
-  Fixture b;
-  const auto ck = read_checkpoint(path, /*trust_legacy=*/true);
+  const auto upgraded = dir / "upgraded.nin";
+  const auto untrusted = input_error([&] {
+    upgrade_checkpoint(path.string(), upgraded.string(), /*trust_legacy=*/false, nin::format::Existing::kRefuse);
+  });
+  EXPECT_NE(untrusted.find(path.string()), std::string::npos) << untrusted;
+  EXPECT_NE(untrusted.find("--trust-legacy-checkpoint"), std::string::npos) << untrusted;
+  EXPECT_FALSE(fs::exists(upgraded));
+
+  upgrade_checkpoint(path.string(), upgraded.string(), /*trust_legacy=*/true, nin::format::Existing::kRefuse);
+  const auto ck = read_checkpoint(upgraded);
   EXPECT_EQ(ck.state.global_step, 7);
+  EXPECT_EQ(ck.optimizer, "adam");
+  Fixture b;
   restore(ck, *b.model, &b.opt);
   const auto pa = a.model->named_parameters(), pb = b.model->named_parameters();
   for (const auto& item : pa) EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
+  const auto sa = optimizer_state(a.opt), sb = optimizer_state(b.opt);
+  ASSERT_EQ(sa.size(), sb.size());
+  for (size_t i = 0; i < sa.size(); ++i) {
+    EXPECT_EQ(sa[i].first, sb[i].first);
+    EXPECT_TRUE(torch::equal(sa[i].second, sb[i].second)) << sa[i].first;
+  }
+
+  // An existing file is never replaced without being asked to.
+  const auto before = read_bytes(upgraded);
+  EXPECT_THROW(upgrade_checkpoint(path.string(), upgraded.string(), true, nin::format::Existing::kRefuse),
+               std::runtime_error);
+  EXPECT_EQ(read_bytes(upgraded), before);
 }
 
 TEST(Checkpoint, SgdMomentumRoundTripsExactly) {

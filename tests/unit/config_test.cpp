@@ -168,10 +168,17 @@ TEST(Config, ProfileStepsTakeARange) {
             std::string::npos);
 }
 
-TEST(Config, RetiredKeysStillLoadFromFiles) {
-  const auto c = nin::train::from_toml("[train]\nforeach = true\nlr = 0.1\n", "old.toml");
+TEST(Config, RetiredKeysAreRefusedNamingWhatReplacedThem) {
+  const std::string old = "[train]\nforeach = true\nlr = 0.1\n";
+  const auto msg = nin::test::input_error([&] { nin::train::from_toml(old, "old.toml"); });
+  EXPECT_NE(msg.find("old.toml:2: train.foreach is retired, replaced by the fused update"), std::string::npos) << msg;
+  const auto set = nin::test::input_error([] { nin::train::load_config("", {"train.foreach=true"}); });
+  EXPECT_NE(set.find("--set train.foreach=true: train.foreach is retired"), std::string::npos) << set;
+  // What `nin-dist upgrade` does to a checkpoint's embedded config: the key dropped, the rest kept.
+  const auto c = nin::train::from_toml(nin::train::without_retired_keys(old, "old.toml"), "old.toml");
   EXPECT_DOUBLE_EQ(c.lr, 0.1);
-  EXPECT_NE(nin::test::input_error([] { nin::train::load_config("", {"train.foreach=true"}); }), "");
+  const std::string current = "[train]\nlr = 0.1\n";
+  EXPECT_EQ(nin::train::without_retired_keys(current, "new.toml"), current);
 }
 
 TEST(Config, CanonicalTomlRoundTripsAndHashes) {
