@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs nin-dist on this machine with NP ranks (default: 1 without mpirun; set NP=2 for two).
-# On a cluster use launch/slurm/ or mpirun with a hostfile (see README).
+# On a cluster use launch/slurm/ or mpirun with a hostfile (see README.md, and docs/elastic.md for runs that survive a lost node).
 # Usage: NP=2 launch/local.sh --config configs/cpu.toml [nin-dist flags]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

@@ -17,7 +17,7 @@ USAGE = "launch/elastic [--np N | --hostfile FILE | --slurm] [options] -- NIN-DI
 EXIT_CODES = """Exit codes: 0 the run finished; 1 gave up (restart limit, too few ranks); 2 bad input (not
 retried); 3 preempted (nin-dist checkpointed on SIGTERM/SIGUSR1: requeue and run it again)."""
 HELP = ("Elastic nin-dist: when a rank or a node is lost, restarts from the newest checkpoint on the "
-        "ranks still available, and grows back when hosts return. See README.md, section "
+        "ranks still available, and grows back when hosts return. See docs/elastic.md, "
         "'Elastic runs: a lost rank no longer ends the run'.")
 
 

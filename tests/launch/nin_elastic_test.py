@@ -57,9 +57,9 @@ class Flags(unittest.TestCase):
         out = io.StringIO()
         with contextlib.redirect_stdout(out), self.assertRaises(SystemExit):
             cli.parse_args(["--help"])
-        self.assertNotIn(".md", out.getvalue().replace("README.md", ""))
-        with open(os.path.join(ROOT, "README.md")) as f:
-            self.assertIn("## Elastic runs: a lost rank no longer ends the run", f.read())
+        self.assertNotIn(".md", out.getvalue().replace("docs/elastic.md", ""))
+        with open(os.path.join(ROOT, "docs", "elastic.md")) as f:
+            self.assertIn("# Elastic runs: a lost rank no longer ends the run", f.read())
 
 
 class BatchRule(unittest.TestCase):
