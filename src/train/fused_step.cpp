@@ -99,7 +99,8 @@ bool fused_step(torch::optim::Optimizer& opt, const UpdateScalars& u, const torc
   for (auto& group : opt.param_groups()) {
     const Group g = with_grads(group);
     if (g.params.empty()) continue;
-    if (dynamic_cast<SGD*>(&opt)) sgd_group(opt.state(), static_cast<const SGDOptions&>(group.options()), g, lr, found_inf);
+    if (dynamic_cast<SGD*>(&opt))
+      sgd_group(opt.state(), static_cast<const SGDOptions&>(group.options()), g, lr, found_inf);
     if (dynamic_cast<Adam*>(&opt))
       adam_group<AdamOptions, AdamParamState>(opt.state(), static_cast<const AdamOptions&>(group.options()), g, lr, t,
                                               found_inf, /*decoupled=*/false);

@@ -167,7 +167,8 @@ void Progress::update(int64_t step, double running_loss, double images_per_s) {
     constexpr int kWidth = 30;
     const int filled = static_cast<int>(kWidth * step / std::max<int64_t>(steps_, 1));
     line << " [" << std::string(filled, '#') << std::string(kWidth - filled, '.') << "] " << step << "/" << steps_
-         << " loss " << (std::isnan(running_loss) ? std::string("-") : loss.str()) << std::setprecision(0) << " | " << images_per_s << " img/s | ETA " << eta << " s";
+         << " loss " << (std::isnan(running_loss) ? std::string("-") : loss.str())
+         << std::setprecision(0) << " | " << images_per_s << " img/s | ETA " << eta << " s";
     std::cout << "\r" << line.str() << "\033[K" << std::flush;
   } else {
     if (step % every_ != 0 && step != steps_) return;

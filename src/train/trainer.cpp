@@ -99,7 +99,8 @@ class Trainer {
 
 Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& process)
     : cfg_(cfg), rank_(process.rank()), world_(process.size()), process_(process),
-      device_(select_device(cfg.device, process)), run_stream_(use_run_stream(device_)), health_(cfg.num_classes, cfg.stall_steps), meter_(device_) {
+      device_(select_device(cfg.device, process)), run_stream_(use_run_stream(device_)),
+      health_(cfg.num_classes, cfg.stall_steps), meter_(device_) {
   if (cfg.cuda_graph) check_graph_support(device_);  // InputError where no CUDA graph can run
   const auto timeout = collective_timeout(cfg);
   control_ = dist::make_communicator(process, torch::kCPU, timeout);
