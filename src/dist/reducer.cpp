@@ -73,8 +73,7 @@ struct Reducer::State {
   explicit State(Communicator& c) : comm(c) {}
 
   void on_grad(size_t index);
-  void launch_full_buckets();
-  size_t full_buckets() const;  // buckets, from the first, whose every gradient arrived
+  void launch_full_buckets();  // alone: marks them complete, nothing launched
 
   Communicator& comm;
   std::vector<Param> params;
@@ -102,7 +101,7 @@ void Reducer::State::on_grad(size_t index) {
   }
   param.ready = true;
   ++buckets[param.bucket].ready;
-  if (sync && !alone) launch_full_buckets();
+  if (sync) launch_full_buckets();
   // OpenMPI progresses only inside MPI calls: nudge the oldest unfinished allreduce. Not on
   // a GPU, where the host must not query a stream that a graph may be capturing.
   for (size_t b = 0; nudge && b < next_launch; ++b) {
@@ -113,20 +112,14 @@ void Reducer::State::on_grad(size_t index) {
   }
 }
 
-size_t Reducer::State::full_buckets() const {
-  size_t b = 0;
-  while (b < buckets.size() && buckets[b].ready == buckets[b].params.size()) ++b;
-  return b;
-}
-
 void Reducer::State::launch_full_buckets() {
-  while (next_launch < buckets.size() &&
-         buckets[next_launch].ready == buckets[next_launch].params.size()) {
+  for (; next_launch < buckets.size() && buckets[next_launch].ready == buckets[next_launch].params.size();
+       ++next_launch) {
+    if (alone) continue;  // its average is itself: nothing to launch, copy or wait for
     Bucket& bucket = buckets[next_launch];
     if (observer) observer->launched(next_launch, bucket.flat.numel() * int64_t(bucket.flat.element_size()));
     bucket.work = comm.allreduce_async(bucket.flat, ReduceOp::kAvg);
     bucket.done = false;
-    ++next_launch;
   }
 }
 
@@ -146,7 +139,6 @@ torch::Tensor view_like(const torch::Tensor& flat, int64_t offset, const torch::
 Reducer::Reducer(std::vector<torch::Tensor> params, Communicator& comm, int64_t cap_bytes,
                  int64_t first_cap_bytes)
     : state_(std::make_unique<State>(comm)) {
-  state_->alone = comm.size() == 1;
   std::vector<int64_t> bytes;
   for (size_t i = 0; i < params.size(); ++i) {
     const torch::Tensor& p = params[i];
@@ -159,6 +151,9 @@ Reducer::Reducer(std::vector<torch::Tensor> params, Communicator& comm, int64_t 
     state_->params.back().tensor = p;
     state_->nudge = state_->nudge || p.device().is_cpu();
   }
+
+  state_->alone = comm.size() == 1;
+  state_->nudge = state_->nudge && !state_->alone;  // nothing in flight to nudge
 
   // A bucket is one tensor, so a planned bucket splits where dtype or device changes.
   auto& buckets = state_->buckets;
@@ -231,10 +226,9 @@ void Reducer::prepare(bool sync) {
 void Reducer::finalize() {
   State& s = *state_;
   if (!s.sync_pending) return;  // after prepare(false) gradients stay in the buckets
-  if (!s.alone) s.launch_full_buckets();
-  const size_t complete = s.alone ? s.full_buckets() : s.next_launch;
-  if (complete < s.buckets.size()) {
-    for (size_t i : s.buckets[complete].params) {
+  s.launch_full_buckets();
+  if (s.next_launch < s.buckets.size()) {
+    for (size_t i : s.buckets[s.next_launch].params) {
       if (s.params[i].ready) continue;
       std::ostringstream msg;
       msg << "Reducer: parameter " << i << " (shape " << s.params[i].tensor.sizes()

@@ -101,21 +101,7 @@ void adam_group(OptimStateMap& states, const Options& o, const Group& g, const U
                 bool decoupled) {
   if (o.amsgrad()) throw std::invalid_argument("foreach_step: Adam without amsgrad");
   const auto [beta1, beta2] = o.betas();
-  Tensors avg, avg_sq;
-  for (size_t i = 0; i < g.params.size(); ++i) {
-    const Tensor& p = g.params[i];
-    auto& slot = states[g.keys[i]];
-    if (!slot) {
-      auto made = std::make_unique<State>();
-      made->step(0);  // DeviceSchedule counts the steps; set_adam_steps() writes them here
-      made->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
-      made->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
-      slot = std::move(made);
-    }
-    auto& s = static_cast<State&>(*slot);
-    avg.push_back(s.exp_avg());
-    avg_sq.push_back(s.exp_avg_sq());
-  }
+  auto [avg, avg_sq] = adam_moments<State>(states, g);
   Tensors written = g.params;
   written.insert(written.end(), avg.begin(), avg.end());
   written.insert(written.end(), avg_sq.begin(), avg_sq.end());

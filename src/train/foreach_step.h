@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include <torch/optim/optimizer.h>
@@ -41,6 +42,31 @@ struct GradGroup {
   std::vector<OptimStateKey> keys;  // of the original parameters (a detached tensor has its own TensorImpl)
 };
 GradGroup with_grads(torch::optim::OptimizerParamGroup& group);
+
+// Adam's and AdamW's moments for each parameter of `g`, in order; where a parameter has
+// none yet, made as torch::optim makes them (zeros in the parameter's layout), step 0
+// (DeviceSchedule counts the steps; set_adam_steps() writes them here).
+struct AdamMoments {
+  std::vector<torch::Tensor> avg, avg_sq;
+};
+template <class State>
+AdamMoments adam_moments(OptimStateMap& states, const GradGroup& g) {
+  AdamMoments m;
+  for (size_t i = 0; i < g.params.size(); ++i) {
+    auto& slot = states[g.keys[i]];
+    if (!slot) {
+      auto made = std::make_unique<State>();
+      made->step(0);
+      made->exp_avg(torch::zeros_like(g.params[i], torch::MemoryFormat::Preserve));
+      made->exp_avg_sq(torch::zeros_like(g.params[i], torch::MemoryFormat::Preserve));
+      slot = std::move(made);
+    }
+    auto& s = static_cast<State&>(*slot);
+    m.avg.push_back(s.exp_avg());
+    m.avg_sq.push_back(s.exp_avg_sq());
+  }
+  return m;
+}
 
 // Adam's and AdamW's per-parameter step counts (torch::optim's state), for checkpoints.
 int64_t adam_steps(const torch::optim::Optimizer& opt);  // 0 for SGD or before the first step

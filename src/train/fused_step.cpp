@@ -49,20 +49,7 @@ void sgd_group(OptimStateMap& states, const torch::optim::SGDOptions& o, const G
 template <class Options, class State>
 void adam_group(OptimStateMap& states, const Options& o, const Group& g, const Tensor& lr, const Tensor& t,
                 const Tensor& found_inf, bool decoupled) {
-  Tensors avg, avg_sq;
-  for (size_t i = 0; i < g.params.size(); ++i) {
-    auto& slot = states[g.keys[i]];
-    if (!slot) {
-      auto made = std::make_unique<State>();
-      made->step(0);  // DeviceSchedule counts the steps; set_adam_steps() writes them here
-      made->exp_avg(torch::zeros_like(g.params[i], torch::MemoryFormat::Preserve));
-      made->exp_avg_sq(torch::zeros_like(g.params[i], torch::MemoryFormat::Preserve));
-      slot = std::move(made);
-    }
-    auto& s = static_cast<State&>(*slot);
-    avg.push_back(s.exp_avg());
-    avg_sq.push_back(s.exp_avg_sq());
-  }
+  const auto [avg, avg_sq] = adam_moments<State>(states, g);
   const Tensors steps(g.params.size(), t);  // read only: the kernel takes each parameter's count
   const auto [beta1, beta2] = o.betas();
   if (decoupled) {
