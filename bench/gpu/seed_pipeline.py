@@ -37,7 +37,7 @@ ROWS = {
     "seed-dataloader": ("seed", False, False, False, 128),
 }
 PROFILED = ("eager-fp32", "eager-bf16-cl")  # beside nin-dist's profiled rows in gpu.md
-TOP_KERNELS, TOP_OPS = 40, 30  # table rows, as src/train/profile.cpp
+TOP_KERNELS, TOP_OPS = 40, 30  # table rows, as src/monitor/profile.cpp
 
 
 def nin_block(cin, cout, k, s, p):
@@ -137,7 +137,7 @@ def unavailable(compiled, dev):
 
 
 def profile_table(rows, steps, top):
-    """rows: [(name, count, total_us)], the largest first. The table of src/train/profile.cpp:
+    """rows: [(name, count, total_us)], the largest first. The table of src/monitor/profile.cpp:
     name, count, total ms, ms/step, % of all rows; `top` rows, then the rest and the total."""
     total = sum(r[2] for r in rows)
 

@@ -21,8 +21,8 @@
 #include "infer/model_io.h"
 #include "model/nin.h"
 #include "report/report.h"
-#include "train/metrics.h"
-#include "train/run_info.h"
+#include "run/metrics.h"
+#include "run/info.h"
 #include "train/trainer.h"
 #include "util/error.h"
 
@@ -66,10 +66,10 @@ void add_config_options(po::options_description& desc) {
       ("set", po::value<std::vector<std::string>>()->composing(), "override a config key, KEY=VALUE (repeatable)");
 }
 
-train::Config config_from(const po::variables_map& vm) {
+config::Config config_from(const po::variables_map& vm) {
   std::vector<std::string> sets;
   if (vm.count("set")) sets = vm["set"].as<std::vector<std::string>>();
-  return train::load_config(vm["config"].as<std::string>(), sets);
+  return config::load_config(vm["config"].as<std::string>(), sets);
 }
 
 // InputError when a path from the command line holds a control character: a newline in a
@@ -113,7 +113,7 @@ std::string usage_text() {
 }
 
 std::string version_text() {
-  const train::BuildInfo b = train::build_info();  // the same facts as run.json's
+  const run::BuildInfo b = run::build_info();  // the same facts as run.json's
   return "nin-dist " + b.version + "\nLibTorch " + b.libtorch + "\nCUDA: " + b.cuda + "\nNCCL: " + b.nccl +
          "\nMPI: " + b.mpi + "\n";
 }
@@ -163,7 +163,7 @@ int cmd_summary(const Args& args) {
       shape[3] < model::min_input_size())
     throw InputError("--input " + vm["input"].as<std::string>() + ": expected NxCxHxW with C = model.in_channels = " +
                      std::to_string(config.in_channels) + " and H, W >= " + std::to_string(model::min_input_size()));
-  auto model = train::make_model(config);
+  auto model = infer::make_model(config);
   model::print_summary(std::cout, model, shape);
   return kExitOk;
 }
@@ -176,12 +176,12 @@ int cmd_config(const Args& args) {
   if (!parse(args, desc, vm, "nin-dist config [--config FILE] [--set KEY=VALUE]... | --reference")) return kExitOk;
   if (vm["reference"].as<bool>()) {
     std::cout << "| key | default | meaning |\n| --- | --- | --- |\n";
-    for (const auto& f : train::config_reference()) std::cout << "| `" << f.key << "` | `" << f.value << "` | " << f.doc << " |\n";
+    for (const auto& f : config::config_reference()) std::cout << "| `" << f.key << "` | `" << f.value << "` | " << f.doc << " |\n";
     return kExitOk;
   }
   const auto config = config_from(vm);
-  train::validate(config, 1);
-  std::cout << train::to_toml(config);
+  config::validate(config, 1);
+  std::cout << config::to_toml(config);
   return kExitOk;
 }
 
@@ -198,13 +198,13 @@ int cmd_evaluate(const Args& args, dist::Process& process) {
   po::variables_map vm;
   if (!parse(args, desc, vm, "nin-dist evaluate CHECKPOINT [--data-dir DIR] [--test-limit N]", &pos)) return kExitOk;
   if (!vm.count("checkpoint")) throw InputError("evaluate: give a checkpoint, e.g. nin-dist evaluate RUN_DIR/best.nin");
-  auto loaded = train::load_model(vm["checkpoint"].as<std::string>());
+  auto loaded = infer::load_model(vm["checkpoint"].as<std::string>());
   if (vm.count("test-limit")) {
     const int64_t limit = vm["test-limit"].as<int64_t>();
     if (limit < 0) throw InputError("--test-limit " + std::to_string(limit) + ": expected 0 (all) or more");
     loaded.config.test_limit = limit;  // the checkpoint's own config chooses the rest of the test split
   }
-  const auto r = train::evaluate_checkpoint(loaded, vm.count("data-dir") ? vm["data-dir"].as<std::string>() : "",
+  const auto r = infer::evaluate_checkpoint(loaded, vm.count("data-dir") ? vm["data-dir"].as<std::string>() : "",
                                             vm["batch"].as<int64_t>(), process);
   if (process.rank() != 0) return kExitOk;
   const int64_t correct = r.confusion.diagonal().sum().item<int64_t>();
@@ -252,7 +252,7 @@ LabelledImages read_inputs(const std::string& file, const std::string& range) {
 }
 
 // Entries of the test split the model was evaluated on, each labelled with its true class.
-LabelledImages test_inputs(const train::Config& c, const std::string& range) {
+LabelledImages test_inputs(const config::Config& c, const std::string& range) {
   const auto test = data::load_split(c.data_dir, /*train=*/false, c.num_classes);
   const auto [begin, end] = parse_range(range, test.size());
   LabelledImages images;
@@ -278,15 +278,15 @@ int cmd_predict(const Args& args) {
              "nin-dist predict --checkpoint PATH [--logits] [IMAGE.png|IMAGE.pgm|IMAGES.idx[.gz]...] [--range 0:10]",
              &pos))
     return kExitOk;
-  auto loaded = train::load_model(vm["checkpoint"].as<std::string>());
-  const train::Config& config = loaded.config;
+  auto loaded = infer::load_model(vm["checkpoint"].as<std::string>());
+  const config::Config& config = loaded.config;
   const bool logits = vm["logits"].as<bool>();
   if (logits)  // what a reimplementation needs to preprocess alike (tests/helpers/check_export.py)
     std::cout << "# nin-dist resize=" << config.resize << " normalize=" << int{config.normalize}
               << " num_classes=" << config.num_classes << " in_channels=" << config.in_channels << "\n";
   auto show = [&](const LabelledImages& images) {
     for (const auto& [label, img] : images) {
-      const auto p = train::predict(loaded, img.unsqueeze(0)).front();
+      const auto p = infer::predict(loaded, img.unsqueeze(0)).front();
       if (logits) {
         std::cout << label << ": logits" << std::setprecision(std::numeric_limits<float>::max_digits10);
         for (int64_t c = 0; c < p.logits.size(0); ++c) std::cout << " " << p.logits[c].item<double>();
@@ -316,8 +316,8 @@ int cmd_export(const Args& args) {
   if (!parse(args, desc, vm, "nin-dist export --checkpoint PATH --out model.pt [--force]")) return kExitOk;
   if (fs::exists(vm["out"].as<std::string>()) && !vm["force"].as<bool>())
     throw InputError(vm["out"].as<std::string>() + ": exists already; give --force to replace it");
-  const auto ck = train::read_checkpoint(vm["checkpoint"].as<std::string>());
-  train::save_state_dict(vm["out"].as<std::string>(), train::checkpoint_tensors(ck),
+  const auto ck = checkpoint::read_checkpoint(vm["checkpoint"].as<std::string>());
+  format::save_state_dict(vm["out"].as<std::string>(), checkpoint::checkpoint_tensors(ck),
                          vm["force"].as<bool>() ? format::Existing::kReplace : format::Existing::kRefuse);
   std::cout << "wrote " << vm["out"].as<std::string>() << ": load it with "
             << "model.load_state_dict(torch.load(path))\n";
@@ -336,7 +336,7 @@ int cmd_import(const Args& args) {
   const auto config = config_from(vm);
   const std::string out = vm["out"].as<std::string>();
   if (fs::exists(out)) throw InputError(out + ": exists already; import never overwrites a file");
-  train::import_state_dict(vm["state-dict"].as<std::string>(), config, out);
+  infer::import_state_dict(vm["state-dict"].as<std::string>(), config, out);
   std::cout << "wrote " << out << "\n";
   return kExitOk;
 }
@@ -360,7 +360,7 @@ int cmd_upgrade(const Args& args) {
   const std::string old = vm["old"].as<std::string>(), out = vm["new"].as<std::string>();
   const bool force = vm["force"].as<bool>();
   if (fs::exists(out) && !force) throw InputError(out + ": exists already; give --force to replace it");
-  train::upgrade_checkpoint(old, out, vm[kTrustLegacy].as<bool>(),
+  infer::upgrade_checkpoint(old, out, vm[kTrustLegacy].as<bool>(),
                             force ? format::Existing::kReplace : format::Existing::kRefuse);
   std::cout << "wrote " << out << ": " << old << " in the current checkpoint format\n";
   return kExitOk;
@@ -386,7 +386,7 @@ int cmd_plot(const Args& args) {
   require_plain_path("--out", out.string());
   fs::create_directories(out);
   std::string warning;
-  if (!train::plot_curves(dirs, out, warning)) {
+  if (!run::plot_curves(dirs, out, warning)) {
     std::cerr << "warning: " << warning << "\n";
     return kExitOk;
   }

@@ -11,7 +11,7 @@
 #include "format/safetensors.h"
 #include "util/error.h"
 
-namespace nin::train {
+namespace nin::checkpoint {
 
 // TrainState's fields, each stored under its own name in the "train_state" metadata, the
 // epoch's sums as an object under "sums" (files of an earlier layout, which hold them beside
@@ -177,4 +177,4 @@ void prune_checkpoints(const fs::path& run_dir, int64_t keep) {
   }
 }
 
-}  // namespace nin::train
+}  // namespace nin::checkpoint

@@ -15,7 +15,7 @@
 #include "format/atomic_file.h"
 #include "format/checkpoint_file.h"
 
-namespace nin::train {
+namespace nin::checkpoint {
 
 // A verified checkpoint file, parsed but not yet applied to a model.
 struct CheckpointFile {
@@ -69,4 +69,4 @@ std::unique_ptr<CheckpointFile> newest_valid_checkpoint(const std::filesystem::p
 // files that do not verify are neither counted nor deleted.
 void prune_checkpoints(const std::filesystem::path& run_dir, int64_t keep);
 
-}  // namespace nin::train
+}  // namespace nin::checkpoint

@@ -8,7 +8,7 @@
 
 #include "util/error.h"
 
-namespace nin::train {
+namespace nin::checkpoint {
 
 void assign_state_dict(torch::nn::Module& model, const NamedTensors& tensors, const std::string& source) {
   std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;
@@ -42,4 +42,4 @@ void assign_state_dict(torch::nn::Module& model, const NamedTensors& tensors, co
   for (auto& [dst, src] : copies) dst.copy_(src);
 }
 
-}  // namespace nin::train
+}  // namespace nin::checkpoint

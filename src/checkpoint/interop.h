@@ -7,7 +7,7 @@
 
 #include "format/torch_save.h"
 
-namespace nin::train {
+namespace nin::checkpoint {
 
 // {name: tensor} in the model's order, and the torch.save files that hold them
 // (format/torch_save.h: what Python's torch.load reads, and what torch.save writes).
@@ -19,4 +19,4 @@ using format::save_state_dict;
 // and the key; the model is unchanged on error).
 void assign_state_dict(torch::nn::Module& model, const NamedTensors& tensors, const std::string& source);
 
-}  // namespace nin::train
+}  // namespace nin::checkpoint

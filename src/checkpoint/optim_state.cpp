@@ -9,7 +9,7 @@
 
 #include "util/error.h"
 
-namespace nin::train {
+namespace nin::checkpoint {
 namespace {
 
 using torch::Tensor;
@@ -143,4 +143,4 @@ void load_optimizer_state(torch::optim::Optimizer& opt, const std::map<std::stri
   opt.state() = std::move(loaded);
 }
 
-}  // namespace nin::train
+}  // namespace nin::checkpoint

@@ -10,7 +10,7 @@
 
 #include "format/torch_save.h"
 
-namespace nin::train {
+namespace nin::checkpoint {
 
 // "optim/<i>/<field>" for parameter i (counted over the param groups in order):
 // momentum_buffer (SGD); step (an int64 scalar), exp_avg, exp_avg_sq, max_exp_avg_sq (Adam,
@@ -31,4 +31,4 @@ format::NamedTensors optimizer_state(const torch::optim::Optimizer& optimizer);
 void load_optimizer_state(torch::optim::Optimizer& optimizer, const std::map<std::string, torch::Tensor>& state,
                           const std::string& source);
 
-}  // namespace nin::train
+}  // namespace nin::checkpoint

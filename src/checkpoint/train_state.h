@@ -6,7 +6,7 @@
 #include <array>
 #include <cstdint>
 
-namespace nin::train {
+namespace nin::checkpoint {
 
 // Sums over images (all ranks, or one rank where said). Doubles count images exactly up to
 // 2^53. To add a sum: a field here, in kFields order in as_array/from_array, and its name
@@ -39,4 +39,4 @@ struct TrainState {
   double best_val_acc = -1;   // best.nin's validation accuracy (checkpoint.keep_best); -1 = none yet
 };
 
-}  // namespace nin::train
+}  // namespace nin::checkpoint

@@ -12,7 +12,7 @@
 #include "format/safetensors.h"
 #include "util/error.h"
 
-namespace nin::train {
+namespace nin::checkpoint {
 namespace fs = std::filesystem;
 namespace {
 
@@ -122,4 +122,4 @@ void write_upgraded(const OldCheckpoint& old, torch::nn::Module& model, const st
   write_checkpoint(out, model, *optimizer, file.optimizer, file.state, config_toml, file.world_size, existing);
 }
 
-}  // namespace nin::train
+}  // namespace nin::checkpoint

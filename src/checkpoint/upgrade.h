@@ -12,7 +12,7 @@
 
 #include "checkpoint/checkpoint.h"
 
-namespace nin::train {
+namespace nin::checkpoint {
 
 // A checkpoint of any version, parsed but not yet applied to a model.
 struct OldCheckpoint {
@@ -32,4 +32,4 @@ OldCheckpoint read_old_checkpoint(const std::filesystem::path& path, bool trust_
 void write_upgraded(const OldCheckpoint& old, torch::nn::Module& model, const std::string& config_toml,
                     const std::filesystem::path& out, format::Existing existing);
 
-}  // namespace nin::train
+}  // namespace nin::checkpoint

@@ -15,7 +15,7 @@
 #include "model/nin.h"
 #include "util/error.h"
 
-namespace nin::train {
+namespace nin::config {
 namespace {
 
 // One config key, built from its line in config_keys.h.
@@ -335,4 +335,4 @@ std::vector<FieldInfo> config_reference() {
   return out;
 }
 
-}  // namespace nin::train
+}  // namespace nin::config

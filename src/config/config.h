@@ -9,7 +9,7 @@
 
 #include "config/config_keys.h"
 
-namespace nin::train {
+namespace nin::config {
 
 // One member per key of config_keys.h, with its default: cfg.lr is train.lr, cfg.run_dir is run.dir.
 struct Config {
@@ -47,4 +47,4 @@ uint64_t config_hash(const Config& config);  // XXH64 of to_toml: ranks must agr
 std::chrono::milliseconds collective_timeout(const Config& config);
 std::vector<FieldInfo> config_reference();
 
-}  // namespace nin::train
+}  // namespace nin::config

@@ -3,7 +3,7 @@
 #include <charconv>
 #include <cmath>
 
-namespace nin::train::rules {
+namespace nin::config::rules {
 namespace {
 
 std::string number(double v) {
@@ -61,4 +61,4 @@ std::string broken(const StepRange&, const std::string& v) {
   return "must be \"A:B\", two step indices with 0 <= A <= B (e.g. \"2:6\"), or \"\" for off";
 }
 
-}  // namespace nin::train::rules
+}  // namespace nin::config::rules

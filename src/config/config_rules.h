@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-namespace nin::train::rules {
+namespace nin::config::rules {
 
 struct AnyValue {};
 
@@ -64,4 +64,4 @@ std::string broken(const Path& r, const std::string& v);
 std::string broken(const StepRange& r, const std::string& v);
 inline Range between(double lo, double hi) { return {lo, hi, false, false, false}; }  // [lo, hi]
 
-}  // namespace nin::train::rules
+}  // namespace nin::config::rules

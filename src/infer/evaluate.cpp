@@ -7,7 +7,7 @@
 #include "dist/factory.h"
 #include "infer/model_io.h"
 
-namespace nin::train {
+namespace nin::infer {
 namespace F = torch::nn::functional;
 
 EvalResult evaluate(model::NiN& model, const data::Split& split, const data::BatchOptions& batch,
@@ -51,10 +51,10 @@ std::vector<double> EvalResult::class_accuracy() const {
 
 EvalResult evaluate_checkpoint(LoadedModel& loaded, const std::string& data_dir, int64_t batch_size,
                                const dist::Process& process) {
-  const Config& c = loaded.config;
+  const config::Config& c = loaded.config;
   const auto test = data::load_split(data_dir.empty() ? c.data_dir : data_dir, /*train=*/false, c.num_classes, c.test_limit);
-  auto control = dist::make_communicator(process, torch::kCPU, collective_timeout(c));
+  auto control = dist::make_communicator(process, torch::kCPU, config::collective_timeout(c));
   return evaluate(loaded.model, test, batch_options(c), *control, batch_size, torch::kCPU);
 }
 
-}  // namespace nin::train
+}  // namespace nin::infer

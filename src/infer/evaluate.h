@@ -13,7 +13,7 @@
 #include "dist/process.h"
 #include "model/nin.h"
 
-namespace nin::train {
+namespace nin::infer {
 
 struct EvalResult {
   double loss = 0;          // mean cross-entropy over the evaluated images
@@ -35,4 +35,4 @@ struct LoadedModel;
 EvalResult evaluate_checkpoint(LoadedModel& loaded, const std::string& data_dir, int64_t batch_size,
                                const dist::Process& process);
 
-}  // namespace nin::train
+}  // namespace nin::infer

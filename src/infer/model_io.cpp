@@ -6,46 +6,46 @@
 #include "checkpoint/interop.h"
 #include "checkpoint/upgrade.h"
 
-namespace nin::train {
+namespace nin::infer {
 
-model::NiN make_model(const Config& config) {
+model::NiN make_model(const config::Config& config) {
   return model::NiN(model::NiNOptions{config.in_channels, config.num_classes, config.dropout, config.class_bias});
 }
 
-data::BatchOptions batch_options(const Config& config) { return data::BatchOptions{config.resize, config.normalize}; }
+data::BatchOptions batch_options(const config::Config& config) { return data::BatchOptions{config.resize, config.normalize}; }
 
-data::AugmentOptions augment_options(const Config& config) {
+data::AugmentOptions augment_options(const config::Config& config) {
   return data::AugmentOptions{config.crop_padding, config.flip};
 }
 
 LoadedModel load_model(const std::string& checkpoint) {
-  const auto ck = read_checkpoint(checkpoint);
+  const auto ck = checkpoint::read_checkpoint(checkpoint);
   LoadedModel loaded;
-  loaded.config = from_toml(ck.config_toml, ck.path.string() + " (embedded config)");
-  validate(loaded.config, 1);  // before the model is built: its sizes come from the file
+  loaded.config = config::from_toml(ck.config_toml, ck.path.string() + " (embedded config)");
+  config::validate(loaded.config, 1);  // before the model is built: its sizes come from the file
   loaded.model = make_model(loaded.config);
-  restore(ck, *loaded.model, nullptr);
+  checkpoint::restore(ck, *loaded.model, nullptr);
   loaded.model->eval();
   loaded.path = ck.path.string();
   loaded.state = ck.state;
   return loaded;
 }
 
-void import_state_dict(const std::string& state_dict, const Config& config, const std::string& checkpoint) {
+void import_state_dict(const std::string& state_dict, const config::Config& config, const std::string& checkpoint) {
   auto model = make_model(config);
-  assign_state_dict(*model, load_state_dict(state_dict), state_dict);
+  checkpoint::assign_state_dict(*model, format::load_state_dict(state_dict), state_dict);
   torch::optim::SGD fresh(model->parameters(), torch::optim::SGDOptions(config.lr));
-  write_checkpoint(checkpoint, *model, fresh, "sgd", TrainState{}, to_toml(config), 1, format::Existing::kRefuse);
+  checkpoint::write_checkpoint(checkpoint, *model, fresh, "sgd", checkpoint::TrainState{}, config::to_toml(config), 1, format::Existing::kRefuse);
 }
 
 void upgrade_checkpoint(const std::string& old, const std::string& out, bool trust_legacy,
                         format::Existing existing) {
-  const auto ck = read_old_checkpoint(old, trust_legacy);
+  const auto ck = checkpoint::read_old_checkpoint(old, trust_legacy);
   const std::string source = old + " (embedded config)";
-  const auto config = from_toml(without_retired_keys(ck.file.config_toml, source), source);
-  validate(config, 1);  // before the model is built: its sizes come from the file
+  const auto config = config::from_toml(config::without_retired_keys(ck.file.config_toml, source), source);
+  config::validate(config, 1);  // before the model is built: its sizes come from the file
   auto model = make_model(config);
-  write_upgraded(ck, *model, to_toml(config), out, existing);
+  checkpoint::write_upgraded(ck, *model, config::to_toml(config), out, existing);
 }
 
 std::vector<Prediction> predict(LoadedModel& loaded, const torch::Tensor& images) {
@@ -64,4 +64,4 @@ std::vector<Prediction> predict(LoadedModel& loaded, const torch::Tensor& images
   return out;
 }
 
-}  // namespace nin::train
+}  // namespace nin::infer

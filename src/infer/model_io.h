@@ -13,28 +13,28 @@
 #include "data/batch.h"
 #include "model/nin.h"
 
-namespace nin::train {
+namespace nin::infer {
 
 // The NiN a config describes, freshly initialised (from the current torch seed).
-model::NiN make_model(const Config& config);
+model::NiN make_model(const config::Config& config);
 // How a config says images become a batch, for training and inference alike.
-data::BatchOptions batch_options(const Config& config);
+data::BatchOptions batch_options(const config::Config& config);
 // The augmentation a config asks for, applied to training batches only.
-data::AugmentOptions augment_options(const Config& config);
+data::AugmentOptions augment_options(const config::Config& config);
 
 // A checkpoint's model in eval mode, with the config embedded in the checkpoint (validated
 // before anything is built).
 struct LoadedModel {
   model::NiN model{nullptr};
-  Config config;
+  config::Config config;
   std::string path;
-  TrainState state;
+  checkpoint::TrainState state;
 };
 LoadedModel load_model(const std::string& checkpoint);
 
 // Writes a checkpoint at step 0 (fresh SGD state) of `config`'s model with the weights of
 // a torch.save'd state dict; InputError naming the file or key that does not fit.
-void import_state_dict(const std::string& state_dict, const Config& config, const std::string& checkpoint);
+void import_state_dict(const std::string& state_dict, const config::Config& config, const std::string& checkpoint);
 
 // `nin-dist upgrade`: writes the checkpoint `old` (version 1 only with `trust_legacy`, or a
 // version-2 file of an earlier layout) to `out` in the current format, atomically, with its
@@ -51,4 +51,4 @@ struct Prediction {
 // Classifies [N, H, W] uint8 images, preprocessed as the model was trained.
 std::vector<Prediction> predict(LoadedModel& loaded, const torch::Tensor& images);
 
-}  // namespace nin::train
+}  // namespace nin::infer

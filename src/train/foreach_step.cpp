@@ -67,7 +67,7 @@ Tensor scalar<Tensor>(const Tensor& t) { return t; }
 
 // torch::optim::SGD: d = g + wd*p; buf = momentum*buf + d (buf = d the first time); p -= lr*buf.
 template <class S>
-void sgd_group(OptimStateMap& states, const torch::optim::SGDOptions& o, const Group& g, const UpdateScalars& u,
+void sgd_group(checkpoint::OptimStateMap& states, const torch::optim::SGDOptions& o, const Group& g, const UpdateScalars& u,
                const Tensor& finite) {
   if (o.nesterov() || o.dampening() != 0) throw std::invalid_argument("foreach_step: SGD without nesterov/dampening");
   Tensors d = o.weight_decay() != 0 ? at::_foreach_add(g.grads, g.params, o.weight_decay()) : g.grads;
@@ -97,7 +97,7 @@ void sgd_group(OptimStateMap& states, const torch::optim::SGDOptions& o, const G
 
 // torch::optim::Adam (decoupled = false) and AdamW (true), one group.
 template <class S, class Options, class State>
-void adam_group(OptimStateMap& states, const Options& o, const Group& g, const UpdateScalars& u, const Tensor& finite,
+void adam_group(checkpoint::OptimStateMap& states, const Options& o, const Group& g, const UpdateScalars& u, const Tensor& finite,
                 bool decoupled) {
   if (o.amsgrad()) throw std::invalid_argument("foreach_step: Adam without amsgrad");
   const auto [beta1, beta2] = o.betas();
@@ -162,7 +162,7 @@ GradGroup with_grads(torch::optim::OptimizerParamGroup& group) {
   GradGroup g;
   for (const auto& p : group.params())
     if (p.grad().defined())
-      g.params.push_back(p.detach()), g.grads.push_back(p.grad().detach()), g.keys.push_back(state_key(p));
+      g.params.push_back(p.detach()), g.grads.push_back(p.grad().detach()), g.keys.push_back(checkpoint::state_key(p));
   return g;
 }
 

@@ -39,7 +39,7 @@ void foreach_step(torch::optim::Optimizer& opt, const UpdateScalars& scalars, bo
 // The parameters of one group that have a gradient, detached, as an update takes them.
 struct GradGroup {
   std::vector<torch::Tensor> params, grads;
-  std::vector<OptimStateKey> keys;  // of the original parameters (a detached tensor has its own TensorImpl)
+  std::vector<checkpoint::OptimStateKey> keys;  // of the original parameters (a detached tensor has its own TensorImpl)
 };
 GradGroup with_grads(torch::optim::OptimizerParamGroup& group);
 
@@ -50,7 +50,7 @@ struct AdamMoments {
   std::vector<torch::Tensor> avg, avg_sq;
 };
 template <class State>
-AdamMoments adam_moments(OptimStateMap& states, const GradGroup& g) {
+AdamMoments adam_moments(checkpoint::OptimStateMap& states, const GradGroup& g) {
   AdamMoments m;
   for (size_t i = 0; i < g.params.size(); ++i) {
     auto& slot = states[g.keys[i]];

@@ -30,7 +30,7 @@ using Group = GradGroup;
 
 // A zero momentum buffer where there is none: momentum*0 + d is the first step's buf = d, so
 // every step is a plain one (is_first_step = false), and a skipped first step leaves zeros.
-void sgd_group(OptimStateMap& states, const torch::optim::SGDOptions& o, const Group& g, const Tensor& lr,
+void sgd_group(checkpoint::OptimStateMap& states, const torch::optim::SGDOptions& o, const Group& g, const Tensor& lr,
                const Tensor& found_inf) {
   Tensors bufs;
   for (size_t i = 0; o.momentum() != 0 && i < g.params.size(); ++i) {
@@ -47,7 +47,7 @@ void sgd_group(OptimStateMap& states, const torch::optim::SGDOptions& o, const G
 }
 
 template <class Options, class State>
-void adam_group(OptimStateMap& states, const Options& o, const Group& g, const Tensor& lr, const Tensor& t,
+void adam_group(checkpoint::OptimStateMap& states, const Options& o, const Group& g, const Tensor& lr, const Tensor& t,
                 const Tensor& found_inf, bool decoupled) {
   const auto [avg, avg_sq] = adam_moments<State>(states, g);
   const Tensors steps(g.params.size(), t);  // read only: the kernel takes each parameter's count

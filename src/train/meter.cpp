@@ -9,7 +9,7 @@ namespace nin::train {
 
 // One tensor is one transfer when read.
 EpochMeter::EpochMeter(const torch::Device& device)
-    : sums_(torch::zeros({EpochSums::kFields}, torch::TensorOptions(device).dtype(torch::kDouble))),
+    : sums_(torch::zeros({checkpoint::EpochSums::kFields}, torch::TensorOptions(device).dtype(torch::kDouble))),
       step_(torch::zeros_like(sums_)), norms_(torch::zeros({3}, sums_.options())) {}
 
 void EpochMeter::reset() {
@@ -34,14 +34,14 @@ void EpochMeter::commit_step(const torch::Tensor& applied, int64_t images, const
                             norms_));
 }
 
-EpochSums EpochMeter::sum_over_ranks(dist::Communicator& control) const {
+checkpoint::EpochSums EpochMeter::sum_over_ranks(dist::Communicator& control) const {
   count_host_read();
   auto sums = sums_.to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true);
   control.allreduce(sums, dist::ReduceOp::kSum);
-  return EpochSums::from_array(sums.data_ptr<double>());
+  return checkpoint::EpochSums::from_array(sums.data_ptr<double>());
 }
 
-GradNorms EpochMeter::grad_norms() const {
+run::GradNorms EpochMeter::grad_norms() const {
   count_host_read();
   const auto n = norms_.to(torch::kCPU);
   const double* v = n.data_ptr<double>();

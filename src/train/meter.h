@@ -7,15 +7,9 @@
 
 #include "checkpoint/train_state.h"
 #include "dist/communicator.h"
+#include "run/metrics.h"
 
 namespace nin::train {
-
-// The global L2 norm of the averaged gradient, before clipping, over the epoch's applied
-// steps (0 when none): the same on every rank, since every rank holds the same gradient.
-struct GradNorms {
-  double mean = 0;
-  double max = 0;
-};
 
 // Accumulates without a host read, in tensors made once for the whole run (a captured
 // graph keeps their addresses): a step's micro-batches add to the step's sums, which enter
@@ -29,8 +23,8 @@ class EpochMeter {
   void add(const torch::Tensor& loss, const torch::Tensor& logits, const torch::Tensor& labels);  // one micro-batch
   // applied: 0-dim bool on the device; grad_norm: the step's 0-dim gradient norm there.
   void commit_step(const torch::Tensor& applied, int64_t images, const torch::Tensor& grad_norm);
-  EpochSums sum_over_ranks(dist::Communicator& control) const;  // reads the device
-  GradNorms grad_norms() const;  // this rank's, which are every rank's; reads the device
+  checkpoint::EpochSums sum_over_ranks(dist::Communicator& control) const;  // reads the device
+  run::GradNorms grad_norms() const;  // this rank's, which are every rank's; reads the device
 
  private:
   torch::Tensor sums_;  // double [EpochSums::kFields] on the device, in its order: the epoch so far

@@ -13,14 +13,14 @@
 
 namespace nin::train {
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Config& c, const std::vector<torch::Tensor>& params) {
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const config::Config& c, const std::vector<torch::Tensor>& params) {
   using namespace torch::optim;
   if (c.optimizer == "adam") return std::make_unique<Adam>(params, AdamOptions(c.lr).weight_decay(c.weight_decay));
   if (c.optimizer == "adamw") return std::make_unique<AdamW>(params, AdamWOptions(c.lr).weight_decay(c.weight_decay));
   return std::make_unique<SGD>(params, SGDOptions(c.lr).momentum(c.momentum).weight_decay(c.weight_decay));
 }
 
-double lr_at(const Config& c, int64_t global_step, int64_t steps_per_epoch) {
+double lr_at(const config::Config& c, int64_t global_step, int64_t steps_per_epoch) {
   const double target = c.lr * (c.lr_scaling == "linear" ? double(c.batch_size) / c.base_batch_size : 1.0);
   const double warm_steps = c.warmup_epochs * steps_per_epoch;
   if (warm_steps > 0 && global_step < warm_steps) return target * (0.1 + 0.9 * global_step / warm_steps);
@@ -49,7 +49,7 @@ torch::Tensor lookup(const torch::Tensor& table, const torch::Tensor& index) {
 
 }  // namespace
 
-DeviceSchedule::DeviceSchedule(const Config& c, int64_t steps_per_epoch, const torch::optim::Optimizer& opt,
+DeviceSchedule::DeviceSchedule(const config::Config& c, int64_t steps_per_epoch, const torch::optim::Optimizer& opt,
                                const torch::Device& device) {
   const int64_t steps = std::max<int64_t>(c.epochs * steps_per_epoch, 1);
   const auto [beta1, beta2] = betas_of(opt);

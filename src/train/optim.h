@@ -13,17 +13,17 @@
 namespace nin::train {
 
 // SGD (with momentum and weight decay), Adam or AdamW, as `train.optimizer` says.
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Config& c, const std::vector<torch::Tensor>& params);
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const config::Config& c, const std::vector<torch::Tensor>& params);
 // Goyal et al.: lr scaled with the global batch, reached by a linear warm-up from a tenth;
 // then constant, or a cosine decay to 0 over the remaining steps.
-double lr_at(const Config& c, int64_t global_step, int64_t steps_per_epoch);
+double lr_at(const config::Config& c, int64_t global_step, int64_t steps_per_epoch);
 
 // The schedule as tables on the training device, indexed by step: the step looks up its lr
 // and Adam's bias corrections there, so a captured graph replays each step's own values,
 // and they are bit for bit what lr_at and torch::optim compute on the host.
 class DeviceSchedule {
  public:
-  DeviceSchedule(const Config& c, int64_t steps_per_epoch, const torch::optim::Optimizer& opt,
+  DeviceSchedule(const config::Config& c, int64_t steps_per_epoch, const torch::optim::Optimizer& opt,
                  const torch::Device& device);
   // The scalars of global step `step` (0-based), Adam's `t`-th update (1-based; a skipped
   // step is not counted, as torch::optim does not count it): all 0-dim device tensors.

@@ -10,7 +10,7 @@
 #include "train/fused_step.h"
 #include "train/grad_clip.h"
 #include "train/precision.h"
-#include "train/trace.h"
+#include "monitor/trace.h"
 #include "util/host_reads.h"
 #include "util/splitmix64.h"
 
@@ -25,8 +25,8 @@ uint64_t dropout_seed(uint64_t seed, int64_t step, int64_t micro, int rank) {
   return splitmix64(seed ^ splitmix64(static_cast<uint64_t>(step) * 1024 + micro) ^ splitmix64(rank + 1)) >> 1;
 }
 
-StaticStep::StaticStep(const Config& c, int rank, model::NiN model, torch::optim::Optimizer& optimizer,
-                       dist::Reducer& reducer, EpochMeter& meter, const Fault& fault, int64_t steps_per_epoch,
+StaticStep::StaticStep(const config::Config& c, int rank, model::NiN model, torch::optim::Optimizer& optimizer,
+                       dist::Reducer& reducer, EpochMeter& meter, const monitor::Fault& fault, int64_t steps_per_epoch,
                        int64_t first_step, const torch::Device& device)
     : cfg_(c), rank_(rank), model_(std::move(model)), optimizer_(optimizer), reducer_(reducer), meter_(meter),
       fault_(fault), device_(device), schedule_(c, steps_per_epoch, optimizer, device) {
@@ -47,10 +47,10 @@ void StaticStep::run(const data::Step& batch, int64_t global_step) {
     forward_backward(micro.x, micro.y, micro.weight, global_step);
   }
   {
-    Span wait(trace_, Phase::kFinalizeWait);
+    monitor::Span wait(trace_, monitor::Phase::kFinalizeWait);
     reducer_.finalize();
   }
-  Span optimizer(trace_, Phase::kOptimizer);
+  monitor::Span optimizer(trace_, monitor::Phase::kOptimizer);
   update(batch.images());
 }
 
@@ -65,7 +65,7 @@ void StaticStep::run_captured_body(const torch::Tensor& x, const torch::Tensor& 
 
 void StaticStep::forward_backward(const torch::Tensor& x, const torch::Tensor& y, double weight,
                                   int64_t global_step) {
-  Span forward(trace_, Phase::kForward);
+  monitor::Span forward(trace_, monitor::Phase::kForward);
   torch::Tensor logits;
   {
     AutocastGuard autocast(cfg_.precision, device_);
@@ -74,7 +74,7 @@ void StaticStep::forward_backward(const torch::Tensor& x, const torch::Tensor& y
   const auto loss =
       fault_.poison(training_loss(logits.to(torch::kFloat), y, cfg_.label_smoothing), global_step + 1, rank_);
   forward.end();
-  Span backward(trace_, Phase::kBackward);
+  monitor::Span backward(trace_, monitor::Phase::kBackward);
   (loss * weight).backward();  // weighted: the step's gradient is the mean over its images
   backward.end();
   meter_.add(loss, logits, y);

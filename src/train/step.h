@@ -10,13 +10,15 @@
 #include "data/loader.h"
 #include "dist/reducer.h"
 #include "model/nin.h"
-#include "train/fault.h"
+#include "monitor/fault.h"
 #include "train/meter.h"
 #include "train/optim.h"
 
-namespace nin::train {
-
+namespace nin::monitor {
 class Trace;
+}  // namespace nin::monitor
+
+namespace nin::train {
 
 // Non-finite steps since the last settle().
 struct Verdict {
@@ -33,8 +35,8 @@ struct Verdict {
 class StaticStep {
  public:
   // `first_step`: the global step the run resumes at; Adam's count comes from `optimizer`.
-  StaticStep(const Config& c, int rank, model::NiN model, torch::optim::Optimizer& optimizer,
-             dist::Reducer& reducer, EpochMeter& meter, const Fault& fault, int64_t steps_per_epoch,
+  StaticStep(const config::Config& c, int rank, model::NiN model, torch::optim::Optimizer& optimizer,
+             dist::Reducer& reducer, EpochMeter& meter, const monitor::Fault& fault, int64_t steps_per_epoch,
              int64_t first_step, const torch::Device& device);
 
   // Global step `global_step` (0-based; the host counts too) on this rank's `batch`.
@@ -47,7 +49,7 @@ class StaticStep {
   void run_captured_body(const torch::Tensor& x, const torch::Tensor& y);
   // Spans of forward, backward, the finalize wait and the update go to `trace` while its
   // window is open; nullptr (the default) records nothing.
-  void trace(Trace* trace) { trace_ = trace; }
+  void trace(monitor::Trace* trace) { trace_ = trace; }
 
  private:
   void forward_backward(const torch::Tensor& x, const torch::Tensor& y, double weight, int64_t global_step);
@@ -55,20 +57,20 @@ class StaticStep {
   // The fused kernels (fused_step.h) where they run; after a refusal, _foreach for good.
   bool fused(const UpdateScalars& scalars, const torch::Tensor& t);
 
-  const Config& cfg_;
+  const config::Config& cfg_;
   const int rank_;
   model::NiN model_;
   torch::optim::Optimizer& optimizer_;
   dist::Reducer& reducer_;
   EpochMeter& meter_;
-  const Fault& fault_;
+  const monitor::Fault& fault_;
   const torch::Device device_;
   DeviceSchedule schedule_;
   torch::Tensor step_;       // int64 0-dim: the global step being run
   torch::Tensor applied_;    // int64 0-dim: updates applied so far (Adam's t)
   torch::Tensor skipped_;    // int64 0-dim: non-finite steps since the last settle
   torch::Tensor first_bad_;  // int64 0-dim: the first of them, or -1
-  Trace* trace_ = nullptr;
+  monitor::Trace* trace_ = nullptr;
   bool fused_ = true;  // false once fused_step declined or refused
 };
 

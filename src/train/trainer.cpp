@@ -20,21 +20,21 @@
 #include "infer/evaluate.h"
 #include "infer/model_io.h"
 #include "model/flops.h"
-#include "train/background_plot.h"
-#include "train/device_stats.h"
-#include "train/fault.h"
+#include "run/background_plot.h"
+#include "monitor/device_stats.h"
+#include "monitor/fault.h"
 #include "train/graph_step.h"
-#include "train/health.h"
+#include "monitor/health.h"
 #include "train/meter.h"
 #include "train/optim.h"
 #include "train/precision.h"
-#include "train/profile.h"
-#include "train/replicas.h"
-#include "train/run.h"
-#include "train/run_info.h"
-#include "train/signals.h"
+#include "monitor/profile.h"
+#include "monitor/replicas.h"
+#include "run/run.h"
+#include "run/info.h"
+#include "run/signals.h"
 #include "train/step.h"
-#include "train/trace.h"
+#include "monitor/trace.h"
 #include "util/error.h"
 
 namespace nin::train {
@@ -57,7 +57,7 @@ std::string position_of(int64_t g, int64_t steps_per_epoch) {
 // Everything a rank holds while it trains, built in the order the set-up needs.
 class Trainer {
  public:
-  Trainer(const Config& cfg, const RunOptions& options, dist::Process& process);
+  Trainer(const config::Config& cfg, const RunOptions& options, dist::Process& process);
   int run();  // kExitOk, or kExitPreempted once the checkpoint is written
 
  private:
@@ -66,10 +66,10 @@ class Trainer {
   void settle();  // reads the step's verdict back: stop, or warn of skipped steps
   // The held-out splits due after epoch `done` (1-based): validation every epoch, the test
   // set after the last and every eval.test_every epochs; empty where not due.
-  std::pair<std::optional<EvalResult>, std::optional<EvalResult>> evaluate_held_out(int64_t done);
+  std::pair<std::optional<infer::EvalResult>, std::optional<infer::EvalResult>> evaluate_held_out(int64_t done);
   void say_setup() const;
 
-  const Config& cfg_;
+  const config::Config& cfg_;
   const int rank_, world_;
   const dist::Process& process_;
   const torch::Device device_;
@@ -77,40 +77,40 @@ class Trainer {
   std::unique_ptr<dist::Communicator> control_;      // small CPU messages
   std::unique_ptr<dist::Communicator> device_comm_;  // gradients, when they live on a GPU
   dist::Communicator* grad_comm_ = nullptr;          // device_comm_ or control_
-  std::optional<Run> run_;
-  Health health_;
-  std::optional<BackgroundPlot> plot_;  // rank 0's: curves.png and report.html
+  std::optional<run::Run> run_;
+  monitor::Health health_;
+  std::optional<run::BackgroundPlot> plot_;  // rank 0's: curves.png and report.html
   model::NiN model_{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::optional<data::Loader> loader_;
   std::optional<data::Split> val_set_;  // data.val_split's held-out images
   data::Split test_set_;
   std::optional<dist::Reducer> reducer_;
-  Fault fault_ = Fault::from_env();
+  monitor::Fault fault_ = monitor::Fault::from_env();
   EpochMeter meter_;
   std::optional<StaticStep> step_;
-  std::unique_ptr<Trace> trace_;  // log.trace_steps; nullptr when off
-  std::unique_ptr<Profile> profile_;  // log.profile_steps on rank 0; nullptr when off
+  std::unique_ptr<monitor::Trace> trace_;  // log.trace_steps; nullptr when off
+  std::unique_ptr<monitor::Profile> profile_;  // log.profile_steps on rank 0; nullptr when off
   double flops_per_image_ = 0;    // training FLOPs at data.resize, counted once from the model
   double peak_flops_ = 0;         // the device's dense peak FLOP/s; NaN when unknown (a CPU)
   std::unique_ptr<GraphStep> graph_;  // train.cuda_graph: the step captured once, then replayed
   int64_t graph_batch_ = 0;           // images per rank the graph was made for
 };
 
-Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& process)
+Trainer::Trainer(const config::Config& cfg, const RunOptions& options, dist::Process& process)
     : cfg_(cfg), rank_(process.rank()), world_(process.size()), process_(process),
       device_(select_device(cfg.device, process)), run_stream_(use_run_stream(device_)),
       health_(cfg.num_classes, cfg.stall_steps), meter_(device_) {
   if (cfg.cuda_graph) check_graph_support(device_);  // InputError where no CUDA graph can run
-  const auto timeout = collective_timeout(cfg);
+  const auto timeout = config::collective_timeout(cfg);
   control_ = dist::make_communicator(process, torch::kCPU, timeout);
   if (device_.is_cuda()) device_comm_ = dist::make_communicator(process, device_, timeout);
   grad_comm_ = device_comm_ ? device_comm_.get() : control_.get();
-  check_same_config(cfg, *control_);
+  monitor::check_same_config(cfg, *control_);
   run_.emplace(cfg, rank_, world_, *control_);  // reads first: bad input leaves no file behind
 
   torch::manual_seed(cfg.seed);
-  model_ = make_model(cfg);
+  model_ = infer::make_model(cfg);
   optimizer_ = make_optimizer(cfg, model_->parameters());
   run_->resume(options.resume, model_, *optimizer_);
 
@@ -126,30 +126,30 @@ Trainer::Trainer(const Config& cfg, const RunOptions& options, dist::Process& pr
     if (s) s->images = s->images.to(device_), s->labels = s->labels.to(device_);
   const int64_t local_batch = cfg.batch_size / world_;  // images per rank per step
   loader_.emplace(train_set, data::LoaderOptions{local_batch, local_batch / cfg.accumulate, rank_, world_, cfg.seed,
-                                                 batch_options(cfg), augment_options(cfg)});
+                                                 infer::batch_options(cfg), infer::augment_options(cfg)});
   run_->create_dir(options.overwrite);
   try {  // a page's facts: their loss is said, and training goes on
-    write_run_json(run_->dir(), *control_, process_.host(), device_.str(), process_.num_nodes());
+    run::write_run_json(run_->dir(), *control_, process_.host(), device_.str(), process_.num_nodes());
   } catch (const std::runtime_error& e) {
     run_->warn(e.what());
   }
   if (run_->lead()) plot_.emplace(run_->dir(), [this](const std::string& w) { run_->warn(w); });
 
   flops_per_image_ = model::flops_per_image(model_, cfg.in_channels, cfg.resize);  // one image, on the CPU
-  peak_flops_ = peak_flops(device_, cfg.precision);
+  peak_flops_ = monitor::peak_flops(device_, cfg.precision);
   model_->to(device_);
   use_channels_last(*model_, cfg_.channels_last);  // before the reducer and the graph see the parameters
   move_optimizer_state(*optimizer_, device_);
-  broadcast_model(*model_, *grad_comm_);  // identical replicas, whatever each rank's seed did
+  monitor::broadcast_model(*model_, *grad_comm_);  // identical replicas, whatever each rank's seed did
   enable_cudnn_autotune(device_);
   reducer_.emplace(model_->parameters(), *grad_comm_, static_cast<int64_t>(cfg.bucket_mb * kMiB),
                    static_cast<int64_t>(cfg.first_bucket_mb * kMiB));
   step_.emplace(cfg, rank_, model_, *optimizer_, *reducer_, meter_, fault_, loader_->steps_per_epoch(),
                 run_->state().global_step, device_);
-  trace_ = Trace::from_config(cfg, device_, *control_, rank_, run_->dir(), [this](const std::string& s) { run_->say(s); });
+  trace_ = monitor::Trace::from_config(cfg, device_, *control_, rank_, run_->dir(), [this](const std::string& s) { run_->say(s); });
   step_->trace(trace_.get());
   reducer_->observe(trace_.get());
-  profile_ = Profile::from_config(cfg, device_, rank_, run_->dir(), [this](const std::string& s) { run_->say(s); });
+  profile_ = monitor::Profile::from_config(cfg, device_, rank_, run_->dir(), [this](const std::string& s) { run_->say(s); });
   if (cfg.cuda_graph) {
     graph_ = make_graph_step(device_, [this](const torch::Tensor& x, const torch::Tensor& y) {
       step_->run_captured_body(x, y);
@@ -182,7 +182,7 @@ int Trainer::run() {
 bool Trainer::epoch(int64_t epoch) {
   model_->train();
   loader_->start(epoch, run_->state().step_in_epoch);
-  Progress progress(epoch + 1, cfg_.epochs, loader_->steps_per_epoch(), cfg_.log_every, cfg_.quiet, run_->lead());
+  run::Progress progress(epoch + 1, cfg_.epochs, loader_->steps_per_epoch(), cfg_.log_every, cfg_.quiet, run_->lead());
   meter_.reset();
   const double wait_before = reducer_->wait_seconds();
   const auto start = Clock::now();
@@ -191,7 +191,7 @@ bool Trainer::epoch(int64_t epoch) {
   while (!loader_->done()) {
     if (trace_) trace_->start_step(run_->state().step_in_epoch);
     if (profile_) profile_->start_step(run_->state().step_in_epoch);
-    Span data(trace_.get(), Phase::kData);
+    monitor::Span data(trace_.get(), monitor::Phase::kData);
     const auto batch = loader_->next();
     data.end();
     run_->start_stop_vote();  // in flight during the step: preemption costs the step no wait
@@ -200,7 +200,7 @@ bool Trainer::epoch(int64_t epoch) {
     if (profile_) profile_->end_step();
     images += batch.images();
     if (cfg_.check_every > 0 && run_->state().global_step % cfg_.check_every == 0)
-      check_replicas(*model_, *control_, run_->state().global_step, epoch);
+      monitor::check_replicas(*model_, *control_, run_->state().global_step, epoch);
     if (run_->stop_requested()) {  // every rank stops at the same step
       progress.finish();
       settle();
@@ -208,7 +208,7 @@ bool Trainer::epoch(int64_t epoch) {
       return false;
     }
     if (run_->step_checkpoint_due() && !loader_->done()) {  // mid-epoch; the epoch's end writes its own
-      Span checkpoint(trace_.get(), Phase::kCheckpoint);
+      monitor::Span checkpoint(trace_.get(), monitor::Phase::kCheckpoint);
       settle();
       run_->checkpoint_mid_epoch(meter_.sum_over_ranks(*control_), *model_, *optimizer_);
     }
@@ -238,19 +238,19 @@ bool Trainer::epoch(int64_t epoch) {
   grad_comm_->check();
   settle();
   const auto totals = meter_.sum_over_ranks(*control_);
-  const GradNorms norms = meter_.grad_norms();  // the same on every rank: of the averaged gradient
+  const run::GradNorms norms = meter_.grad_norms();  // the same on every rank: of the averaged gradient
   const int64_t done = epoch + 1;
   const auto [val, test] = evaluate_held_out(done);
   const double lr = lr_at(cfg_, run_->state().global_step - 1, loader_->steps_per_epoch());  // the epoch's last
   // Host seconds blocked in the allreduce's wait: on a GPU the wait is an event the device
   // waits on, and the host times nothing worth a figure, so none is recorded (null).
-  const double comm_wait_s = device_.is_cuda() ? kNotEvaluated : reducer_->wait_seconds() - wait_before;
-  const EpochTiming timing{lr, epoch_s, comm_wait_s,
-                           dist::max_over_ranks(*control_, peak_memory_bytes(device_)), flops_per_image_, peak_flops_};
-  Span epoch_end(trace_.get(), Phase::kEpochEnd);  // the record, and the checkpoint when due
+  const double comm_wait_s = device_.is_cuda() ? run::kNotEvaluated : reducer_->wait_seconds() - wait_before;
+  const run::EpochTiming timing{lr, epoch_s, comm_wait_s,
+                           dist::max_over_ranks(*control_, monitor::peak_memory_bytes(device_)), flops_per_image_, peak_flops_};
+  monitor::Span epoch_end(trace_.get(), monitor::Phase::kEpochEnd);  // the record, and the checkpoint when due
   const auto record = run_->end_epoch(totals, norms, val ? &*val : nullptr, test ? &*test : nullptr, timing,
                                       *model_, *optimizer_);
-  if (const EvalResult* held = val ? &*val : test ? &*test : nullptr) {  // validation first: it is every epoch's
+  if (const infer::EvalResult* held = val ? &*val : test ? &*test : nullptr) {  // validation first: it is every epoch's
     const auto warning = health_.after_epoch(record.train_loss, held->confusion, done == cfg_.epochs);
     if (!warning.empty()) run_->warn(warning);
   }
@@ -260,12 +260,12 @@ bool Trainer::epoch(int64_t epoch) {
   return true;
 }
 
-std::pair<std::optional<EvalResult>, std::optional<EvalResult>> Trainer::evaluate_held_out(int64_t done) {
+std::pair<std::optional<infer::EvalResult>, std::optional<infer::EvalResult>> Trainer::evaluate_held_out(int64_t done) {
   const auto eval = [&](const data::Split& split) {
-    Span span(trace_.get(), Phase::kEvaluate);
-    return evaluate(model_, split, loader_->batch_options(), *control_, cfg_.batch_size / world_, device_);
+    monitor::Span span(trace_.get(), monitor::Phase::kEvaluate);
+    return infer::evaluate(model_, split, loader_->batch_options(), *control_, cfg_.batch_size / world_, device_);
   };
-  std::optional<EvalResult> val, test;
+  std::optional<infer::EvalResult> val, test;
   if (val_set_) val = eval(*val_set_);
   if (done == cfg_.epochs || (cfg_.test_every > 0 && done % cfg_.test_every == 0)) test = eval(test_set_);
   return {std::move(val), std::move(test)};
@@ -325,9 +325,9 @@ int64_t select_threads(int64_t setting, const dist::Process& process) {
   return std::max<int64_t>(1, cores / process.local_size());
 }
 
-int train(const Config& cfg, const RunOptions& options, dist::Process& process) {
-  install_stop_handlers();  // first: a signal during set-up still ends in a checkpoint
-  validate(cfg, process.size());
+int train(const config::Config& cfg, const RunOptions& options, dist::Process& process) {
+  run::install_stop_handlers();  // first: a signal during set-up still ends in a checkpoint
+  config::validate(cfg, process.size());
   torch::set_num_threads(static_cast<int>(select_threads(cfg.threads, process)));
   return Trainer(cfg, options, process).run();
 }

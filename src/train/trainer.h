@@ -25,6 +25,6 @@ struct RunOptions {
 
 // Trains to the configured number of epochs. Returns kExitOk, or kExitPreempted after
 // checkpointing when SIGTERM/SIGUSR1 arrived (all ranks agree on the step to stop at).
-int train(const Config& config, const RunOptions& options, dist::Process& process);
+int train(const config::Config& config, const RunOptions& options, dist::Process& process);
 
 }  // namespace nin::train

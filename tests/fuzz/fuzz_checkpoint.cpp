@@ -20,7 +20,7 @@ namespace {
 
 // The optimizer the file names, over copies of its floating-point tensors: a checkpoint lists
 // the parameters first, so its optimizer state indexes them as the writing run's optimizer did.
-std::unique_ptr<torch::optim::Optimizer> optimizer_for(const nin::train::CheckpointFile& file) {
+std::unique_ptr<torch::optim::Optimizer> optimizer_for(const nin::checkpoint::CheckpointFile& file) {
   std::vector<torch::Tensor> params;
   for (const auto& t : file.tensors)
     if (t.is_floating_point()) params.push_back(t.detach().clone().requires_grad_());
@@ -32,9 +32,9 @@ std::unique_ptr<torch::optim::Optimizer> optimizer_for(const nin::train::Checkpo
 
 void read(const std::string& path) {
   try {
-    const auto file = nin::train::read_checkpoint(path);
-    nin::train::checkpoint_tensors(file);
-    nin::train::load_optimizer_state(*optimizer_for(file), file.optimizer_state, path);
+    const auto file = nin::checkpoint::read_checkpoint(path);
+    nin::checkpoint::checkpoint_tensors(file);
+    nin::checkpoint::load_optimizer_state(*optimizer_for(file), file.optimizer_state, path);
   } catch (const nin::InputError&) {
   }
 }

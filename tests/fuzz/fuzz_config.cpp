@@ -18,9 +18,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const std::string path = nin::fuzz::as_file(data, file_end, ".toml");
   try {
-    const auto config = nin::train::load_config(path, overrides);
-    nin::train::validate(config, 2);
-    nin::train::from_toml(nin::train::to_toml(config), "round trip");
+    const auto config = nin::config::load_config(path, overrides);
+    nin::config::validate(config, 2);
+    nin::config::from_toml(nin::config::to_toml(config), "round trip");
   } catch (const nin::InputError&) {
   }
   return 0;

@@ -30,7 +30,7 @@ void write_trained(const fs::path& dir, const std::string& name, const std::stri
   model->forward(torch::randn({2, 1, 5, 5})).sum().backward();
   optimizer->step();
   const fs::path path = dir / ("trained-" + name + ".nin");
-  nin::train::write_checkpoint(path, *model, *optimizer, name, {1, 2, 9, 1.5, 3, 4}, config, /*world_size=*/2);
+  nin::checkpoint::write_checkpoint(path, *model, *optimizer, name, {1, 2, 9, 1.5, 3, 4}, config, /*world_size=*/2);
   std::ofstream(dir / ("trained-" + name + ".safetensors"), std::ios::binary) << read_checkpoint_file(path).bytes;
 }
 

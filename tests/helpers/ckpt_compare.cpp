@@ -11,8 +11,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const double tol = argc > 3 ? std::atof(argv[3]) : 0.0;
-  const auto a = nin::train::checkpoint_tensors(nin::train::read_checkpoint(argv[1]));
-  const auto b = nin::train::checkpoint_tensors(nin::train::read_checkpoint(argv[2]));
+  const auto a = nin::checkpoint::checkpoint_tensors(nin::checkpoint::read_checkpoint(argv[1]));
+  const auto b = nin::checkpoint::checkpoint_tensors(nin::checkpoint::read_checkpoint(argv[2]));
   if (a.size() != b.size()) {
     std::cerr << "different tensor counts: " << a.size() << " vs " << b.size() << "\n";
     return 1;

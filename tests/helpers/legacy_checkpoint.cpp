@@ -13,11 +13,11 @@ int main(int argc, char** argv) {
     std::cerr << "usage: legacy_checkpoint IN.nin OUT.nin\n";
     return 2;
   }
-  const auto ck = nin::train::read_checkpoint(argv[1]);
-  const auto config = nin::train::from_toml(ck.config_toml, argv[1]);
-  auto model = nin::train::make_model(config);
+  const auto ck = nin::checkpoint::read_checkpoint(argv[1]);
+  const auto config = nin::config::from_toml(ck.config_toml, argv[1]);
+  auto model = nin::infer::make_model(config);
   auto optimizer = nin::train::make_optimizer(config, model->parameters());
-  nin::train::restore(ck, *model, optimizer.get());
+  nin::checkpoint::restore(ck, *model, optimizer.get());
   std::ofstream out(argv[2], std::ios::binary | std::ios::trunc);
   out << nin::test::legacy_checkpoint(*model, *optimizer, {ck.optimizer, ck.config_toml, ck.world_size, ck.state});
   return out ? 0 : 1;

@@ -20,7 +20,7 @@ namespace nin::test {
 struct LegacyFields {
   std::string optimizer = "adam", config;
   int64_t world_size = 1;
-  train::TrainState state;
+  checkpoint::TrainState state;
 };
 
 // The whole file: header (magic, version 1, payload length, XXH64 seed 0) and payload, in

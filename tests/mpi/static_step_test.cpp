@@ -13,14 +13,14 @@ constexpr std::chrono::milliseconds kTimeout{60000};
 
 TEST(MpiStaticStep, AdamWWithWarmUpAndCosineEqualsTheHostStep) {
   auto comm = dist::make_mpi_communicator(MPI_COMM_WORLD, kTimeout);
-  Config c = small("adamw");
+  config::Config c = small("adamw");
   c.weight_decay = 0.05, c.warmup_epochs = 0.5, c.lr_decay = "cosine";
   expect_bitwise_equal(reference(c, -1, *comm), static_steps(c, -1, *comm));
 }
 
 TEST(MpiStaticStep, ANaNOnOneRankIsSkippedOnEveryRank) {
   auto comm = dist::make_mpi_communicator(MPI_COMM_WORLD, kTimeout);
-  Config c = small("sgd");
+  config::Config c = small("sgd");
   c.momentum = 0.9;
   expect_bitwise_equal(reference(c, 3, *comm), static_steps(c, 3, *comm));
 }
@@ -30,7 +30,7 @@ TEST(MpiStaticStep, ANaNOnOneRankIsSkippedOnEveryRank) {
 // (torch::nn::utils::clip_grad_norm_ on the averaged gradient). Any world size.
 TEST(MpiStaticStep, ClippedStepsLeaveEveryRankTheSameParameters) {
   auto comm = dist::make_mpi_communicator(MPI_COMM_WORLD, kTimeout);
-  Config c = small("sgd");
+  config::Config c = small("sgd");
   c.momentum = 0.9, c.label_smoothing = 0.1, c.clip_grad_norm = 0.2;
   c.batch_size = 8 * comm->size(), c.train_limit = 4 * c.batch_size;  // 4 steps an epoch
   const Trained t = static_steps(c, -1, *comm);

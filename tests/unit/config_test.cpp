@@ -10,7 +10,7 @@
 #include "util/error.h"
 
 using nin::InputError;
-using nin::train::Config;
+using nin::config::Config;
 namespace fs = std::filesystem;
 
 namespace {
@@ -29,10 +29,10 @@ TEST(Config, ShippedConfigsLoadAndValidate) {
   for (const auto& entry : std::filesystem::directory_iterator(std::string(NIN_SOURCE_DIR) + "/configs")) {
     if (entry.path().extension() != ".toml") continue;
     ++shipped;
-    EXPECT_NO_THROW(nin::train::validate(nin::train::load_config(entry.path().string()), 1)) << entry.path();
+    EXPECT_NO_THROW(nin::config::validate(nin::config::load_config(entry.path().string()), 1)) << entry.path();
   }
   EXPECT_GE(shipped, 4);
-  const auto seed = nin::train::load_config(std::string(NIN_SOURCE_DIR) + "/configs/fmnist.toml");
+  const auto seed = nin::config::load_config(std::string(NIN_SOURCE_DIR) + "/configs/fmnist.toml");
   EXPECT_EQ(seed.resize, 224);
   EXPECT_EQ(seed.batch_size, 128);
   EXPECT_EQ(seed.optimizer, "sgd");
@@ -42,7 +42,7 @@ TEST(Config, ShippedConfigsLoadAndValidate) {
 
 TEST(Config, OverridesTakeTomlValuesAndBareWords) {
   const auto path = write_file("ok.toml", "[train]\nlr = 0.1\n");
-  const auto c = nin::train::load_config(path, {"train.lr=0.2", "train.optimizer=adam", "data.normalize=true",
+  const auto c = nin::config::load_config(path, {"train.lr=0.2", "train.optimizer=adam", "data.normalize=true",
                                                 "train.epochs=3", "run.dir=\"x y\""});
   EXPECT_DOUBLE_EQ(c.lr, 0.2);
   EXPECT_EQ(c.optimizer, "adam");
@@ -52,34 +52,34 @@ TEST(Config, OverridesTakeTomlValuesAndBareWords) {
 }
 
 TEST(Config, MissingFileNamesThePath) {
-  const auto msg = nin::test::input_error([] { nin::train::load_config("/nonexistent/nin.toml"); });
+  const auto msg = nin::test::input_error([] { nin::config::load_config("/nonexistent/nin.toml"); });
   EXPECT_NE(msg.find("/nonexistent/nin.toml"), std::string::npos) << msg;
 }
 
 TEST(Config, SyntaxErrorHasLineAndColumn) {
   const auto path = write_file("syntax.toml", "[train]\nlr = 0.1\nepochs = = 3\n");
-  const auto msg = nin::test::input_error([&] { nin::train::load_config(path); });
+  const auto msg = nin::test::input_error([&] { nin::config::load_config(path); });
   EXPECT_NE(msg.find(path + ":3:"), std::string::npos) << msg;
   EXPECT_NE(msg.find("syntax"), std::string::npos) << msg;
 }
 
 TEST(Config, UnknownKeySuggestsTheNearest) {
   const auto path = write_file("unknown.toml", "[train]\nlrr = 0.1\n");
-  const auto msg = nin::test::input_error([&] { nin::train::load_config(path); });
+  const auto msg = nin::test::input_error([&] { nin::config::load_config(path); });
   EXPECT_NE(msg.find("unknown key 'train.lrr'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("did you mean 'train.lr'"), std::string::npos) << msg;
   EXPECT_NE(msg.find(path + ":2"), std::string::npos) << msg;
-  const auto set_msg = nin::test::input_error([] { nin::train::load_config("", {"train.epoch=3"}); });
+  const auto set_msg = nin::test::input_error([] { nin::config::load_config("", {"train.epoch=3"}); });
   EXPECT_NE(set_msg.find("--set train.epoch=3"), std::string::npos) << set_msg;
   EXPECT_NE(set_msg.find("did you mean 'train.epochs'"), std::string::npos) << set_msg;
 }
 
 TEST(Config, WrongTypeNamesKeyAndTypes) {
   const auto path = write_file("type.toml", "[train]\nepochs = \"ten\"\n");
-  const auto msg = nin::test::input_error([&] { nin::train::load_config(path); });
+  const auto msg = nin::test::input_error([&] { nin::config::load_config(path); });
   EXPECT_NE(msg.find("'train.epochs' must be an integer, got a string"), std::string::npos) << msg;
-  EXPECT_NE(nin::test::input_error([] { nin::train::load_config("", {"train.lr=fast"}); }).find("must be a number"), std::string::npos);
-  EXPECT_NE(nin::test::input_error([] { nin::train::load_config("", {"train.lr"}); }).find("KEY=VALUE"), std::string::npos);
+  EXPECT_NE(nin::test::input_error([] { nin::config::load_config("", {"train.lr=fast"}); }).find("must be a number"), std::string::npos);
+  EXPECT_NE(nin::test::input_error([] { nin::config::load_config("", {"train.lr"}); }).find("KEY=VALUE"), std::string::npos);
 }
 
 TEST(Config, OutOfRangeValuesAreRejected) {
@@ -101,8 +101,8 @@ TEST(Config, OutOfRangeValuesAreRejected) {
       {"train.clip_grad_norm=inf", "train.clip_grad_norm = inf is out of range"},
       {"train.clip_grad_norm=nan", "train.clip_grad_norm = nan is out of range"}};
   for (const auto& [set, expect] : cases) {
-    const auto c = nin::train::load_config("", {set});
-    const auto msg = nin::test::input_error([&] { nin::train::validate(c, 1); });
+    const auto c = nin::config::load_config("", {set});
+    const auto msg = nin::test::input_error([&] { nin::config::validate(c, 1); });
     EXPECT_NE(msg.find(expect), std::string::npos) << set << " -> " << msg;
   }
 }
@@ -110,24 +110,24 @@ TEST(Config, OutOfRangeValuesAreRejected) {
 // A bad value is blamed on what gave it: the --set flag, or else the file.
 TEST(Config, OutOfRangeNamesTheFlagOrTheFile) {
   const std::string smoke = NIN_SOURCE_DIR "/configs/smoke.toml";
-  const auto from_set = nin::train::load_config(smoke, {"train.batch_size=0"});
-  EXPECT_EQ(nin::test::input_error([&] { nin::train::validate(from_set, 1); }).rfind("--set train.batch_size=0: train.batch_size = 0", 0), 0u);
-  auto from_file = nin::train::load_config(smoke, {"train.lr=0.1"});
+  const auto from_set = nin::config::load_config(smoke, {"train.batch_size=0"});
+  EXPECT_EQ(nin::test::input_error([&] { nin::config::validate(from_set, 1); }).rfind("--set train.batch_size=0: train.batch_size = 0", 0), 0u);
+  auto from_file = nin::config::load_config(smoke, {"train.lr=0.1"});
   from_file.epochs = 0;  // as if the file had said so
-  EXPECT_EQ(nin::test::input_error([&] { nin::train::validate(from_file, 1); }).rfind(smoke + ": train.epochs = 0", 0), 0u);
+  EXPECT_EQ(nin::test::input_error([&] { nin::config::validate(from_file, 1); }).rfind(smoke + ": train.epochs = 0", 0), 0u);
 }
 
 TEST(Config, GlobalBatchMustSplitOverRanks) {
-  const auto c = nin::train::load_config("", {"train.batch_size=100"});
-  EXPECT_NO_THROW(nin::train::validate(c, 4));
-  const auto msg = nin::test::input_error([&] { nin::train::validate(c, 3); });
+  const auto c = nin::config::load_config("", {"train.batch_size=100"});
+  EXPECT_NO_THROW(nin::config::validate(c, 4));
+  const auto msg = nin::test::input_error([&] { nin::config::validate(c, 3); });
   EXPECT_NE(msg.find("divisible by the 3 ranks"), std::string::npos) << msg;
 }
 
 TEST(Config, ACapturedStepTakesOneMicroBatch) {
-  EXPECT_NO_THROW(nin::train::validate(nin::train::load_config("", {"train.cuda_graph=true"}), 1));
-  const auto c = nin::train::load_config("", {"train.cuda_graph=true", "train.accumulate=2"});
-  const auto msg = nin::test::input_error([&] { nin::train::validate(c, 1); });
+  EXPECT_NO_THROW(nin::config::validate(nin::config::load_config("", {"train.cuda_graph=true"}), 1));
+  const auto c = nin::config::load_config("", {"train.cuda_graph=true", "train.accumulate=2"});
+  const auto msg = nin::test::input_error([&] { nin::config::validate(c, 1); });
   EXPECT_NE(msg.find("--set train.accumulate=2: train.accumulate = 2 is out of range: a captured step"),
             std::string::npos) << msg;
 }
@@ -135,61 +135,61 @@ TEST(Config, ACapturedStepTakesOneMicroBatch) {
 // log.trace_steps: "A:B" with 0 <= A <= B, or "" for off; anything else names the key and value.
 TEST(Config, TraceStepsTakeARange) {
   for (const char* ok : {"", "0:0", "2:6", "7:100"})
-    EXPECT_NO_THROW(nin::train::validate(nin::train::load_config("", {std::string("log.trace_steps=\"") + ok + "\""}), 1)) << ok;
+    EXPECT_NO_THROW(nin::config::validate(nin::config::load_config("", {std::string("log.trace_steps=\"") + ok + "\""}), 1)) << ok;
   for (const char* bad : {"6:2", "-1:3", "2", "2:", ":6", "a:b", "2:6:8", " 2:6", "2:+6", "99999999999999999999:1"}) {
-    const auto c = nin::train::load_config("", {std::string("log.trace_steps=\"") + bad + "\""});
-    const auto msg = nin::test::input_error([&] { nin::train::validate(c, 1); });
+    const auto c = nin::config::load_config("", {std::string("log.trace_steps=\"") + bad + "\""});
+    const auto msg = nin::test::input_error([&] { nin::config::validate(c, 1); });
     EXPECT_NE(msg.find(std::string("log.trace_steps = '") + bad + "' is out of range: must be \"A:B\""), std::string::npos)
         << bad << " -> " << msg;
   }
-  const auto parsed = nin::train::rules::parse_step_range("2:6");
+  const auto parsed = nin::config::rules::parse_step_range("2:6");
   ASSERT_TRUE(parsed);
   EXPECT_EQ(parsed->first, 2);
   EXPECT_EQ(parsed->second, 6);
-  const auto graph = nin::train::load_config("", {"log.trace_steps=2:6", "train.cuda_graph=true"});
-  EXPECT_NE(nin::test::input_error([&] { nin::train::validate(graph, 1); }).find("log.trace_steps = '2:6' is out of range"),
+  const auto graph = nin::config::load_config("", {"log.trace_steps=2:6", "train.cuda_graph=true"});
+  EXPECT_NE(nin::test::input_error([&] { nin::config::validate(graph, 1); }).find("log.trace_steps = '2:6' is out of range"),
             std::string::npos);
 }
 
 // log.profile_steps: the same ranges as log.trace_steps, named as its own key; not with a graph.
 TEST(Config, ProfileStepsTakeARange) {
   for (const char* ok : {"", "0:0", "20:29"})
-    EXPECT_NO_THROW(nin::train::validate(nin::train::load_config("", {std::string("log.profile_steps=\"") + ok + "\""}), 1))
+    EXPECT_NO_THROW(nin::config::validate(nin::config::load_config("", {std::string("log.profile_steps=\"") + ok + "\""}), 1))
         << ok;
   for (const char* bad : {"3:1", "x", "1:", "-1:2"}) {
-    const auto c = nin::train::load_config("", {std::string("log.profile_steps=\"") + bad + "\""});
-    const auto msg = nin::test::input_error([&] { nin::train::validate(c, 1); });
+    const auto c = nin::config::load_config("", {std::string("log.profile_steps=\"") + bad + "\""});
+    const auto msg = nin::test::input_error([&] { nin::config::validate(c, 1); });
     EXPECT_NE(msg.find(std::string("log.profile_steps = '") + bad + "' is out of range: must be \"A:B\""),
               std::string::npos) << bad << " -> " << msg;
   }
-  const auto graph = nin::train::load_config("", {"log.profile_steps=2:6", "train.cuda_graph=true"});
-  EXPECT_NE(nin::test::input_error([&] { nin::train::validate(graph, 1); })
+  const auto graph = nin::config::load_config("", {"log.profile_steps=2:6", "train.cuda_graph=true"});
+  EXPECT_NE(nin::test::input_error([&] { nin::config::validate(graph, 1); })
                 .find("log.profile_steps = '2:6' is out of range: the profiler is not checked with a replayed CUDA graph"),
             std::string::npos);
 }
 
 TEST(Config, RetiredKeysAreRefusedNamingWhatReplacedThem) {
   const std::string old = "[train]\nforeach = true\nlr = 0.1\n";
-  const auto msg = nin::test::input_error([&] { nin::train::from_toml(old, "old.toml"); });
+  const auto msg = nin::test::input_error([&] { nin::config::from_toml(old, "old.toml"); });
   EXPECT_NE(msg.find("old.toml:2: train.foreach is retired, replaced by the fused update"), std::string::npos) << msg;
-  const auto set = nin::test::input_error([] { nin::train::load_config("", {"train.foreach=true"}); });
+  const auto set = nin::test::input_error([] { nin::config::load_config("", {"train.foreach=true"}); });
   EXPECT_NE(set.find("--set train.foreach=true: train.foreach is retired"), std::string::npos) << set;
   // What `nin-dist upgrade` does to a checkpoint's embedded config: the key dropped, the rest kept.
-  const auto c = nin::train::from_toml(nin::train::without_retired_keys(old, "old.toml"), "old.toml");
+  const auto c = nin::config::from_toml(nin::config::without_retired_keys(old, "old.toml"), "old.toml");
   EXPECT_DOUBLE_EQ(c.lr, 0.1);
   const std::string current = "[train]\nlr = 0.1\n";
-  EXPECT_EQ(nin::train::without_retired_keys(current, "new.toml"), current);
+  EXPECT_EQ(nin::config::without_retired_keys(current, "new.toml"), current);
 }
 
 TEST(Config, CanonicalTomlRoundTripsAndHashes) {
-  auto c = nin::train::load_config("", {"train.lr=0.125", "run.dir=\"runs/a\""});
-  const auto text = nin::train::to_toml(c);
-  const auto back = nin::train::from_toml(text, "roundtrip");
-  EXPECT_EQ(nin::train::to_toml(back), text);
-  EXPECT_EQ(nin::train::config_hash(back), nin::train::config_hash(c));
+  auto c = nin::config::load_config("", {"train.lr=0.125", "run.dir=\"runs/a\""});
+  const auto text = nin::config::to_toml(c);
+  const auto back = nin::config::from_toml(text, "roundtrip");
+  EXPECT_EQ(nin::config::to_toml(back), text);
+  EXPECT_EQ(nin::config::config_hash(back), nin::config::config_hash(c));
   c.lr = 0.25;
-  EXPECT_NE(nin::train::config_hash(back), nin::train::config_hash(c));
-  EXPECT_EQ(nin::train::config_reference().size(), static_cast<size_t>(std::count(text.begin(), text.end(), '=')));
+  EXPECT_NE(nin::config::config_hash(back), nin::config::config_hash(c));
+  EXPECT_EQ(nin::config::config_reference().size(), static_cast<size_t>(std::count(text.begin(), text.end(), '=')));
 }
 
 TEST(Config, CanonicalTomlOfTheDefaultsIsFixed) {
@@ -257,28 +257,28 @@ TEST(Config, CanonicalTomlOfTheDefaultsIsFixed) {
       "\n"
       "[run]\n"
       "dir = 'runs/default'\n";
-  EXPECT_EQ(nin::train::to_toml(Config{}), expected);
+  EXPECT_EQ(nin::config::to_toml(nin::config::Config{}), expected);
 }
 
 TEST(Config, EveryKeyDefaultValidatesAndRoundTrips) {
-  const Config defaults;
-  EXPECT_NO_THROW(nin::train::validate(defaults, 1));
-  const auto text = nin::train::to_toml(defaults);
-  EXPECT_EQ(nin::train::to_toml(nin::train::from_toml(text, "defaults")), text);
-  for (const auto& f : nin::train::config_reference()) {
+  const nin::config::Config defaults;
+  EXPECT_NO_THROW(nin::config::validate(defaults, 1));
+  const auto text = nin::config::to_toml(defaults);
+  EXPECT_EQ(nin::config::to_toml(nin::config::from_toml(text, "defaults")), text);
+  for (const auto& f : nin::config::config_reference()) {
     EXPECT_FALSE(f.doc.empty()) << f.key;
     const std::string line = f.key.substr(f.key.find('.') + 1) + " = " + f.value;
     EXPECT_NE(text.find("\n" + line + "\n"), std::string::npos) << line;
     // The reference's default, read back through --set, leaves the canonical text as it was.
-    const auto c = nin::train::load_config("", {f.key + "=" + f.value});
-    EXPECT_EQ(nin::train::to_toml(c), text) << f.key;
-    EXPECT_NO_THROW(nin::train::validate(c, 1)) << f.key;
+    const auto c = nin::config::load_config("", {f.key + "=" + f.value});
+    EXPECT_EQ(nin::config::to_toml(c), text) << f.key;
+    EXPECT_NO_THROW(nin::config::validate(c, 1)) << f.key;
   }
 }
 
 TEST(Config, EveryKeyNamesItselfWhenGivenTheWrongType) {
-  for (const auto& f : nin::train::config_reference()) {
-    const auto msg = nin::test::input_error([&] { nin::train::load_config("", {f.key + "=[1]"}); });
+  for (const auto& f : nin::config::config_reference()) {
+    const auto msg = nin::test::input_error([&] { nin::config::load_config("", {f.key + "=[1]"}); });
     EXPECT_NE(msg.find("--set " + f.key + "=[1]: key '" + f.key + "' must be "), std::string::npos) << msg;
     EXPECT_NE(msg.find(", got an array"), std::string::npos) << msg;
   }
@@ -297,10 +297,10 @@ TEST(Config, OutOfRangeMessagesKeepTheirWording) {
       {"run.dir=\"\"", "run.dir = \"\" is out of range: must name a directory"},
       {"train.accumulate=3", "train.batch_size = 128 is out of range: must be divisible by train.accumulate = 3"}};
   for (const auto& [set, expect] : cases) {
-    const auto c = nin::train::load_config("", {set});
+    const auto c = nin::config::load_config("", {set});
     // Blamed on the --set when it gave the key in question, else on the defaults.
     const std::string key = set.substr(0, set.find('='));
     const std::string where = expect.rfind(key + " ", 0) == 0 ? "--set " + set : "<defaults>";
-    EXPECT_EQ(nin::test::input_error([&] { nin::train::validate(c, 1); }), where + ": " + expect) << set;
+    EXPECT_EQ(nin::test::input_error([&] { nin::config::validate(c, 1); }), where + ": " + expect) << set;
   }
 }

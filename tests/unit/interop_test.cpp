@@ -16,7 +16,7 @@
 #include "util/input_limit.h"
 
 namespace fs = std::filesystem;
-using namespace nin::train;
+using namespace nin::checkpoint;
 using nin::test::fresh_dir;
 using nin::test::input_error;
 using nin::test::ScopedEnv;
@@ -84,7 +84,7 @@ TEST(Interop, ExportedNiNLoadsBackIntoAFreshModel) {
   nin::model::NiN a(nin::model::NiNOptions{1, 10, 0.5});
   nin::model::NiN b(nin::model::NiNOptions{1, 10, 0.5});
   save_state_dict(dir / "model.pt", tensors_of(a));
-  assign_state_dict(*b, load_state_dict(dir / "model.pt"), "model.pt");
+  nin::checkpoint::assign_state_dict(*b, load_state_dict(dir / "model.pt"), "model.pt");
   const auto pa = a->named_parameters();
   const auto pb = b->named_parameters();
   ASSERT_EQ(pa.size(), pb.size());
@@ -195,21 +195,21 @@ TEST(Interop, AssignRejectsMissingWrongShapeAndExtraTensorsAndLeavesModelUnchang
 
   auto missing = tensors_of(model);
   missing.erase(find(missing, "net.4.2.bias"));
-  auto msg = input_error([&] { assign_state_dict(*model, missing, "m.pt"); });
+  auto msg = input_error([&] { nin::checkpoint::assign_state_dict(*model, missing, "m.pt"); });
   EXPECT_NE(msg.find("m.pt"), std::string::npos) << msg;
   EXPECT_NE(msg.find("net.4.2.bias"), std::string::npos) << msg;
 
   auto misshapen = tensors_of(model);
   find(misshapen, "net.7.0.weight")->second = torch::zeros({5, 384, 3, 3});
   find(misshapen, "net.0.0.bias")->second = torch::zeros({96});  // a valid tensor before the bad one
-  msg = input_error([&] { assign_state_dict(*model, misshapen, "m.pt"); });
+  msg = input_error([&] { nin::checkpoint::assign_state_dict(*model, misshapen, "m.pt"); });
   EXPECT_NE(msg.find("net.7.0.weight"), std::string::npos) << msg;
   EXPECT_NE(msg.find("[5, 384, 3, 3]"), std::string::npos) << msg;
   EXPECT_NE(msg.find("[10, 384, 3, 3]"), std::string::npos) << msg;
 
   auto extra = tensors_of(model);
   extra.emplace_back("net.8.weight", torch::zeros({3}));
-  msg = input_error([&] { assign_state_dict(*model, extra, "m.pt"); });
+  msg = input_error([&] { nin::checkpoint::assign_state_dict(*model, extra, "m.pt"); });
   EXPECT_NE(msg.find("m.pt"), std::string::npos) << msg;
   EXPECT_NE(msg.find("net.8.weight"), std::string::npos) << msg;
 

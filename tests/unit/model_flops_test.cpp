@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "model/flops.h"
-#include "train/device_stats.h"
+#include "monitor/device_stats.h"
 
 namespace {
 
@@ -44,14 +44,14 @@ TEST(ModelFlops, SeedSizeMatchesTheBenchReport) {
 }
 
 TEST(DeviceStats, PeakTableByNameAndMath) {
-  using nin::train::peak_flops_of;
-  EXPECT_EQ(peak_flops_of("NVIDIA H100 80GB HBM3", "bf16"), 989.5e12);
-  EXPECT_EQ(peak_flops_of("NVIDIA H100 PCIe", "tf32"), 378e12);  // not the SXM part's
-  EXPECT_EQ(peak_flops_of("NVIDIA H200", "fp32"), 67e12);
-  EXPECT_EQ(peak_flops_of("NVIDIA H200 NVL", "bf16"), 835e12);
-  EXPECT_EQ(peak_flops_of("NVIDIA A100-SXM4-80GB", "tf32"), 156e12);
-  EXPECT_TRUE(std::isnan(peak_flops_of("NVIDIA GeForce RTX 4090", "bf16")));
-  EXPECT_TRUE(std::isnan(peak_flops_of("NVIDIA H100 80GB HBM3", "fp8")));
-  EXPECT_TRUE(std::isnan(nin::train::peak_flops(torch::kCPU, "fp32")));  // no MFU on a CPU
-  EXPECT_GT(nin::train::peak_memory_bytes(torch::kCPU), 1 << 20);  // this process's RSS, bytes
+  using nin::monitor::peak_flops_of;
+  EXPECT_EQ(nin::monitor::peak_flops_of("NVIDIA H100 80GB HBM3", "bf16"), 989.5e12);
+  EXPECT_EQ(nin::monitor::peak_flops_of("NVIDIA H100 PCIe", "tf32"), 378e12);  // not the SXM part's
+  EXPECT_EQ(nin::monitor::peak_flops_of("NVIDIA H200", "fp32"), 67e12);
+  EXPECT_EQ(nin::monitor::peak_flops_of("NVIDIA H200 NVL", "bf16"), 835e12);
+  EXPECT_EQ(nin::monitor::peak_flops_of("NVIDIA A100-SXM4-80GB", "tf32"), 156e12);
+  EXPECT_TRUE(std::isnan(nin::monitor::peak_flops_of("NVIDIA GeForce RTX 4090", "bf16")));
+  EXPECT_TRUE(std::isnan(nin::monitor::peak_flops_of("NVIDIA H100 80GB HBM3", "fp8")));
+  EXPECT_TRUE(std::isnan(nin::monitor::peak_flops(torch::kCPU, "fp32")));  // no MFU on a CPU
+  EXPECT_GT(nin::monitor::peak_memory_bytes(torch::kCPU), 1 << 20);  // this process's RSS, bytes
 }

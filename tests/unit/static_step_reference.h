@@ -21,7 +21,7 @@
 #include "dist/communicator.h"
 #include "dist/reducer.h"
 #include "infer/model_io.h"
-#include "train/fault.h"
+#include "monitor/fault.h"
 #include "train/meter.h"
 #include "train/optim.h"
 #include "train/step.h"
@@ -34,8 +34,8 @@ inline constexpr const char* kRealDir = "/usr/share/datasets/fashion-mnist";
 constexpr int64_t kImages = 64, kBatch = 16;  // 4 steps an epoch
 constexpr int64_t kEpochs = 2;
 
-inline Config small(const std::string& optimizer) {
-  Config c;
+inline config::Config small(const std::string& optimizer) {
+  config::Config c;
   c.data_dir = kRealDir;
   c.resize = 67;  // the network's minimum: fast
   c.train_limit = kImages;
@@ -47,11 +47,11 @@ inline Config small(const std::string& optimizer) {
   return c;
 }
 
-inline data::Loader make_loader(const Config& c, const dist::Communicator& comm) {
+inline data::Loader make_loader(const config::Config& c, const dist::Communicator& comm) {
   const auto split = data::load_split(c.data_dir, /*train=*/true, c.num_classes, c.train_limit);
   const int64_t local = c.batch_size / comm.size();
   return data::Loader(split, data::LoaderOptions{local, local / c.accumulate, comm.rank(), comm.size(), c.seed,
-                                                 batch_options(c), augment_options(c)});
+                                                 infer::batch_options(c), infer::augment_options(c)});
 }
 
 struct Trained {
@@ -59,13 +59,13 @@ struct Trained {
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   int64_t skipped = 0;
   int64_t first_bad = -1;
-  std::vector<GradNorms> norms;  // per epoch
+  std::vector<run::GradNorms> norms;  // per epoch
 };
 
-inline Trained fresh(const Config& c) {
+inline Trained fresh(const config::Config& c) {
   torch::manual_seed(c.seed);
   Trained t;
-  t.model = make_model(c);
+  t.model = infer::make_model(c);
   t.optimizer = make_optimizer(c, t.model->parameters());
   return t;
 }
@@ -81,7 +81,7 @@ inline double host_norm(const model::NiN& model) {
 // read of their sum, lr_at on the host, torch::optim's own step(); a NaN loss on rank 0 at
 // 0-based step `nan_step`. Label smoothing by cross_entropy's option; clipping by
 // torch::nn::utils::clip_grad_norm_ before the step, a non-finite norm skipping it.
-inline Trained reference(const Config& c, int64_t nan_step, dist::Communicator& comm) {
+inline Trained reference(const config::Config& c, int64_t nan_step, dist::Communicator& comm) {
   Trained t = fresh(c);
   auto loader = make_loader(c, comm);
   int64_t g = 0;
@@ -126,14 +126,14 @@ inline Trained reference(const Config& c, int64_t nan_step, dist::Communicator& 
 
 // The static step, settled only at each epoch's end, with NIN_FAULT's NaN on rank 0 at
 // `nan_step`; several gradient buckets.
-inline Trained static_steps(const Config& c, int64_t nan_step, dist::Communicator& comm) {
+inline Trained static_steps(const config::Config& c, int64_t nan_step, dist::Communicator& comm) {
   Trained t = fresh(c);
   auto loader = make_loader(c, comm);
   dist::Reducer reducer(t.model->parameters(), comm, 1 << 20, 1 << 18);
   EpochMeter meter(torch::kCPU);
   const std::string fault = "nan:" + std::to_string(nan_step + 1) + ":0";
   setenv("NIN_FAULT", fault.c_str(), 1);
-  const Fault faults = Fault::from_env();
+  const monitor::Fault faults = monitor::Fault::from_env();
   unsetenv("NIN_FAULT");
   StaticStep step(c, comm.rank(), t.model, *t.optimizer, reducer, meter, faults, loader.steps_per_epoch(), 0,
                   torch::kCPU);

@@ -5,19 +5,19 @@
 #include <string>
 #include <vector>
 
-#include "train/profile.h"
+#include "monitor/profile.h"
 
-using nin::train::ProfiledEvent;
-using nin::train::ProfileRow;
+using nin::monitor::ProfiledEvent;
+using nin::monitor::ProfileRow;
 
 namespace {
 
-ProfiledEvent host(const std::string& name, uint64_t thread, double start, double dur) {
+nin::monitor::ProfiledEvent host(const std::string& name, uint64_t thread, double start, double dur) {
   return {name, false, thread, start, dur};
 }
-ProfiledEvent kernel(const std::string& name, double start, double dur) { return {name, true, 7, start, dur}; }
+nin::monitor::ProfiledEvent kernel(const std::string& name, double start, double dur) { return {name, true, 7, start, dur}; }
 
-const ProfileRow* find(const std::vector<ProfileRow>& rows, const std::string& name) {
+const nin::monitor::ProfileRow* find(const std::vector<nin::monitor::ProfileRow>& rows, const std::string& name) {
   for (const auto& r : rows)
     if (r.name == name) return &r;
   return nullptr;
@@ -28,7 +28,7 @@ const ProfileRow* find(const std::vector<ProfileRow>& rows, const std::string& n
 // A step range holds conv (with a nested conv kernel call) and add; self time is what no nested
 // event covers, on each thread apart; device events are left to device_time().
 TEST(Profile, HostSelfTimeSubtractsNestedEventsPerThread) {
-  const std::vector<ProfiledEvent> events = {
+  const std::vector<nin::monitor::ProfiledEvent> events = {
       host("nin::step", 1, 0, 120),
       host("aten::convolution", 1, 10, 50),
       host("aten::mkldnn_convolution", 1, 15, 40),
@@ -36,7 +36,7 @@ TEST(Profile, HostSelfTimeSubtractsNestedEventsPerThread) {
       host("aten::add_", 2, 20, 30),  // another thread (autograd's): nested in nothing
       kernel("sgemm", 0, 500),
   };
-  const auto rows = nin::train::host_self_time(events);
+  const auto rows = nin::monitor::host_self_time(events);
   ASSERT_EQ(rows.size(), 4u);
   EXPECT_EQ(rows[0].name, "nin::step");  // the largest first
   EXPECT_DOUBLE_EQ(rows[0].total_us, 120 - 50 - 10);
@@ -49,13 +49,13 @@ TEST(Profile, HostSelfTimeSubtractsNestedEventsPerThread) {
 
 // An event that starts inside another and ends after it takes only its overlap away.
 TEST(Profile, HostSelfTimeClipsAnOverlap) {
-  const auto rows = nin::train::host_self_time({host("a", 1, 0, 10), host("b", 1, 6, 10)});
+  const auto rows = nin::monitor::host_self_time({host("a", 1, 0, 10), host("b", 1, 6, 10)});
   EXPECT_DOUBLE_EQ(find(rows, "a")->total_us, 6);
   EXPECT_DOUBLE_EQ(find(rows, "b")->total_us, 10);
 }
 
 TEST(Profile, DeviceTimeSumsKernelsByName) {
-  const auto rows = nin::train::device_time(
+  const auto rows = nin::monitor::device_time(
       {kernel("gemm", 0, 30), kernel("relu", 30, 5), kernel("gemm", 40, 30), host("aten::mm", 1, 0, 80)});
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].name, "gemm");
@@ -66,8 +66,8 @@ TEST(Profile, DeviceTimeSumsKernelsByName) {
 
 // ms, ms per step and % of all rows; the rows past `top` in one row; a '|' in a name escaped.
 TEST(Profile, TableHasTopRowsOthersAndTotal) {
-  const std::vector<ProfileRow> rows = {{"gemm", 20, 6000}, {"a|b", 10, 3000}, {"x", 1, 600}, {"y", 3, 400}};
-  const auto table = nin::train::profile_table(rows, /*steps=*/2, /*top=*/2);
+  const std::vector<nin::monitor::ProfileRow> rows = {{"gemm", 20, 6000}, {"a|b", 10, 3000}, {"x", 1, 600}, {"y", 3, 400}};
+  const auto table = nin::monitor::profile_table(rows, /*steps=*/2, /*top=*/2);
   EXPECT_EQ(table,
             "| name | count | total ms | ms/step | % |\n"
             "| --- | ---: | ---: | ---: | ---: |\n"
@@ -75,5 +75,5 @@ TEST(Profile, TableHasTopRowsOthersAndTotal) {
             "| a\\|b | 10 | 3.000 | 1.500 | 30.0 |\n"
             "| (2 others) | 4 | 1.000 | 0.500 | 10.0 |\n"
             "| (total) | 34 | 10.000 | 5.000 | 100.0 |\n");
-  EXPECT_NE(nin::train::profile_table({}, 3, 5).find("\n| (total) | 0 | 0.000 | 0.000 | 0.0 |\n"), std::string::npos);
+  EXPECT_NE(nin::monitor::profile_table({}, 3, 5).find("\n| (total) | 0 | 0.000 | 0.000 | 0.0 |\n"), std::string::npos);
 }

@@ -7,7 +7,7 @@ namespace {
 using namespace reference_step;
 
 // Returns the static run, for a test to look at its recorded gradient norms.
-Trained expect_same(const Config& c, int64_t nan_step = -1) {
+Trained expect_same(const config::Config& c, int64_t nan_step = -1) {
   auto comm = dist::make_local_communicator();
   Trained t = static_steps(c, nan_step, *comm);
   expect_bitwise_equal(reference(c, nan_step, *comm), t);
@@ -21,7 +21,7 @@ void expect_clipped(const Trained& t) {
   for (const auto& n : t.norms) EXPECT_GT(n.max, kClip);
 }
 TEST(StaticStep, SgdWithMomentumWarmUpAndCosineEqualsTheHostStep) {
-  Config c = small("sgd");
+  config::Config c = small("sgd");
   c.momentum = 0.9, c.weight_decay = 1e-4, c.warmup_epochs = 0.5, c.lr_decay = "cosine";
   expect_same(c);
 }
@@ -29,42 +29,42 @@ TEST(StaticStep, SgdWithMomentumWarmUpAndCosineEqualsTheHostStep) {
 // With augmentation on: its draws reach the device without a read, so the epochs between two
 // settles still make none (static_steps checks the count).
 TEST(StaticStep, AdamWithAugmentationEqualsTheHostStep) {
-  Config c = small("adam");
+  config::Config c = small("adam");
   c.lr_decay = "cosine", c.crop_padding = 4, c.flip = true;
   expect_same(c);
 }
 
 TEST(StaticStep, AdamWWithAccumulationEqualsTheHostStep) {
-  Config c = small("adamw");
+  config::Config c = small("adamw");
   c.weight_decay = 0.05, c.warmup_epochs = 1, c.lr_decay = "cosine", c.accumulate = 2;
   expect_same(c);
 }
 
 TEST(StaticStep, ANonFiniteStepIsSkippedOnTheDeviceAndNamedAtTheSettle) {
-  Config c = small("adam");
+  config::Config c = small("adam");
   expect_same(c, /*nan_step=*/2);  // skipped: Adam's count and the parameters as the host's skip left them
 }
 
 TEST(StaticStep, AFirstSgdStepSkippedLeavesNoMomentumTrace) {
-  Config c = small("sgd");
+  config::Config c = small("sgd");
   c.momentum = 0.9;
   expect_same(c, /*nan_step=*/0);
 }
 
 TEST(StaticStep, ClippedSgdWithLabelSmoothingEqualsClipGradNormThenTheHostStep) {
-  Config c = small("sgd");
+  config::Config c = small("sgd");
   c.momentum = 0.9, c.label_smoothing = 0.1, c.clip_grad_norm = kClip;
   expect_clipped(expect_same(c));
 }
 
 TEST(StaticStep, ClippedAdamWWithAccumulationEqualsClipGradNormThenTheHostStep) {
-  Config c = small("adamw");
+  config::Config c = small("adamw");
   c.weight_decay = 0.05, c.accumulate = 2, c.clip_grad_norm = kClip;
   expect_clipped(expect_same(c));
 }
 
 TEST(StaticStep, ClippedStepWithANaNIsSkippedAndItsNormNotRecorded) {
-  Config c = small("adam");
+  config::Config c = small("adam");
   c.clip_grad_norm = kClip;
   expect_clipped(expect_same(c, /*nan_step=*/1));  // clipping turns no Inf into a NaN that slips through
 }

@@ -1,8 +1,0 @@
-// The trace's clock in a CPU-only build: the host's.
-#include "train/trace_clock.h"
-
-namespace nin::train {
-
-std::unique_ptr<TraceClock> make_trace_clock(const torch::Device& /*device*/) { return make_host_clock(); }
-
-}  // namespace nin::train
