@@ -1,6 +1,6 @@
 # NIN_TORCH_KINETO: whether LibTorch's profiler has Kineto (pip's and conda's do, Debian's
 # 1.13 does not). With it log.profile_steps records a GPU's kernels and Kineto writes the
-# Chrome trace (src/train/profiler_kineto.cpp); without, CPU ops only and the trace is made
+# Chrome trace (src/monitor/profiler_kineto.cpp); without, CPU ops only and the trace is made
 # by nin-dist (profiler_no_kineto.cpp). AUTO runs a small profile at configure time
 # (cmake/kineto_check.cpp): whether it can save a trace is the test. The result is cached.
 set(NIN_WITH_KINETO "AUTO" CACHE STRING "LibTorch's profiler has Kineto: AUTO (check), ON or OFF")
