@@ -406,7 +406,7 @@ def markdown(report):
     return "\n".join(lines) + "\n"
 
 
-def main():
+def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--plan", required=True, help="run.sh's rows: ROW KIND SOURCE STEP (tab-separated)")
     ap.add_argument("--steps", required=True, help="run.sh's step outcomes: STEP STATUS SECONDS REASON")
@@ -422,32 +422,29 @@ def main():
     ap.add_argument("--md", help="where to write the Markdown table (it is printed as well)")
     ap.add_argument("--profile", nargs=3, action="append", metavar=("PRECISION", "NIN_MD", "TORCH_MD"),
                     help="nin-dist's profile.md and PyTorch's profile table of one precision, side by side")
-    a = ap.parse_args()
-    if tomllib is None:
-        sys.exit("report.py needs Python 3.11+ (tomllib)")
+    return ap.parse_args()
 
-    plan = read_tsv(a.plan, ["row", "kind", "source", "step"])
-    steps = {r["step"]: r for r in read_tsv(a.steps, ["step", "status", "seconds", "reason"])}
+
+def card_peak(peak_tflops, gpu_name):
+    """{"flops", "what"}: the peak given with --peak-tflops, else the card's by its name, else none."""
+    if peak_tflops:
+        return {"flops": peak_tflops * 1e12, "what": "given with --peak-tflops"}
+    for part, flops, what in PEAKS if gpu_name else []:
+        if part in gpu_name:
+            return {"flops": flops, "what": what}
+    return {"flops": None, "what": None}
+
+
+def report_head(a, found, peak, steps):
+    """The report's fields that no row gives: the call, the machine, the versions, the steps."""
     final, ended_by = a.final is not None, a.final or ""
-    found = probes(a.probe_cache, a.rehearsal)
-    gpu = found["gpu"]
-    peak = {"flops": None, "what": None}
-    if a.peak_tflops:
-        peak = {"flops": a.peak_tflops * 1e12, "what": "given with --peak-tflops"}
-    elif gpu["name"]:
-        for part, flops, what in PEAKS:
-            if part in gpu["name"]:
-                peak = {"flops": flops, "what": what}
-                break
-
-    failures, rows = [], []
     report = {"rehearsal": a.rehearsal,
               "note": "a CPU rehearsal with tiny limits: checks the plumbing; no figure here is a measurement"
                       if a.rehearsal else None,
               "complete": final, "ended_by": ended_by or None,
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "host": os.uname().nodename, "command": a.command, "deadline_s": a.deadline_s, "elapsed_s": a.elapsed_s,
-              "git_commit": found["git_commit"], "git_dirty": found["git_dirty"], "gpu": gpu,
+              "git_commit": found["git_commit"], "git_dirty": found["git_dirty"], "gpu": found["gpu"],
               "versions": {**found["torch"], "cuda_toolkit": found["cuda_toolkit"], "mpi": found["mpi"]},
               "peak": {**peak, "note": "one peak for every row; MFU = images/s x train_flop_per_image / peak"},
               "flop_model": "2 per multiply-add, convolutions only; training = 3 x forward; "
@@ -455,6 +452,67 @@ def main():
               "steps": {name: {k: rec[k] for k in ("status", "seconds", "reason")} for name, rec in steps.items()}}
     for key in ("build", "tests", "cpu_vs_cuda"):  # sections a plan may leave out
         report[key] = {"status": "not planned", "reason": ""}
+    return report
+
+
+def pair_section(p, entry, failures):
+    """The CPU-vs-CUDA section of a plan's "pair" row."""
+    section = entry
+    if entry["status"] == "ran":
+        try:
+            section.update(cpu_vs_cuda(*p["source"].split("|")))
+            if not section["ok"]:
+                failures.append(f"CPU and CUDA train losses differ: {section}")
+        except (OSError, ValueError, KeyError, IndexError) as e:
+            failures.append(f"cpu vs cuda: {type(e).__name__}: {e}")
+    return section
+
+
+def nin_plan_row(p, entry, failures):
+    """A nin-dist row from its run directory: what it finished, even when stopped by the deadline."""
+    row = {"name": p["row"], **entry}
+    if os.path.exists(os.path.join(p["source"], "metrics.jsonl")):  # a deadline keeps its epochs
+        try:
+            row.update(nin_row(p["source"]))
+        except (OSError, ValueError, KeyError, IndexError) as e:
+            failures.append(f"{p['row']} {p['source']}: {type(e).__name__}: {e}")
+    elif entry["status"] == "ran":
+        failures.append(f"{p['row']}: ran, but {p['source']}/metrics.jsonl is missing")
+    return row
+
+
+def torch_plan_row(p, entry, failures):
+    """A PyTorch row from seed_pipeline.py's lines: its own word, else the step's outcome."""
+    row = {"name": p["row"], **entry}
+    status, reason = entry["status"], entry["reason"]
+    line, warmup = torch_lines(p["source"], p["row"].removeprefix("torch-"))
+    if line and line.get("status") != "ok":  # the row's own word: not available, failed
+        row.update({k: line[k] for k in ("pipeline", "precision", "batch", "resize", "compile") if k in line})
+        if "torch" in line:
+            row["trainer"] = "PyTorch " + line["torch"]
+        row.update(status=line["status"], reason=line["reason"])
+        if line["status"] == "failed":
+            failures.append(f"{p['row']}: {line['reason']}")
+    elif line:
+        try:
+            row.update(torch_row(line), status="ran", reason="")
+        except KeyError as e:
+            failures.append(f"{p['row']}: malformed line, no {e}")
+    elif status == "ran":
+        failures.append(f"{p['row']}: the step ran, but printed no line for it")
+    else:  # the process ended before this row's line: the step's outcome is the row's
+        if status == "failed":
+            failures.append(f"{p['row']}: {reason}")
+        if warmup:
+            row.update(warmup_s=warmup["warmup_s"], first_step_s=warmup.get("first_step_s"),
+                       compile=warmup.get("compile"))
+    return row
+
+
+def read_plan(a, plan, steps, report, failures):
+    """Every planned row's section or table row into `report`; the table rows, in plan order."""
+    final, ended_by = a.final is not None, a.final or ""
+    rows = []
     for p in plan:
         status, reason = outcome(p["step"], steps, final, ended_by)
         if status == "failed" and p["kind"] != "torch":  # a torch row's own line says more
@@ -467,48 +525,16 @@ def main():
             if status == "ran" and report["tests"].get("failed") != 0:
                 failures.append(f"tests: {report['tests'].get('summary') or 'no ctest summary'}")
         elif p["kind"] == "pair":
-            report["cpu_vs_cuda"] = entry
-            if status == "ran":
-                try:
-                    report["cpu_vs_cuda"].update(cpu_vs_cuda(*p["source"].split("|")))
-                    if not report["cpu_vs_cuda"]["ok"]:
-                        failures.append(f"CPU and CUDA train losses differ: {report['cpu_vs_cuda']}")
-                except (OSError, ValueError, KeyError, IndexError) as e:
-                    failures.append(f"cpu vs cuda: {type(e).__name__}: {e}")
+            report["cpu_vs_cuda"] = pair_section(p, entry, failures)
         elif p["kind"] == "nin":
-            row = {"name": p["row"], **entry}
-            if os.path.exists(os.path.join(p["source"], "metrics.jsonl")):  # a deadline keeps its epochs
-                try:
-                    row.update(nin_row(p["source"]))
-                except (OSError, ValueError, KeyError, IndexError) as e:
-                    failures.append(f"{p['row']} {p['source']}: {type(e).__name__}: {e}")
-            elif status == "ran":
-                failures.append(f"{p['row']}: ran, but {p['source']}/metrics.jsonl is missing")
-            rows.append(row)
+            rows.append(nin_plan_row(p, entry, failures))
         elif p["kind"] == "torch":
-            row = {"name": p["row"], **entry}
-            line, warmup = torch_lines(p["source"], p["row"].removeprefix("torch-"))
-            if line and line.get("status") != "ok":  # the row's own word: not available, failed
-                row.update({k: line[k] for k in ("pipeline", "precision", "batch", "resize", "compile") if k in line})
-                if "torch" in line:
-                    row["trainer"] = "PyTorch " + line["torch"]
-                row.update(status=line["status"], reason=line["reason"])
-                if line["status"] == "failed":
-                    failures.append(f"{p['row']}: {line['reason']}")
-            elif line:
-                try:
-                    row.update(torch_row(line), status="ran", reason="")
-                except KeyError as e:
-                    failures.append(f"{p['row']}: malformed line, no {e}")
-            elif status == "ran":
-                failures.append(f"{p['row']}: the step ran, but printed no line for it")
-            else:  # the process ended before this row's line: the step's outcome is the row's
-                if status == "failed":
-                    failures.append(f"{p['row']}: {reason}")
-                if warmup:
-                    row.update(warmup_s=warmup["warmup_s"], first_step_s=warmup.get("first_step_s"),
-                               compile=warmup.get("compile"))
-            rows.append(row)
+            rows.append(torch_plan_row(p, entry, failures))
+    return rows
+
+
+def check_rows(rows, peak, rehearsal, failures):
+    """FLOP per image and MFU of every row with figures; figures that are not finite fail it."""
     for r in rows:
         if r.get("images_per_s") is None:
             continue
@@ -517,13 +543,12 @@ def main():
         for k in ("images_per_s", "epoch_s", "test_acc"):
             if r.get(k) is not None and not (isinstance(r[k], (int, float)) and math.isfinite(r[k]) and r[k] >= 0):
                 failures.append(f"{r['name']}: {k} = {r[k]!r}")
-        if r.get("test_acc") is not None and r["test_acc"] <= 0.15 and not a.rehearsal:
+        if r.get("test_acc") is not None and r["test_acc"] <= 0.15 and not rehearsal:
             print(f"warning: {r['name']}: test accuracy {r['test_acc']:.3f} is near chance (0.1)", file=sys.stderr)
-    report["rows"] = rows
-    report["profile"], profile_failures = profiles(a.profile)
-    failures += profile_failures
-    report["failures"] = failures
 
+
+def write_report(a, report):
+    """gpu.json (replaced whole), gpu.md where asked; the Markdown is printed as well."""
     os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
     tmp = a.json + ".tmp"
     with open(tmp, "w") as f:  # replaced whole: a kill mid-write leaves the previous report
@@ -535,6 +560,25 @@ def main():
         with open(a.md, "w") as f:
             f.write(md)
     print(md, end="")
+
+
+def main():
+    a = parse_args()
+    if tomllib is None:
+        sys.exit("report.py needs Python 3.11+ (tomllib)")
+    plan = read_tsv(a.plan, ["row", "kind", "source", "step"])
+    steps = {r["step"]: r for r in read_tsv(a.steps, ["step", "status", "seconds", "reason"])}
+    found = probes(a.probe_cache, a.rehearsal)
+    peak = card_peak(a.peak_tflops, found["gpu"]["name"])
+    report = report_head(a, found, peak, steps)
+    failures = []
+    rows = read_plan(a, plan, steps, report, failures)
+    check_rows(rows, peak, a.rehearsal, failures)
+    report["rows"] = rows
+    report["profile"], profile_failures = profiles(a.profile)
+    failures += profile_failures
+    report["failures"] = failures
+    write_report(a, report)
     for msg in failures:
         print(f"FAIL: {msg}", file=sys.stderr)
     sys.exit(1 if failures else 0)
