@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cmath>
 #include <iostream>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include <time.h>
@@ -56,26 +58,24 @@ double cpu_seconds() {
   return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  // The same heap settings as nin-dist's main: without them page faults, not arithmetic,
-  // set the pace, and the "limit" would sit below what nin-dist reaches.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+struct Options {
   int64_t batch = 64, resize = 96, threads = 1, warmup = 3, steps = 20;
   double lr = 0.05, dropout = 0.5;
   std::string grads = "none";
+};
+
+// The command line into `o`; an exit code when the run ends here (--help, a bad flag).
+std::optional<int> parse_options(int argc, char** argv, Options& o) {
   po::options_description opts("bench_compute_bound");
   opts.add_options()("help,h", "show this help")
-      ("batch", po::value(&batch)->default_value(batch), "images per step (one rank's share)")
-      ("resize", po::value(&resize)->default_value(resize), "input height and width, pixels")
-      ("threads", po::value(&threads)->default_value(threads), "intra-op threads")
-      ("warmup", po::value(&warmup)->default_value(warmup), "untimed steps first")
-      ("steps", po::value(&steps)->default_value(steps), "timed steps")
-      ("lr", po::value(&lr)->default_value(lr), "SGD learning rate")
-      ("dropout", po::value(&dropout)->default_value(dropout), "before the last NiN block")
-      ("grads", po::value(&grads)->default_value(grads),
+      ("batch", po::value(&o.batch)->default_value(o.batch), "images per step (one rank's share)")
+      ("resize", po::value(&o.resize)->default_value(o.resize), "input height and width, pixels")
+      ("threads", po::value(&o.threads)->default_value(o.threads), "intra-op threads")
+      ("warmup", po::value(&o.warmup)->default_value(o.warmup), "untimed steps first")
+      ("steps", po::value(&o.steps)->default_value(o.steps), "timed steps")
+      ("lr", po::value(&o.lr)->default_value(o.lr), "SGD learning rate")
+      ("dropout", po::value(&o.dropout)->default_value(o.dropout), "before the last NiN block")
+      ("grads", po::value(&o.grads)->default_value(o.grads),
        "between steps: none (drop the gradients, as PyTorch's set_to_none) or zero (zero-fill "
        "them, as LibTorch 1.13's Optimizer::zero_grad)");
   po::variables_map vm;
@@ -90,24 +90,31 @@ int main(int argc, char** argv) {
     std::cout << opts;
     return 0;
   }
-  if (batch < 1 || steps < 1 || warmup < 0 || threads < 1 || resize < nin::model::min_input_size() ||
-      (grads != "none" && grads != "zero")) {
+  if (o.batch < 1 || o.steps < 1 || o.warmup < 0 || o.threads < 1 || o.resize < nin::model::min_input_size() ||
+      (o.grads != "none" && o.grads != "zero")) {
     std::cerr << "bench_compute_bound: need batch, steps, threads >= 1, warmup >= 0, resize >= "
               << nin::model::min_input_size() << " and --grads none or zero\n";
     return 2;
   }
+  return std::nullopt;
+}
 
-  torch::set_num_threads(static_cast<int>(threads));
-  torch::manual_seed(42);
-  nin::model::NiN model(nin::model::NiNOptions{1, kClasses, dropout});
-  model->train();
-  torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(lr));
-  const auto x = synthetic_batch(batch, resize);
-  const auto y = torch::randint(0, kClasses, {batch}, torch::kInt64);
-
+// What the timed steps leave: every step's loss (warm-up included) and seconds, and the checks.
+struct Timing {
   std::vector<double> losses, step_s;
+  double elapsed = 0, cpu_s = 0;  // seconds of the timed steps: wall clock, this process's CPU
+  std::vector<std::string> failures;
+};
+
+// The warm-up steps, then the timed ones, then the checks: finite losses, a gradient for every
+// parameter, parameters that moved.
+Timing run_steps(nin::model::NiN& model, const Options& o) {
+  torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(o.lr));
+  const auto x = synthetic_batch(o.batch, o.resize);
+  const auto y = torch::randint(0, kClasses, {o.batch}, torch::kInt64);
+  Timing t;
   auto step = [&] {
-    if (grads == "zero") {
+    if (o.grads == "zero") {
       opt.zero_grad();
     } else {  // backward then hands its gradient buffers over instead of adding into zeros
       for (auto& p : model->parameters()) p.mutable_grad().reset();
@@ -115,47 +122,69 @@ int main(int argc, char** argv) {
     auto loss = F::cross_entropy(model->forward(x), y);
     loss.backward();
     opt.step();
-    losses.push_back(loss.item<double>());  // a sync point, as nin-dist's per-step loss
+    t.losses.push_back(loss.item<double>());  // a sync point, as nin-dist's per-step loss
   };
-  for (int64_t i = 0; i < warmup; ++i) step();
+  for (int64_t i = 0; i < o.warmup; ++i) step();
   const double params_before = sum_of_parameters(model);
   const double cpu_start = cpu_seconds();
   const auto start = std::chrono::steady_clock::now();
-  for (int64_t i = 0; i < steps; ++i) {
+  for (int64_t i = 0; i < o.steps; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     step();
-    step_s.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    t.step_s.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const double cpu_s = cpu_seconds() - cpu_start;
+  t.elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  t.cpu_s = cpu_seconds() - cpu_start;
 
-  std::vector<std::string> failures;
-  if (!std::all_of(losses.begin(), losses.end(), [](double v) { return std::isfinite(v); }))
-    failures.push_back("non-finite loss");
+  if (!std::all_of(t.losses.begin(), t.losses.end(), [](double v) { return std::isfinite(v); }))
+    t.failures.push_back("non-finite loss");
   for (const auto& p : model->named_parameters())
-    if (!p.value().grad().defined()) failures.push_back("no gradient for " + p.key());
+    if (!p.value().grad().defined()) t.failures.push_back("no gradient for " + p.key());
   const double params_after = sum_of_parameters(model);
   if (!(std::isfinite(params_after) && params_after != params_before))
-    failures.push_back("SGD did not move the parameters");
+    t.failures.push_back("SGD did not move the parameters");
+  return t;
+}
 
-  auto sorted = step_s;
+// The JSON line: the settings, the figures, and "checks": "ok" or the failures.
+nlohmann::json result(const Options& o, const Timing& t) {
+  auto sorted = t.step_s;
   std::sort(sorted.begin(), sorted.end());
   nlohmann::json out = {{"bench", "compute_bound"}, {"impl", "libtorch"}, {"torch", TORCH_VERSION},
-                        {"batch", batch}, {"resize", resize}, {"threads", torch::get_num_threads()},
-                        {"grads", grads}, {"warmup_steps", warmup}, {"steps", steps}, {"elapsed_s", elapsed},
-                        {"images_per_s", double(batch) * steps / elapsed},
-                        {"cpu_s", cpu_s}, {"images_per_cpu_s", double(batch) * steps / cpu_s},
+                        {"batch", o.batch}, {"resize", o.resize}, {"threads", torch::get_num_threads()},
+                        {"grads", o.grads}, {"warmup_steps", o.warmup}, {"steps", o.steps},
+                        {"elapsed_s", t.elapsed}, {"images_per_s", double(o.batch) * o.steps / t.elapsed},
+                        {"cpu_s", t.cpu_s}, {"images_per_cpu_s", double(o.batch) * o.steps / t.cpu_s},
                         {"step_s_median", sorted[sorted.size() / 2]}, {"step_s_min", sorted.front()},
-                        {"loss_first", losses.front()}, {"loss_last", losses.back()}};
+                        {"loss_first", t.losses.front()}, {"loss_last", t.losses.back()}};
   std::string verdict = "ok";
-  if (!failures.empty()) {
+  if (!t.failures.empty()) {
     verdict.clear();
-    for (const auto& f : failures) verdict += (verdict.empty() ? "" : "; ") + f;
+    for (const auto& f : t.failures) verdict += (verdict.empty() ? "" : "; ") + f;
   }
   out["checks"] = verdict;
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // The same heap settings as nin-dist's main: without them page faults, not arithmetic,
+  // set the pace, and the "limit" would sit below what nin-dist reaches.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  Options o;
+  if (const auto code = parse_options(argc, argv, o)) return *code;
+
+  torch::set_num_threads(static_cast<int>(o.threads));
+  torch::manual_seed(42);
+  nin::model::NiN model(nin::model::NiNOptions{1, kClasses, o.dropout});
+  model->train();
+  const Timing t = run_steps(model, o);
+  const nlohmann::json out = result(o, t);
   std::cout << out.dump() << std::endl;
-  if (!failures.empty()) {
-    std::cerr << "bench_compute_bound: FAILED: " << verdict << std::endl;
+  if (!t.failures.empty()) {
+    std::cerr << "bench_compute_bound: FAILED: " << out["checks"].get<std::string>() << std::endl;
     return 1;
   }
   return 0;

@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ddp_baseline import nin  # noqa: E402  the same model as the DDP baseline
 
 
-def main():
+def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--batch", type=int, default=64, help="images per step (one rank's share)")
     p.add_argument("--resize", type=int, default=96, help="pixels, square")
@@ -30,19 +30,20 @@ def main():
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--grads", choices=["none", "zero"], default="none",
                    help="between steps: drop the gradients (set_to_none) or zero-fill them")
-    args = p.parse_args()
+    return p.parse_args()
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(42)
-    model = nin()
-    model.train()
-    opt = torch.optim.SGD(model.parameters(), lr=args.lr)
-    # As nin-dist's make_batch: uint8 pixels scaled to [0, 1], resized bilinearly.
-    pixels = torch.randint(0, 256, (args.batch, 1, 28, 28), dtype=torch.uint8)
-    x = F.interpolate(pixels.float() / 255, size=(args.resize, args.resize), mode="bilinear",
-                      align_corners=False)
-    y = torch.randint(0, 10, (args.batch,))
 
+def synthetic_batch(batch, resize):
+    """As nin-dist's make_batch: uint8 pixels scaled to [0, 1], resized bilinearly; labels."""
+    pixels = torch.randint(0, 256, (batch, 1, 28, 28), dtype=torch.uint8)
+    x = F.interpolate(pixels.float() / 255, size=(resize, resize), mode="bilinear", align_corners=False)
+    y = torch.randint(0, 10, (batch,))
+    return x, y
+
+
+def run_steps(model, opt, x, y, args):
+    """The warm-up steps, then the timed ones: (every step's loss, timed steps' seconds, wall
+    seconds, CPU seconds, the checks' failures)."""
     losses, step_s = [], []
 
     def step():
@@ -70,6 +71,18 @@ def main():
     failures += [f"no gradient for {n}" for n, p in model.named_parameters() if p.grad is None]
     if not (math.isfinite(after) and after != before):
         failures.append("SGD did not move the parameters")
+    return losses, step_s, elapsed, cpu_s, failures
+
+
+def main():
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(42)
+    model = nin()
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr)
+    x, y = synthetic_batch(args.batch, args.resize)
+    losses, step_s, elapsed, cpu_s, failures = run_steps(model, opt, x, y, args)
     step_s.sort()
     result = {"bench": "compute_bound", "impl": "pytorch", "torch": torch.__version__, "batch": args.batch,
               "resize": args.resize, "threads": torch.get_num_threads(), "grads": args.grads, "warmup_steps": args.warmup,

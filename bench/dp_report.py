@@ -101,16 +101,26 @@ def fmt(v, digits=1):
     return "-" if v is None else f"{v:.{digits}f}"
 
 
-def main():
+def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--work", required=True)
     p.add_argument("--results", required=True)
     p.add_argument("--command", required=True)
     p.add_argument("--cores", type=int, required=True)
     p.add_argument("--quick", action="store_true")
-    args = p.parse_args()
+    return p.parse_args()
 
-    failures = []
+
+def ips(r):
+    return r["images_per_s"] if r else None
+
+
+def div(a, b):
+    return a / b if a is not None and b else None
+
+
+def read_runs(args, failures):
+    """(nin-dist runs by name, DDP runs by ranks, compute-bound runs by name); None for a failed one."""
     nin = {n: nin_run(os.path.join(args.work, "nin-" + n), args.quick, failures) for n in ("r1", "r2", "weak1")}
     ddp = {n: json_run(os.path.join(args.work, f"ddp-{n}"), f"PyTorch DDP {n} rank(s)", failures) for n in (1, 2)}
     cb = {}
@@ -118,12 +128,19 @@ def main():
         d = os.path.join(args.work, "cb-" + n)
         if os.path.isdir(d):
             cb[n] = json_run(d, f"compute-bound {n}", failures)
-    ips = lambda r: r["images_per_s"] if r else None
-    div = lambda a, b: a / b if a is not None and b else None
+    return nin, ddp, cb
 
-    limit1 = ips(cb.get("libtorch")) or ips(cb.get("pytorch"))  # one rank at HALF threads, batch 64
+
+def compute_bound_limit(cb):
+    """images/s of one rank at half the threads, batch 64 (LibTorch's, else PyTorch's)."""
+    return ips(cb.get("libtorch")) or ips(cb.get("pytorch"))
+
+
+def table_rows(nin, ddp, cb):
+    """The table: trainer, ranks x threads, batch, images/s, vs DDP, of limit, comm share, RSS."""
+    limit1 = compute_bound_limit(cb)
     limit_all = ips(cb.get("libtorch-all"))
-    rows = []  # trainer, ranks x threads, batch, images/s, vs DDP, of limit, comm share, RSS
+    rows = []
     for ranks, key in ((1, "r1"), (2, "r2")):
         n, d = nin[key], ddp[ranks]
         lim = limit_all if ranks == 1 else (2 * limit1 if limit1 else None)
@@ -144,32 +161,36 @@ def main():
     for k, r in cb.items():
         if r:
             rows.append([labels[k], f"1 x {r['threads']}", r["batch"], fmt(ips(r)), "-", "-", "-", "-"])
+    return rows
 
-    weak_eff = div(ips(nin["r2"]), 2 * ips(nin["weak1"])) if nin["weak1"] else None
-    summary = {
-        "weak_scaling_efficiency": weak_eff,  # ips(2 ranks, 64 each) / (2 * ips(1 rank, 64))
+
+def scaling_summary(nin, ddp, cb):
+    limit1 = compute_bound_limit(cb)
+    return {
+        "weak_scaling_efficiency":  # ips(2 ranks, 64 each) / (2 * ips(1 rank, 64))
+            div(ips(nin["r2"]), 2 * ips(nin["weak1"])) if nin["weak1"] else None,
         "nin_dist_speedup_2_over_1": div(ips(nin["r2"]), ips(nin["r1"])),
         "ddp_speedup_2_over_1": div(ips(ddp[2]), ips(ddp[1])),
         "comm_wait_share_2_ranks": nin["r2"]["comm_wait_share"] if nin["r2"] else None,
         "compute_bound_limit_2_ranks": 2 * limit1 if limit1 else None,
     }
-    now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-    mach = machine()
+
+
+def read_load(work, mach):
+    """The load averages dp_scaling.sh saved before and after the runs, into `mach`; the line that says them."""
     load = {}
     for k in ("start", "end"):
-        with open(os.path.join(args.work, "load." + k)) as f:
+        with open(os.path.join(work, "load." + k)) as f:
             load[k] = [float(v) for v in f.read().split()]
     mach["loadavg_start"], mach["loadavg_end"] = load["start"], load["end"]
     busy = load["start"][0] > 0.5  # 1-minute load before our first run: someone else is computing
-    load_line = (f"Load average (1, 5, 15 min) at start {load['start']}, at end {load['end']}"
-                 + (": the machine was busy before the runs began, so these figures are not final." if busy else "."))
-    with open(os.path.join(args.work, "commands")) as f:
-        commands = [l.strip() for l in f if l.strip()]
-    head = ["trainer", "ranks x threads", "global batch", "images/s", "vs DDP", "of limit", "comm wait",
-            "peak RSS MB/rank"]
-    table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    table += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    lines = [
+    return (f"Load average (1, 5, 15 min) at start {load['start']}, at end {load['end']}"
+            + (": the machine was busy before the runs began, so these figures are not final." if busy else "."))
+
+
+def summary_lines(summary):
+    weak_eff = summary["weak_scaling_efficiency"]
+    return [
         f"weak-scaling efficiency (2 ranks x batch 64 vs 1 rank x batch 64): "
         + (f"{100 * weak_eff:.1f}%" if weak_eff is not None else "-"),
         f"2-rank / 1-rank images/s: nin-dist {fmt(summary['nin_dist_speedup_2_over_1'], 2)}, "
@@ -177,15 +198,35 @@ def main():
         f"compute-bound limit at 2 ranks: {fmt(summary['compute_bound_limit_2_ranks'])} images/s "
         f"(one rank's, x 2)",
     ]
-    notes = ("images/s: nin-dist's second epoch (the first warms up; evaluation excluded), DDP's timed steps. "
-             "vs DDP: nin-dist / DDP at the same ranks. of limit: images/s / compute-bound images/s "
-             "(1 rank: the all-cores limit; 2 ranks: 2 x the one-rank limit). comm wait: comm_wait_s / epoch_s, "
-             "the share of the epoch spent waiting for allreduces that backward did not hide.")
+
+
+NOTES = ("images/s: nin-dist's second epoch (the first warms up; evaluation excluded), DDP's timed steps. "
+         "vs DDP: nin-dist / DDP at the same ranks. of limit: images/s / compute-bound images/s "
+         "(1 rank: the all-cores limit; 2 ranks: 2 x the one-rank limit). comm wait: comm_wait_s / epoch_s, "
+         "the share of the epoch spent waiting for allreduces that backward did not hide.")
+
+
+def main():
+    args = parse_args()
+    failures = []
+    nin, ddp, cb = read_runs(args, failures)
+    rows = table_rows(nin, ddp, cb)
+    summary = scaling_summary(nin, ddp, cb)
+    now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    mach = machine()
+    load_line = read_load(args.work, mach)
+    with open(os.path.join(args.work, "commands")) as f:
+        commands = [l.strip() for l in f if l.strip()]
+    head = ["trainer", "ranks x threads", "global batch", "images/s", "vs DDP", "of limit", "comm wait",
+            "peak RSS MB/rank"]
+    table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    table += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    lines = summary_lines(summary)
     status = "all checks passed" if not failures else "FAILED:\n" + "\n".join("- " + f for f in failures)
     md = "\n".join([f"# Data-parallel scaling ({now})", "",
                     f"Machine: {mach['host']}, {mach['nproc']} cores, {mach['cpu']}; "
                     f"{'QUICK (tiny sizes, not for figures)' if args.quick else 'full sizes'}.", load_line,
-                    f"Command: `{args.command}`", "", *table, "", *[f"- {l}" for l in lines], "", notes, "",
+                    f"Command: `{args.command}`", "", *table, "", *[f"- {l}" for l in lines], "", NOTES, "",
                     f"Checks: {status}", "", "Runs:", "", "```", *commands, "```", ""])
     print("\n" + "\n".join(table) + "\n\n" + "\n".join(lines) + f"\n{load_line}\n\nChecks: {status}")
     with open(os.path.join(args.results, "dp_scaling.md"), "w") as f:

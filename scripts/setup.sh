@@ -10,7 +10,8 @@ PACKAGES=(cmake g++ make pkg-config libtorch-dev libopenmpi-dev openmpi-bin libb
   dataset-fashion-mnist python3-torch python3-torchvision time python3-hypothesis
   libkainjow-mustache-dev  # report.html's template (src/report)
   chromium  # the report's browser test (tests/e2e/report_browser.sh): headless, from file://
-  clang libclang-rt-dev)  # clang and its libFuzzer/sanitizer runtimes: the fuzz build (tests/fuzz)
+  clang libclang-rt-dev  # clang and its libFuzzer/sanitizer runtimes: the fuzz build (tests/fuzz)
+  universal-ctags)  # the function-length lint (tests/lint/function_length.sh)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

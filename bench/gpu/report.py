@@ -9,8 +9,11 @@ report), with the reason. Figures come from nin-dist run directories (metrics.js
 config.toml; a run stopped by the deadline keeps its finished epochs) and the JSON lines of
 bench/gpu/seed_pipeline.py. Recorded: the card, driver, versions of torch, CUDA, NCCL and MPI,
 the git commit, the exact command, and per row images/s, epoch seconds (median over the epochs
-after the first, which holds cuDNN's autotuning), test accuracy, and the model FLOP
-utilisation (MFU) against the card's dense BF16 peak. --rehearsal marks a CPU rehearsal.
+after the first, which holds cuDNN's autotuning), test accuracy, the FLOP per training image
+and the model FLOP utilisation (MFU), both as nin-dist records them (metrics.jsonl's
+flops_per_image and mfu). A PyTorch row, the same NiN, takes the FLOP per image of the nin-dist
+rows at its px and its MFU against the peak that the nin-dist row of its px and precision
+implies; "n/a" where no record gives them. --rehearsal marks a CPU rehearsal.
 --profile PRECISION NIN_MD TORCH_MD (repeated) adds "Kernel profile": nin-dist's profile.md
 (log.profile_steps) beside PyTorch's (seed_pipeline.py --profile-steps), the top kernels side
 by side and the time per step by category (conv/gemm, elementwise, ...).
@@ -33,15 +36,6 @@ try:
 except ImportError:  # pragma: no cover
     tomllib = None
 
-# Dense (no sparsity) BF16 tensor-core peaks, FLOP/s, from NVIDIA's data sheets. One peak
-# for every row, fp32 rows included, so the MFU column compares rows on one scale.
-PEAKS = [  # (substring of nvidia-smi's name, peak, what)
-    ("H200 NVL", 835e12, "H200 NVL dense BF16"),
-    ("H200", 989e12, "H200 SXM dense BF16"),
-    ("H100 NVL", 835e12, "H100 NVL dense BF16"),
-    ("H100 PCIe", 756e12, "H100 PCIe dense BF16"),
-    ("H100", 989e12, "H100 SXM dense BF16"),
-]
 LOSS_REL_TOL = 1e-3  # largest relative gap between nin-dist's CPU and CUDA train losses
 PROFILE_TOP = 12  # kernels side by side in gpu.md (gpu.json keeps every row of the tables)
 PROFILE_NAME_CHARS = 70  # a kernel's name in gpu.md, cut: cuDNN's and ATen's run to hundreds
@@ -56,30 +50,6 @@ CATEGORIES = [
     ("elementwise", r"elementwise|vectorized|unrolled|relu|threshold|dropout|bernoulli|aten::(add|mul|div|sub)_?$"),
     ("other", r""),
 ]
-
-
-def nin_forward_flop(resize):
-    """Forward FLOP of one image through the seed's NiN (2 per multiply-add, convolutions only):
-    4 NiN blocks (k x k conv then two 1x1), 3x3/2 max pools between them."""
-    def out(h, k, s, p):
-        return (h + 2 * p - k) // s + 1
-    h, total = resize, 0
-    blocks = [(1, 96, 11, 4, 0, True), (96, 256, 5, 1, 2, True), (256, 384, 3, 1, 1, True),
-              (384, 10, 3, 1, 1, False)]
-    for cin, cout, k, s, p, pool in blocks:
-        h = out(h, k, s, p)
-        total += 2 * cin * cout * k * k * h * h + 2 * 2 * cout * cout * h * h
-        if pool:
-            h = out(h, 3, 2, 0)
-    return total
-
-
-def train_flop(resize):
-    """FLOP per training image: forward + backward (twice the forward: input and weight grads)."""
-    return 3 * nin_forward_flop(resize)
-
-
-assert round(train_flop(224) / 1e7) == 457, "NiN at 224 px: 4.57e9 FLOP per training image"
 
 
 def run(cmd):
@@ -161,13 +131,23 @@ def read_tsv(path, fields):
     return rows
 
 
+def recorded(value):
+    """A figure of metrics.jsonl, or None where the run recorded none (null, NaN, absent)."""
+    return value if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
 def summarise(epochs):
-    """Median images/s and epoch seconds over the epochs after the first (all when only one)."""
+    """Median images/s, epoch seconds and MFU over the epochs after the first (all when only one);
+    the FLOP per training image and the MFU as nin-dist recorded them (None where it did not:
+    MFU on a CPU or an unknown card)."""
     timed = epochs[1:] or epochs
+    mfu = [recorded(e.get("mfu")) for e in timed]
     return {"images_per_s": statistics.median(e["images_per_s"] for e in timed),
             "epoch_s": statistics.median(e["epoch_s"] for e in timed),
             "timed_epochs": [e["epoch"] for e in timed],
-            "test_acc": epochs[-1]["test_acc"], "val_acc": epochs[-1].get("val_acc")}
+            "test_acc": epochs[-1]["test_acc"], "val_acc": epochs[-1].get("val_acc"),
+            "train_flop_per_image": recorded(epochs[-1].get("flops_per_image")),
+            "mfu": statistics.median(mfu) if None not in mfu else None}
 
 
 def nin_row(run_dir):
@@ -357,7 +337,6 @@ def fmt(v, spec, none="-"):
 
 
 def markdown(report):
-    peak = report["peak"]
     lines = []
     if report["rehearsal"]:
         lines += ["**REHEARSAL on a CPU with tiny limits: the plumbing, not a figure.**", ""]
@@ -380,6 +359,8 @@ def markdown(report):
     for r in report["rows"]:
         status = said(r) if r["status"] != "ran" else "ran"
         mfu = fmt(100 * r["mfu"], ".1f") + "%" if r.get("mfu") is not None else "-"
+        if r.get("images_per_s") is not None and r.get("mfu") is None:
+            mfu = "n/a"  # a row with figures, but no record gives its MFU
         pipeline = ", ".join([r.get("pipeline") or "-"] + [flag for key, flag in (
             ("channels_last", "channels-last"), ("cuda_graph", "CUDA graph")) if r.get(key)]
             + ([f"torch.compile {r['compile']}"] if r.get("compile") else []))
@@ -398,15 +379,15 @@ def markdown(report):
             lines.append(f"- {r['name']}: {r['reason']}")
     lines += ["", "nin-dist: images/s and epoch s are medians over the epochs after the first (cuDNN's "
               "autotuning), test acc the last epoch's. PyTorch: images/s over a timed window after the "
-              "warm-up, data on the device. MFU: images/s x FLOP per training image at the row's px "
-              f"({train_flop(224) / 1e9:.2f} GFLOP at 224 px) / "
-              + (f"{peak['flops'] / 1e12:.0f} TFLOP/s ({peak['what']})." if peak["flops"] else "no known peak.")]
+              "warm-up, data on the device. MFU: as nin-dist records it (images/s x FLOP per training image "
+              "/ (ranks x the card's dense peak for the row's precision)); a PyTorch row's against the peak "
+              "that the nin-dist row of its px and precision implies; n/a where no record gives it."]
     if report.get("profile"):
         lines += profile_markdown(report["profile"])
     return "\n".join(lines) + "\n"
 
 
-def main():
+def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--plan", required=True, help="run.sh's rows: ROW KIND SOURCE STEP (tab-separated)")
     ap.add_argument("--steps", required=True, help="run.sh's step outcomes: STEP STATUS SECONDS REASON")
@@ -417,44 +398,91 @@ def main():
     ap.add_argument("--elapsed-s", type=int, help="seconds run.sh has run")
     ap.add_argument("--final", metavar="ENDED_BY", help="the last report: steps not reached are listed as such")
     ap.add_argument("--rehearsal", action="store_true", help="a CPU rehearsal: marked so, never a figure")
-    ap.add_argument("--peak-tflops", type=float, help="dense peak of the card, TFLOP/s (else from its name)")
     ap.add_argument("--json", required=True, help="where to write the report")
     ap.add_argument("--md", help="where to write the Markdown table (it is printed as well)")
     ap.add_argument("--profile", nargs=3, action="append", metavar=("PRECISION", "NIN_MD", "TORCH_MD"),
                     help="nin-dist's profile.md and PyTorch's profile table of one precision, side by side")
-    a = ap.parse_args()
-    if tomllib is None:
-        sys.exit("report.py needs Python 3.11+ (tomllib)")
+    return ap.parse_args()
 
-    plan = read_tsv(a.plan, ["row", "kind", "source", "step"])
-    steps = {r["step"]: r for r in read_tsv(a.steps, ["step", "status", "seconds", "reason"])}
+
+def report_head(a, found, steps):
+    """The report's fields that no row gives: the call, the machine, the versions, the steps."""
     final, ended_by = a.final is not None, a.final or ""
-    found = probes(a.probe_cache, a.rehearsal)
-    gpu = found["gpu"]
-    peak = {"flops": None, "what": None}
-    if a.peak_tflops:
-        peak = {"flops": a.peak_tflops * 1e12, "what": "given with --peak-tflops"}
-    elif gpu["name"]:
-        for part, flops, what in PEAKS:
-            if part in gpu["name"]:
-                peak = {"flops": flops, "what": what}
-                break
-
-    failures, rows = [], []
     report = {"rehearsal": a.rehearsal,
               "note": "a CPU rehearsal with tiny limits: checks the plumbing; no figure here is a measurement"
                       if a.rehearsal else None,
               "complete": final, "ended_by": ended_by or None,
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "host": os.uname().nodename, "command": a.command, "deadline_s": a.deadline_s, "elapsed_s": a.elapsed_s,
-              "git_commit": found["git_commit"], "git_dirty": found["git_dirty"], "gpu": gpu,
+              "git_commit": found["git_commit"], "git_dirty": found["git_dirty"], "gpu": found["gpu"],
               "versions": {**found["torch"], "cuda_toolkit": found["cuda_toolkit"], "mpi": found["mpi"]},
-              "peak": {**peak, "note": "one peak for every row; MFU = images/s x train_flop_per_image / peak"},
-              "flop_model": "2 per multiply-add, convolutions only; training = 3 x forward; "
-                            f"{train_flop(224):.4g} FLOP per 224 px image",
+              "flop_and_mfu": "nin-dist rows: metrics.jsonl's flops_per_image and mfu (median over the timed "
+                              "epochs); PyTorch rows: flop_from's FLOP per image, and MFU against the peak "
+                              "mfu_from's record implies; null where no record gives them",
               "steps": {name: {k: rec[k] for k in ("status", "seconds", "reason")} for name, rec in steps.items()}}
     for key in ("build", "tests", "cpu_vs_cuda"):  # sections a plan may leave out
         report[key] = {"status": "not planned", "reason": ""}
+    return report
+
+
+def pair_section(p, entry, failures):
+    """The CPU-vs-CUDA section of a plan's "pair" row."""
+    section = entry
+    if entry["status"] == "ran":
+        try:
+            section.update(cpu_vs_cuda(*p["source"].split("|")))
+            if not section["ok"]:
+                failures.append(f"CPU and CUDA train losses differ: {section}")
+        except (OSError, ValueError, KeyError, IndexError) as e:
+            failures.append(f"cpu vs cuda: {type(e).__name__}: {e}")
+    return section
+
+
+def nin_plan_row(p, entry, failures):
+    """A nin-dist row from its run directory: what it finished, even when stopped by the deadline."""
+    row = {"name": p["row"], **entry}
+    if os.path.exists(os.path.join(p["source"], "metrics.jsonl")):  # a deadline keeps its epochs
+        try:
+            row.update(nin_row(p["source"]))
+        except (OSError, ValueError, KeyError, IndexError) as e:
+            failures.append(f"{p['row']} {p['source']}: {type(e).__name__}: {e}")
+    elif entry["status"] == "ran":
+        failures.append(f"{p['row']}: ran, but {p['source']}/metrics.jsonl is missing")
+    return row
+
+
+def torch_plan_row(p, entry, failures):
+    """A PyTorch row from seed_pipeline.py's lines: its own word, else the step's outcome."""
+    row = {"name": p["row"], **entry}
+    status, reason = entry["status"], entry["reason"]
+    line, warmup = torch_lines(p["source"], p["row"].removeprefix("torch-"))
+    if line and line.get("status") != "ok":  # the row's own word: not available, failed
+        row.update({k: line[k] for k in ("pipeline", "precision", "batch", "resize", "compile") if k in line})
+        if "torch" in line:
+            row["trainer"] = "PyTorch " + line["torch"]
+        row.update(status=line["status"], reason=line["reason"])
+        if line["status"] == "failed":
+            failures.append(f"{p['row']}: {line['reason']}")
+    elif line:
+        try:
+            row.update(torch_row(line), status="ran", reason="")
+        except KeyError as e:
+            failures.append(f"{p['row']}: malformed line, no {e}")
+    elif status == "ran":
+        failures.append(f"{p['row']}: the step ran, but printed no line for it")
+    else:  # the process ended before this row's line: the step's outcome is the row's
+        if status == "failed":
+            failures.append(f"{p['row']}: {reason}")
+        if warmup:
+            row.update(warmup_s=warmup["warmup_s"], first_step_s=warmup.get("first_step_s"),
+                       compile=warmup.get("compile"))
+    return row
+
+
+def read_plan(a, plan, steps, report, failures):
+    """Every planned row's section or table row into `report`; the table rows, in plan order."""
+    final, ended_by = a.final is not None, a.final or ""
+    rows = []
     for p in plan:
         status, reason = outcome(p["step"], steps, final, ended_by)
         if status == "failed" and p["kind"] != "torch":  # a torch row's own line says more
@@ -467,63 +495,55 @@ def main():
             if status == "ran" and report["tests"].get("failed") != 0:
                 failures.append(f"tests: {report['tests'].get('summary') or 'no ctest summary'}")
         elif p["kind"] == "pair":
-            report["cpu_vs_cuda"] = entry
-            if status == "ran":
-                try:
-                    report["cpu_vs_cuda"].update(cpu_vs_cuda(*p["source"].split("|")))
-                    if not report["cpu_vs_cuda"]["ok"]:
-                        failures.append(f"CPU and CUDA train losses differ: {report['cpu_vs_cuda']}")
-                except (OSError, ValueError, KeyError, IndexError) as e:
-                    failures.append(f"cpu vs cuda: {type(e).__name__}: {e}")
+            report["cpu_vs_cuda"] = pair_section(p, entry, failures)
         elif p["kind"] == "nin":
-            row = {"name": p["row"], **entry}
-            if os.path.exists(os.path.join(p["source"], "metrics.jsonl")):  # a deadline keeps its epochs
-                try:
-                    row.update(nin_row(p["source"]))
-                except (OSError, ValueError, KeyError, IndexError) as e:
-                    failures.append(f"{p['row']} {p['source']}: {type(e).__name__}: {e}")
-            elif status == "ran":
-                failures.append(f"{p['row']}: ran, but {p['source']}/metrics.jsonl is missing")
-            rows.append(row)
+            rows.append(nin_plan_row(p, entry, failures))
         elif p["kind"] == "torch":
-            row = {"name": p["row"], **entry}
-            line, warmup = torch_lines(p["source"], p["row"].removeprefix("torch-"))
-            if line and line.get("status") != "ok":  # the row's own word: not available, failed
-                row.update({k: line[k] for k in ("pipeline", "precision", "batch", "resize", "compile") if k in line})
-                if "torch" in line:
-                    row["trainer"] = "PyTorch " + line["torch"]
-                row.update(status=line["status"], reason=line["reason"])
-                if line["status"] == "failed":
-                    failures.append(f"{p['row']}: {line['reason']}")
-            elif line:
-                try:
-                    row.update(torch_row(line), status="ran", reason="")
-                except KeyError as e:
-                    failures.append(f"{p['row']}: malformed line, no {e}")
-            elif status == "ran":
-                failures.append(f"{p['row']}: the step ran, but printed no line for it")
-            else:  # the process ended before this row's line: the step's outcome is the row's
-                if status == "failed":
-                    failures.append(f"{p['row']}: {reason}")
-                if warmup:
-                    row.update(warmup_s=warmup["warmup_s"], first_step_s=warmup.get("first_step_s"),
-                               compile=warmup.get("compile"))
-            rows.append(row)
+            rows.append(torch_plan_row(p, entry, failures))
+    return rows
+
+
+def implied_peak(row):
+    """FLOP/s of one rank's card that a nin-dist row's recorded MFU implies (mfu = FLOP per image x
+    images/s / (ranks x peak)), or None where it recorded none."""
+    flop, ips, mfu = row.get("train_flop_per_image"), row.get("images_per_s"), row.get("mfu")
+    if not (flop and ips and mfu):
+        return None
+    return flop * ips / (row.get("ranks", 1) * mfu)
+
+
+def baseline_figures(rows):
+    """A PyTorch row (the same NiN, no records of its own) takes the FLOP per image of the first
+    nin-dist row at its px that recorded one, and its MFU against the peak implied by the first
+    nin-dist row at its px and precision that recorded an MFU; None (n/a) where no row did."""
+    nin = [r for r in rows if r.get("trainer") == "nin-dist"]
+    for r in rows:
+        if r.get("trainer") == "nin-dist" or r.get("images_per_s") is None:
+            continue
+        flop = next((n for n in nin if n["resize"] == r["resize"] and n.get("train_flop_per_image")), None)
+        peak = next((n for n in nin if n["resize"] == r["resize"] and n["precision"] == r["precision"]
+                     and implied_peak(n)), None)
+        r["train_flop_per_image"] = flop["train_flop_per_image"] if flop else None
+        r["flop_from"] = flop["name"] if flop else None
+        r["mfu"] = (r["images_per_s"] * r["train_flop_per_image"] / (r.get("ranks", 1) * implied_peak(peak))
+                    if peak and flop else None)
+        r["mfu_from"] = peak["name"] if peak and flop else None
+
+
+def check_rows(rows, rehearsal, failures):
+    """Figures that are not finite, or negative, fail the report; a test accuracy near chance is said."""
     for r in rows:
         if r.get("images_per_s") is None:
             continue
-        r["train_flop_per_image"] = train_flop(r["resize"])
-        r["mfu"] = r["images_per_s"] * r["train_flop_per_image"] / peak["flops"] if peak["flops"] else None
-        for k in ("images_per_s", "epoch_s", "test_acc"):
+        for k in ("images_per_s", "epoch_s", "test_acc", "train_flop_per_image", "mfu"):
             if r.get(k) is not None and not (isinstance(r[k], (int, float)) and math.isfinite(r[k]) and r[k] >= 0):
                 failures.append(f"{r['name']}: {k} = {r[k]!r}")
-        if r.get("test_acc") is not None and r["test_acc"] <= 0.15 and not a.rehearsal:
+        if r.get("test_acc") is not None and r["test_acc"] <= 0.15 and not rehearsal:
             print(f"warning: {r['name']}: test accuracy {r['test_acc']:.3f} is near chance (0.1)", file=sys.stderr)
-    report["rows"] = rows
-    report["profile"], profile_failures = profiles(a.profile)
-    failures += profile_failures
-    report["failures"] = failures
 
+
+def write_report(a, report):
+    """gpu.json (replaced whole), gpu.md where asked; the Markdown is printed as well."""
     os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
     tmp = a.json + ".tmp"
     with open(tmp, "w") as f:  # replaced whole: a kill mid-write leaves the previous report
@@ -535,6 +555,25 @@ def main():
         with open(a.md, "w") as f:
             f.write(md)
     print(md, end="")
+
+
+def main():
+    a = parse_args()
+    if tomllib is None:
+        sys.exit("report.py needs Python 3.11+ (tomllib)")
+    plan = read_tsv(a.plan, ["row", "kind", "source", "step"])
+    steps = {r["step"]: r for r in read_tsv(a.steps, ["step", "status", "seconds", "reason"])}
+    found = probes(a.probe_cache, a.rehearsal)
+    report = report_head(a, found, steps)
+    failures = []
+    rows = read_plan(a, plan, steps, report, failures)
+    baseline_figures(rows)
+    check_rows(rows, a.rehearsal, failures)
+    report["rows"] = rows
+    report["profile"], profile_failures = profiles(a.profile)
+    failures += profile_failures
+    report["failures"] = failures
+    write_report(a, report)
     for msg in failures:
         print(f"FAIL: {msg}", file=sys.stderr)
     sys.exit(1 if failures else 0)

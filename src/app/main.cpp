@@ -11,6 +11,30 @@
 #include "dist/where.h"
 #include "util/error.h"
 
+namespace {
+
+// The subcommand named `command`, with the arguments after it; exit code.
+int run_command(const std::string& command, const std::vector<std::string>& args, nin::dist::Process& process,
+                bool lead) {
+  if (command == "train") return nin::app::cmd_train(args, process);
+  if (command == "summary") return nin::app::cmd_summary(args);
+  if (command == "config") return nin::app::cmd_config(args);
+  if (command == "evaluate") return nin::app::cmd_evaluate(args, process);
+  if (command == "predict") return nin::app::cmd_predict(args);
+  if (command == "export") return nin::app::cmd_export(args);
+  if (command == "import") return nin::app::cmd_import(args);
+  if (command == "upgrade") return nin::app::cmd_upgrade(args);
+  if (command == "plot") return nin::app::cmd_plot(args);
+  if (command == "report") return nin::app::cmd_report(args);
+  if (command == "help") {
+    if (lead) std::cout << nin::app::usage_text();
+    return nin::kExitOk;
+  }
+  throw nin::InputError("unknown command '" + command + "'\n" + nin::app::usage_text());
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   // Each step frees and reallocates the same multi-MB activation buffers. glibc's default
   // returns them to the kernel, and page faults then cost a fifth of a CPU step; keep them.
@@ -40,21 +64,7 @@ int main(int argc, char** argv) {
       return nin::kExitOk;
     }
     if (implicit && (args[0] == "--help" || args[0] == "-h") && lead) std::cout << nin::app::usage_text() << "\n";
-    if (command == "train") return nin::app::cmd_train(args, process);
-    if (command == "summary") return nin::app::cmd_summary(args);
-    if (command == "config") return nin::app::cmd_config(args);
-    if (command == "evaluate") return nin::app::cmd_evaluate(args, process);
-    if (command == "predict") return nin::app::cmd_predict(args);
-    if (command == "export") return nin::app::cmd_export(args);
-    if (command == "import") return nin::app::cmd_import(args);
-    if (command == "upgrade") return nin::app::cmd_upgrade(args);
-    if (command == "plot") return nin::app::cmd_plot(args);
-    if (command == "report") return nin::app::cmd_report(args);
-    if (command == "help") {
-      if (lead) std::cout << nin::app::usage_text();
-      return nin::kExitOk;
-    }
-    throw nin::InputError("unknown command '" + command + "'\n" + nin::app::usage_text());
+    return run_command(command, args, process, lead);
   } catch (const boost::program_options::error& e) {
     // Every rank parses the same flags, so every rank fails here alike.
     if (lead) std::cerr << "nin-dist: " << e.what() << " (see nin-dist --help)" << std::endl;

@@ -123,13 +123,9 @@ std::vector<int64_t> read_header(const std::string& path, gzFile f, int64_t expe
   return dims;
 }
 
-}  // namespace
-
-torch::Tensor read_idx_u8(const std::string& path, int64_t expected_dims) {
+// The size in bytes of the regular, non-empty file at `path`; anything else is refused by name.
+uint64_t regular_file_size(const std::string& path) {
   namespace fs = std::filesystem;
-  if (expected_dims < 1 || expected_dims > 255) {
-    throw std::invalid_argument("read_idx_u8: expected_dims must be in 1..255");
-  }
   std::error_code ec;
   const auto status = fs::status(path, ec);
   if (!fs::exists(status)) fail(path, "cannot open: no such file");
@@ -138,6 +134,16 @@ torch::Tensor read_idx_u8(const std::string& path, int64_t expected_dims) {
   const uint64_t file_size = fs::file_size(path, ec);
   if (ec) fail(path, "cannot open: " + ec.message());
   if (file_size == 0) fail(path, "empty file");
+  return file_size;
+}
+
+}  // namespace
+
+torch::Tensor read_idx_u8(const std::string& path, int64_t expected_dims) {
+  if (expected_dims < 1 || expected_dims > 255) {
+    throw std::invalid_argument("read_idx_u8: expected_dims must be in 1..255");
+  }
+  const uint64_t file_size = regular_file_size(path);
 
   // gzopen reads gzip when the file starts with 1f 8b and passes other files through as-is.
   GzFile file(gzopen(path.c_str(), "rb"));

@@ -31,7 +31,17 @@ assert best["epochs_planned"] == 1 and best["reason"].startswith("cut to 1 of ")
 assert rows["nin-fast-b16"]["batch"] == 16 and rows["nin-fast-b16"]["channels_last"], rows["nin-fast-b16"]
 assert rows["torch-eager-bf16-cl"]["precision"] == "bf16" and rows["torch-eager-bf16-cl"]["channels_last"]
 assert rows["torch-eager-fp32"]["warmup_s"] > 0
+# FLOP per image and MFU from the records of nin-dist only: a PyTorch row takes the FLOP per
+# image of a nin-dist row at its px; no MFU on a CPU (mfu is null in metrics.jsonl), so none.
+flop = rows["nin-seed-fp32"]["train_flop_per_image"]
+assert flop > 0, rows["nin-seed-fp32"]
+for name in ROWS:
+    x = rows[name]
+    if x["status"] == "ran":
+        assert x["train_flop_per_image"] == flop and x["mfu"] is None, x
+        assert name.startswith("nin-") or x["flop_from"].startswith("nin-"), x
 '
+grep -q "| torch-eager-fp32 | ran |.* | n/a |$" "$WORK/out/gpu.md" || fail "gpu.md: no MFU 'n/a' on a CPU"
 pass "every row listed, the rehearsal marked, the committed report untouched"
 
 # The kernel profile: nin-dist's profile.md of its seed rows (log.profile_steps) and PyTorch's

@@ -37,7 +37,8 @@ TEST(ModelFlops, CountedFromTheModelEqualsTheClosedForm) {
   }
 }
 
-// bench/gpu/report.py's figure: 4.57e9 FLOP per training image at 224 px.
+// The figure the docs quote and bench/gpu/report.py reads from metrics.jsonl: 4.57e9 FLOP per
+// training image at 224 px.
 TEST(ModelFlops, SeedSizeMatchesTheBenchReport) {
   nin::model::NiN model;
   EXPECT_EQ(std::round(nin::model::flops_per_image(model, 1, 224) / 1e7), 457);
