@@ -46,6 +46,7 @@ class Run {
   void create_dir(bool overwrite);
 
   bool lead() const { return rank_ == 0; }
+  int world() const { return world_; }
   void say(const std::string& line) const;  // a line on rank 0's stdout
   void warn(const std::string& text) const; // "warning: text" on rank 0's stderr
   const checkpoint::TrainState& state() const { return state_; }

@@ -1,8 +1,6 @@
 // The loop: set-up in order, then epochs of steps; the step reads top to bottom.
 #include "train/trainer.h"
 
-#include <chrono>
-#include <cmath>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -30,6 +28,7 @@
 #include "train/precision.h"
 #include "monitor/profile.h"
 #include "monitor/replicas.h"
+#include "run/after_step.h"
 #include "run/run.h"
 #include "run/info.h"
 #include "run/signals.h"
@@ -44,10 +43,6 @@ constexpr double kMiB = 1024.0 * 1024.0;
 // Eager steps before the capture: cuDNN's autotuning, the optimizer's state and the caching
 // allocator settle first (PyTorch's make_graphed_callables uses 3 too).
 constexpr int kGraphWarmupSteps = 3;
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
 // "epoch E, step S (global step G)", 1-based, of 0-based global step `g`.
 std::string position_of(int64_t g, int64_t steps_per_epoch) {
   return "epoch " + std::to_string(g / steps_per_epoch + 1) + ", step " + std::to_string(g % steps_per_epoch + 1) +
@@ -61,8 +56,18 @@ class Trainer {
   int run();  // kExitOk, or kExitPreempted once the checkpoint is written
 
  private:
+  void connect();                                   // communicators, the same config, the Run
+  void build_model(const std::string& resume);      // model and optimizer, restored when resuming
+  void load_data();                                 // splits on the device, the loader
+  void open_run_dir(bool overwrite);                // the directory, run.json, the background plot
+  void place_on_device();                           // model and optimizer state there, replicas equal
+  void build_step();                                // reducer, StaticStep, trace, profile, graph
+  void build_after_step();
+
   bool epoch(int64_t epoch);  // false when preempted
+  data::Step next_batch();
   void step(const data::Step& batch);
+  void end_epoch(int64_t epoch, double epoch_s);
   void settle();  // reads the step's verdict back: stop, or warn of skipped steps
   // The held-out splits due after epoch `done` (1-based): validation every epoch, the test
   // set after the last and every eval.test_every epochs; empty where not due.
@@ -83,6 +88,7 @@ class Trainer {
   model::NiN model_{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::optional<data::Loader> loader_;
+  int64_t local_batch_ = 0;  // images per rank per step
   std::optional<data::Split> val_set_;  // data.val_split's held-out images
   data::Split test_set_;
   std::optional<dist::Reducer> reducer_;
@@ -94,69 +100,104 @@ class Trainer {
   double flops_per_image_ = 0;    // training FLOPs at data.resize, counted once from the model
   double peak_flops_ = 0;         // the device's dense peak FLOP/s; NaN when unknown (a CPU)
   std::unique_ptr<GraphStep> graph_;  // train.cuda_graph: the step captured once, then replayed
-  int64_t graph_batch_ = 0;           // images per rank the graph was made for
+  std::optional<run::AfterStep> after_step_;
+  double wait_before_ = 0;  // the reducer's wait seconds at the epoch's start
 };
 
 Trainer::Trainer(const config::Config& cfg, const RunOptions& options, dist::Process& process)
     : cfg_(cfg), rank_(process.rank()), world_(process.size()), process_(process),
       device_(select_device(cfg.device, process)), run_stream_(use_run_stream(device_)),
       health_(cfg.num_classes, cfg.stall_steps), meter_(device_) {
-  if (cfg.cuda_graph) check_graph_support(device_);  // InputError where no CUDA graph can run
-  const auto timeout = config::collective_timeout(cfg);
-  control_ = dist::make_communicator(process, torch::kCPU, timeout);
-  if (device_.is_cuda()) device_comm_ = dist::make_communicator(process, device_, timeout);
+  connect();
+  build_model(options.resume);
+  load_data();
+  open_run_dir(options.overwrite);  // once the inputs were read: bad input leaves no file behind
+  place_on_device();
+  build_step();
+  build_after_step();
+  say_setup();
+}
+
+void Trainer::connect() {
+  if (cfg_.cuda_graph) check_graph_support(device_);  // InputError where no CUDA graph can run
+  const auto timeout = config::collective_timeout(cfg_);
+  control_ = dist::make_communicator(process_, torch::kCPU, timeout);
+  if (device_.is_cuda()) device_comm_ = dist::make_communicator(process_, device_, timeout);
   grad_comm_ = device_comm_ ? device_comm_.get() : control_.get();
-  monitor::check_same_config(cfg, *control_);
-  run_.emplace(cfg, rank_, world_, *control_);  // reads first: bad input leaves no file behind
+  monitor::check_same_config(cfg_, *control_);
+  run_.emplace(cfg_, rank_, world_, *control_);  // reads first: bad input leaves no file behind
+}
 
-  torch::manual_seed(cfg.seed);
-  model_ = infer::make_model(cfg);
-  optimizer_ = make_optimizer(cfg, model_->parameters());
-  run_->resume(options.resume, model_, *optimizer_);
+void Trainer::build_model(const std::string& resume) {
+  torch::manual_seed(cfg_.seed);
+  model_ = infer::make_model(cfg_);
+  optimizer_ = make_optimizer(cfg_, model_->parameters());
+  run_->resume(resume, model_, *optimizer_);
+}
 
-  // Data: uint8 on the training device; batches are built there, step by step.
-  auto train_set = data::load_split(cfg.data_dir, /*train=*/true, cfg.num_classes, cfg.train_limit);
-  if (cfg.val_split > 0) {  // before anything is sharded: the same images on every rank
-    auto held = data::hold_out(train_set, cfg.val_split, cfg.seed, cfg.num_classes);
+// uint8 on the training device; batches are built there, step by step.
+void Trainer::load_data() {
+  auto train_set = data::load_split(cfg_.data_dir, /*train=*/true, cfg_.num_classes, cfg_.train_limit);
+  if (cfg_.val_split > 0) {  // before anything is sharded: the same images on every rank
+    auto held = data::hold_out(train_set, cfg_.val_split, cfg_.seed, cfg_.num_classes);
     train_set = std::move(held.train);
     val_set_ = std::move(held.validation);
   }
-  test_set_ = data::load_split(cfg.data_dir, /*train=*/false, cfg.num_classes, cfg.test_limit);
+  test_set_ = data::load_split(cfg_.data_dir, /*train=*/false, cfg_.num_classes, cfg_.test_limit);
   for (auto* s : {&train_set, val_set_ ? &*val_set_ : nullptr, &test_set_})
     if (s) s->images = s->images.to(device_), s->labels = s->labels.to(device_);
-  const int64_t local_batch = cfg.batch_size / world_;  // images per rank per step
-  loader_.emplace(train_set, data::LoaderOptions{local_batch, local_batch / cfg.accumulate, rank_, world_, cfg.seed,
-                                                 infer::batch_options(cfg), infer::augment_options(cfg)});
-  run_->create_dir(options.overwrite);
+  local_batch_ = cfg_.batch_size / world_;
+  loader_.emplace(train_set, data::LoaderOptions{local_batch_, local_batch_ / cfg_.accumulate, rank_, world_,
+                                                 cfg_.seed, infer::batch_options(cfg_), infer::augment_options(cfg_)});
+}
+
+void Trainer::open_run_dir(bool overwrite) {
+  run_->create_dir(overwrite);
   try {  // a page's facts: their loss is said, and training goes on
     run::write_run_json(run_->dir(), *control_, process_.host(), device_.str(), process_.num_nodes());
   } catch (const std::runtime_error& e) {
     run_->warn(e.what());
   }
   if (run_->lead()) plot_.emplace(run_->dir(), [this](const std::string& w) { run_->warn(w); });
+}
 
-  flops_per_image_ = model::flops_per_image(model_, cfg.in_channels, cfg.resize);  // one image, on the CPU
-  peak_flops_ = monitor::peak_flops(device_, cfg.precision);
+void Trainer::place_on_device() {
+  flops_per_image_ = model::flops_per_image(model_, cfg_.in_channels, cfg_.resize);  // one image, on the CPU
+  peak_flops_ = monitor::peak_flops(device_, cfg_.precision);
   model_->to(device_);
   use_channels_last(*model_, cfg_.channels_last);  // before the reducer and the graph see the parameters
   move_optimizer_state(*optimizer_, device_);
   monitor::broadcast_model(*model_, *grad_comm_);  // identical replicas, whatever each rank's seed did
   enable_cudnn_autotune(device_);
-  reducer_.emplace(model_->parameters(), *grad_comm_, static_cast<int64_t>(cfg.bucket_mb * kMiB),
-                   static_cast<int64_t>(cfg.first_bucket_mb * kMiB));
-  step_.emplace(cfg, rank_, model_, *optimizer_, *reducer_, meter_, fault_, loader_->steps_per_epoch(),
+}
+
+void Trainer::build_step() {
+  reducer_.emplace(model_->parameters(), *grad_comm_, static_cast<int64_t>(cfg_.bucket_mb * kMiB),
+                   static_cast<int64_t>(cfg_.first_bucket_mb * kMiB));
+  step_.emplace(cfg_, rank_, model_, *optimizer_, *reducer_, meter_, fault_, loader_->steps_per_epoch(),
                 run_->state().global_step, device_);
-  trace_ = monitor::Trace::from_config(cfg, device_, *control_, rank_, run_->dir(), [this](const std::string& s) { run_->say(s); });
+  const auto say = [this](const std::string& s) { run_->say(s); };
+  trace_ = monitor::Trace::from_config(cfg_, device_, *control_, rank_, run_->dir(), say);
   step_->trace(trace_.get());
   reducer_->observe(trace_.get());
-  profile_ = monitor::Profile::from_config(cfg, device_, rank_, run_->dir(), [this](const std::string& s) { run_->say(s); });
-  if (cfg.cuda_graph) {
+  profile_ = monitor::Profile::from_config(cfg_, device_, rank_, run_->dir(), say);
+  if (cfg_.cuda_graph) {
     graph_ = make_graph_step(device_, [this](const torch::Tensor& x, const torch::Tensor& y) {
       step_->run_captured_body(x, y);
     }, kGraphWarmupSteps);
-    graph_batch_ = local_batch;
   }
-  say_setup();
+}
+
+void Trainer::build_after_step() {
+  run::LoopReads reads{
+      [this] {
+        settle();  // on every rank: the same verdict
+        return meter_.sum_over_ranks(*control_);  // a collective
+      },
+      [] {},
+      [this](int64_t global_step) { return lr_at(cfg_, global_step, loader_->steps_per_epoch()); }};
+  after_step_.emplace(cfg_, *run_, health_, trace_.get(), profile_.get(), model_, *optimizer_, *control_,
+                      loader_->steps_per_epoch(), std::move(reads));
 }
 
 void Trainer::say_setup() const {
@@ -179,62 +220,36 @@ int Trainer::run() {
   return kExitOk;
 }
 
+// The loop: data, step, the run's after-step hook; the host reads the device only in the
+// hook, at record points.
 bool Trainer::epoch(int64_t epoch) {
   model_->train();
   loader_->start(epoch, run_->state().step_in_epoch);
-  run::Progress progress(epoch + 1, cfg_.epochs, loader_->steps_per_epoch(), cfg_.log_every, cfg_.quiet, run_->lead());
   meter_.reset();
-  const double wait_before = reducer_->wait_seconds();
-  const auto start = Clock::now();
-  int64_t images = 0;  // this rank's, this session
-  double recorded_loss = std::nan("");  // the ranks' mean loss of the epoch so far, at the last record
+  wait_before_ = reducer_->wait_seconds();
+  after_step_->start_epoch(epoch);
   while (!loader_->done()) {
-    if (trace_) trace_->start_step(run_->state().step_in_epoch);
-    if (profile_) profile_->start_step(run_->state().step_in_epoch);
-    monitor::Span data(trace_.get(), monitor::Phase::kData);
-    const auto batch = loader_->next();
-    data.end();
-    run_->start_stop_vote();  // in flight during the step: preemption costs the step no wait
+    const data::Step batch = next_batch();
     step(batch);
-    if (trace_) trace_->end_step();
-    if (profile_) profile_->end_step();
-    images += batch.images();
-    if (cfg_.check_every > 0 && run_->state().global_step % cfg_.check_every == 0)
-      monitor::check_replicas(*model_, *control_, run_->state().global_step, epoch);
-    if (run_->stop_requested()) {  // every rank stops at the same step
-      progress.finish();
-      settle();
-      run_->preempt(meter_.sum_over_ranks(*control_), *model_, *optimizer_);
-      return false;
-    }
-    if (run_->step_checkpoint_due() && !loader_->done()) {  // mid-epoch; the epoch's end writes its own
-      monitor::Span checkpoint(trace_.get(), monitor::Phase::kCheckpoint);
-      settle();
-      run_->checkpoint_mid_epoch(meter_.sum_over_ranks(*control_), *model_, *optimizer_);
-    }
-    // The host reads the device at one point per log.every steps of the epoch (and at its last
-    // step): the verdict and the step record, together. Between them nothing is read, and a
-    // terminal's bar shows the last recorded loss.
-    const int64_t in_epoch = batch.index() + 1;
-    const bool record_due = in_epoch % cfg_.log_every == 0 || loader_->done();
-    if (record_due) {
-      settle();  // on every rank: the same verdict
-      recorded_loss = run_->record_step(meter_.sum_over_ranks(*control_),  // steps.jsonl: a collective
-                                        lr_at(cfg_, run_->state().global_step - 1, loader_->steps_per_epoch()),
-                                        loader_->steps_per_epoch()).train_loss;
-    }
-    if (progress.due(in_epoch)) {
-      progress.update(in_epoch, recorded_loss, double(images) * world_ / std::max(seconds_since(start), 1e-9));
-      const auto warning = record_due ? health_.watch_loss(recorded_loss, run_->state().global_step) : "";
-      if (!warning.empty()) {
-        progress.finish();
-        run_->warn(warning);
-      }
-    }
+    if (!(*after_step_)(batch, loader_->done())) return false;  // preempted: the checkpoint is written
   }
-  const double epoch_s = seconds_since(start);
-  if (profile_) profile_->end_epoch();  // after the clock: its device syncs and files are not the epoch's
-  progress.finish();
+  end_epoch(epoch, after_step_->end_steps());
+  return true;
+}
+
+// The next batch, inside its step's trace window. The stop vote starts once it is loaded:
+// in flight during the step, preemption costs the step no wait.
+data::Step Trainer::next_batch() {
+  after_step_->before_step(run_->state().step_in_epoch);
+  monitor::Span data(trace_.get(), monitor::Phase::kData);
+  auto batch = loader_->next();
+  data.end();
+  run_->start_stop_vote();
+  return batch;
+}
+
+// `epoch_s`: the wall seconds of the epoch's steps.
+void Trainer::end_epoch(int64_t epoch, double epoch_s) {
   grad_comm_->check();
   settle();
   const auto totals = meter_.sum_over_ranks(*control_);
@@ -244,7 +259,7 @@ bool Trainer::epoch(int64_t epoch) {
   const double lr = lr_at(cfg_, run_->state().global_step - 1, loader_->steps_per_epoch());  // the epoch's last
   // Host seconds blocked in the allreduce's wait: on a GPU the wait is an event the device
   // waits on, and the host times nothing worth a figure, so none is recorded (null).
-  const double comm_wait_s = device_.is_cuda() ? run::kNotEvaluated : reducer_->wait_seconds() - wait_before;
+  const double comm_wait_s = device_.is_cuda() ? run::kNotEvaluated : reducer_->wait_seconds() - wait_before_;
   const run::EpochTiming timing{lr, epoch_s, comm_wait_s,
                            dist::max_over_ranks(*control_, monitor::peak_memory_bytes(device_)), flops_per_image_, peak_flops_};
   monitor::Span epoch_end(trace_.get(), monitor::Phase::kEpochEnd);  // the record, and the checkpoint when due
@@ -257,7 +272,6 @@ bool Trainer::epoch(int64_t epoch) {
   if (plot_) plot_->request();  // metrics.jsonl holds the record: curves and report may read it from now on
   epoch_end.end();
   if (trace_) trace_->end_epoch();
-  return true;
 }
 
 std::pair<std::optional<infer::EvalResult>, std::optional<infer::EvalResult>> Trainer::evaluate_held_out(int64_t done) {
@@ -278,7 +292,7 @@ void Trainer::step(const data::Step& batch) {
   const int64_t global_step = run_->state().global_step;
   fault_.crash(global_step + 1, rank_);  // NIN_FAULT=kill or exit: a lost rank, for the elastic tests
   fault_.stall(global_step + 1, rank_, *grad_comm_);  // NIN_FAULT=stall: a collective stuck for good
-  if (graph_ && batch.images() == graph_batch_) {  // one micro-batch: accumulate = 1 with a graph
+  if (graph_ && batch.images() == local_batch_) {  // one micro-batch: accumulate = 1 with a graph
     const auto micro = batch.micro(0);
     graph_->run(micro.x, micro.y, dropout_seed(cfg_.seed, global_step, 0, rank_));
     grad_comm_->watch("step " + std::to_string(global_step + 1) + " (a CUDA graph replay with its allreduces)");
