@@ -22,7 +22,7 @@ void check_same_config(const config::Config& c, dist::Communicator& control) {
                      "give every rank the same --config and --set flags");
 }
 
-void check_replicas(torch::nn::Module& model, dist::Communicator& control, int64_t step, int64_t epoch) {
+void check_replicas_sync(torch::nn::Module& model, dist::Communicator& control, int64_t step, int64_t epoch) {
   torch::NoGradGuard no_grad;
   double sum = 0, sq = 0;
   for (const auto& p : model.parameters()) {

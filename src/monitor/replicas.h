@@ -15,6 +15,6 @@ void broadcast_model(torch::nn::Module& model, dist::Communicator& comm);
 // Every rank must run the same config: compares hashes; InputError when they differ.
 void check_same_config(const config::Config& c, dist::Communicator& control);
 // Compares a parameter checksum across ranks; CollectiveFault on a mismatch.
-void check_replicas(torch::nn::Module& model, dist::Communicator& control, int64_t step, int64_t epoch);
+void check_replicas_sync(torch::nn::Module& model, dist::Communicator& control, int64_t step, int64_t epoch);
 
 }  // namespace nin::monitor

@@ -36,7 +36,7 @@ bool AfterStep::operator()(const data::Step& batch, bool epoch_done) {
   images_ += batch.images();
   const int64_t global_step = run_.state().global_step;
   if (cfg_.check_every > 0 && global_step % cfg_.check_every == 0)
-    monitor::check_replicas(*model_, control_, global_step, epoch_);
+    monitor::check_replicas_sync(*model_, control_, global_step, epoch_);
   if (run_.stop_requested()) {  // every rank stops at the same step
     progress_->finish();
     const auto sums = reads_.settle_sync();
@@ -57,8 +57,8 @@ bool AfterStep::operator()(const data::Step& batch, bool epoch_done) {
   return true;
 }
 
-// One read per log.every steps of the epoch (and at its last step): the verdict and the
-// step record, together, on every rank. Between two of them the bar shows the last loss.
+// Every log.every steps of the epoch and at its last: the verdict and the step record,
+// together, on every rank. Between two of them the bar shows the last recorded loss.
 void AfterStep::record() {
   const auto sums = reads_.settle_sync();
   recorded_loss_ = run_.record_step(sums, reads_.lr(run_.state().global_step - 1), steps_per_epoch_).train_loss;

@@ -29,7 +29,7 @@ struct UpdateScalars {
 //
 // On the CPU the scalars are read as doubles (the host is the device: no sync) and a
 // skipped step does nothing, so the update equals torch::optim's bit for bit. On a GPU the
-// scalars stay tensors and a skipped step is undone by torch::where: no host read at all.
+// scalars stay tensors and a skipped step is undone by torch::where.
 // Throws std::invalid_argument for other optimizers, nesterov, dampening or amsgrad.
 void foreach_step(torch::optim::Optimizer& opt, const UpdateScalars& scalars);
 // The same with the way chosen: read the scalars on the host (the CPU's way) or not (the

@@ -8,7 +8,7 @@
 namespace nin::train {
 
 // One step of `opt` (torch::optim SGD, Adam or AdamW) with LibTorch's fused kernels, their lr
-// a device tensor and `found_inf` gating the whole update on the device: no host read, the
+// a device tensor and `found_inf` gating the whole update on the device, the
 // same arithmetic as torch::optim in float32 (foreach_step.h computes the bias corrections in
 // double). State lives in `opt` as torch::optim makes it. Returns false, having changed
 // nothing, where this LibTorch has no such kernel (LibTorch 1.x) or `opt` asks for what they

@@ -1,4 +1,4 @@
-// Gradient norm and clipping with no host read: the same arithmetic as clip_grad_norm_.
+// Gradient norm and clipping on the device: the same arithmetic as clip_grad_norm_.
 #include "train/grad_clip.h"
 
 #include <ATen/ops/_foreach_norm.h>

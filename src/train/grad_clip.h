@@ -9,7 +9,7 @@ namespace nin::train {
 
 // sqrt(sum over tensors of ||g||^2), as torch::nn::utils::clip_grad_norm_ takes it (a norm
 // per tensor, then the norm of those), so that clipping by it equals clip_grad_norm_ bit for
-// bit. A 0-dim tensor on the gradients' device, in their dtype: no host read. NaN or Inf
+// bit. A 0-dim tensor on the gradients' device, in their dtype. NaN or Inf
 // when a gradient holds one.
 torch::Tensor global_norm(const std::vector<torch::Tensor>& grads);
 

@@ -34,14 +34,14 @@ void EpochMeter::commit_step(const torch::Tensor& applied, int64_t images, const
                             norms_));
 }
 
-checkpoint::EpochSums EpochMeter::sum_over_ranks(dist::Communicator& control) const {
+checkpoint::EpochSums EpochMeter::sum_over_ranks_sync(dist::Communicator& control) const {
   count_host_read();
   auto sums = sums_.to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true);
   control.allreduce(sums, dist::ReduceOp::kSum);
   return checkpoint::EpochSums::from_array(sums.data_ptr<double>());
 }
 
-run::GradNorms EpochMeter::grad_norms() const {
+run::GradNorms EpochMeter::grad_norms_sync() const {
   count_host_read();
   const auto n = norms_.to(torch::kCPU);
   const double* v = n.data_ptr<double>();

@@ -11,7 +11,7 @@
 
 namespace nin::train {
 
-// Accumulates without a host read, in tensors made once for the whole run (a captured
+// Accumulates without a sync (util/host_reads.h), in tensors made once for the whole run (a captured
 // graph keeps their addresses): a step's micro-batches add to the step's sums, which enter
 // the epoch's only where the step's `applied` flag is true (a skipped step counts in no
 // metric).
@@ -23,8 +23,8 @@ class EpochMeter {
   void add(const torch::Tensor& loss, const torch::Tensor& logits, const torch::Tensor& labels);  // one micro-batch
   // applied: 0-dim bool on the device; grad_norm: the step's 0-dim gradient norm there.
   void commit_step(const torch::Tensor& applied, int64_t images, const torch::Tensor& grad_norm);
-  checkpoint::EpochSums sum_over_ranks(dist::Communicator& control) const;  // reads the device
-  run::GradNorms grad_norms() const;  // this rank's, which are every rank's; reads the device
+  checkpoint::EpochSums sum_over_ranks_sync(dist::Communicator& control) const;
+  run::GradNorms grad_norms_sync() const;  // this rank's, which are every rank's
 
  private:
   torch::Tensor sums_;  // double [EpochSums::kFields] on the device, in its order: the epoch so far

@@ -12,7 +12,9 @@
 
 namespace nin::train {
 
-// SGD (with momentum and weight decay), Adam or AdamW, as `train.optimizer` says.
+// SGD (with momentum and weight decay), Adam or AdamW, as `train.optimizer` says. Their lr
+// (train.lr, as torch::optim requires one) is not read by the update: DeviceSchedule is the
+// lr's one home, and StaticStep mirrors its value into the param groups.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const config::Config& c, const std::vector<torch::Tensor>& params);
 // Goyal et al.: lr scaled with the global batch, reached by a linear warm-up from a tenth;
 // then constant, or a cosine decay to 0 over the remaining steps.

@@ -1,7 +1,10 @@
-// The static step: per-step values live on the device, and only settle() reads them back.
+// The static step: per-step values live on the device; the _sync functions read them back.
 #include "train/step.h"
 
+#include <algorithm>
 #include <iostream>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include <torch/nn/functional/loss.h>
@@ -29,12 +32,15 @@ StaticStep::StaticStep(const config::Config& c, int rank, model::NiN model, torc
                        dist::Reducer& reducer, EpochMeter& meter, const monitor::Fault& fault, int64_t steps_per_epoch,
                        int64_t first_step, const torch::Device& device)
     : cfg_(c), rank_(rank), model_(std::move(model)), optimizer_(optimizer), reducer_(reducer), meter_(meter),
-      fault_(fault), device_(device), schedule_(c, steps_per_epoch, optimizer, device) {
+      fault_(fault), device_(device), steps_per_epoch_(steps_per_epoch),
+      schedule_(c, steps_per_epoch, optimizer, device) {
   const auto counter = [&](int64_t v) { return torch::full({}, v, torch::TensorOptions(device).dtype(torch::kInt64)); };
   step_ = counter(first_step);
   applied_ = counter(adam_steps(optimizer));
   skipped_ = counter(0);
   first_bad_ = counter(-1);
+  mirrored_lr_ = optimizer_.param_groups().front().options().get_lr();  // make_optimizer's: train.lr
+  mirror_lr(first_step);
 }
 
 void StaticStep::run(const data::Step& batch, int64_t global_step) {
@@ -116,13 +122,27 @@ bool StaticStep::fused(const UpdateScalars& scalars, const torch::Tensor& t) {
   }
 }
 
-Verdict StaticStep::settle() {
+Verdict StaticStep::settle_sync() {
   count_host_read();
-  const auto read = torch::stack({skipped_, first_bad_, applied_}).to(torch::kCPU);
+  const auto read = torch::stack({skipped_, first_bad_, step_}).to(torch::kCPU);
   skipped_.zero_();
   first_bad_.fill_(-1);
-  set_adam_steps(optimizer_, read[2].item<int64_t>());
+  mirror_lr(read[2].item<int64_t>());
   return {read[0].item<int64_t>(), read[1].item<int64_t>()};
+}
+
+void StaticStep::write_step_count_sync() {
+  count_host_read();
+  set_adam_steps(optimizer_, applied_.item<int64_t>());
+}
+
+void StaticStep::mirror_lr(int64_t steps_run) {
+  for (const auto& group : optimizer_.param_groups())
+    if (group.options().get_lr() != mirrored_lr_)
+      throw std::logic_error("a param group's lr was set to " + std::to_string(group.options().get_lr()) +
+                             ": the update reads the lr from DeviceSchedule (train.lr and its schedule), not there");
+  mirrored_lr_ = lr_at(cfg_, std::max<int64_t>(steps_run - 1, 0), steps_per_epoch_);
+  for (auto& group : optimizer_.param_groups()) group.options().set_lr(mirrored_lr_);
 }
 
 }  // namespace nin::train

@@ -20,7 +20,7 @@ class Trace;
 
 namespace nin::train {
 
-// Non-finite steps since the last settle().
+// Non-finite steps since the last settle_sync().
 struct Verdict {
   int64_t skipped = 0;  // steps whose averaged gradient held a NaN or an Inf: not applied
   int64_t first = -1;   // 0-based global step of the first of them; -1 when none
@@ -29,9 +29,10 @@ struct Verdict {
 // Every value a step reads or writes lives on the training device: the step count, the lr
 // and Adam's bias corrections (looked up in a DeviceSchedule), the finite flag that gates
 // the update, the non-finite count, the meter's sums. So the same step runs eagerly or
-// replayed from a CUDA graph, and nothing in it waits for the device: the host reads the
-// device only in settle() and in the meter's reads, which the loop calls at progress
-// lines, checkpoints and epoch ends (each read counts in util/host_reads.h).
+// replayed from a CUDA graph, and makes no sync (util/host_reads.h says where the loop may).
+// The lr's one home is the DeviceSchedule (lr_at's values): torch::optim's param groups must
+// hold one, and theirs mirrors the schedule's; one set there is an error (std::logic_error
+// at the next settle_sync), not silently ignored.
 class StaticStep {
  public:
   // `first_step`: the global step the run resumes at; Adam's count comes from `optimizer`.
@@ -41,9 +42,11 @@ class StaticStep {
 
   // Global step `global_step` (0-based; the host counts too) on this rank's `batch`.
   void run(const data::Step& batch, int64_t global_step);
-  // Reads and clears the non-finite record; writes Adam's step count into the optimizer's
-  // state, so that a checkpoint taken now holds it. A host read.
-  Verdict settle();
+  // Reads and clears the non-finite record.
+  Verdict settle_sync();
+  // Writes Adam's step count (the updates applied) into the optimizer's state, so that a
+  // checkpoint taken now holds it.
+  void write_step_count_sync();
   // The same body with no host-side seeding: a CUDA graph seeds its generator before each
   // replay instead (GraphStep), since a capture refuses torch::manual_seed.
   void run_captured_body(const torch::Tensor& x, const torch::Tensor& y);
@@ -56,6 +59,7 @@ class StaticStep {
   void update(int64_t images);
   // The fused kernels (fused_step.h) where they run; after a refusal, _foreach for good.
   bool fused(const UpdateScalars& scalars, const torch::Tensor& t);
+  void mirror_lr(int64_t steps_run);  // the param groups' lr: the schedule's of the last step run
 
   const config::Config& cfg_;
   const int rank_;
@@ -65,10 +69,12 @@ class StaticStep {
   EpochMeter& meter_;
   const monitor::Fault& fault_;
   const torch::Device device_;
+  const int64_t steps_per_epoch_;
   DeviceSchedule schedule_;
+  double mirrored_lr_ = 0;  // the lr mirror_lr() wrote into the param groups
   torch::Tensor step_;       // int64 0-dim: the global step being run
   torch::Tensor applied_;    // int64 0-dim: updates applied so far (Adam's t)
-  torch::Tensor skipped_;    // int64 0-dim: non-finite steps since the last settle
+  torch::Tensor skipped_;    // int64 0-dim: non-finite steps since the last settle_sync
   torch::Tensor first_bad_;  // int64 0-dim: the first of them, or -1
   monitor::Trace* trace_ = nullptr;
   bool fused_ = true;  // false once fused_step declined or refused

@@ -68,7 +68,7 @@ class Trainer {
   data::Step next_batch();
   void step(const data::Step& batch);
   void end_epoch(int64_t epoch, double epoch_s);
-  void settle();  // reads the step's verdict back: stop, or warn of skipped steps
+  void settle_sync();  // the step's verdict: stop, or warn of skipped steps
   // The held-out splits due after epoch `done` (1-based): validation every epoch, the test
   // set after the last and every eval.test_every epochs; empty where not due.
   std::pair<std::optional<infer::EvalResult>, std::optional<infer::EvalResult>> evaluate_held_out(int64_t done);
@@ -191,10 +191,10 @@ void Trainer::build_step() {
 void Trainer::build_after_step() {
   run::LoopReads reads{
       [this] {
-        settle();  // on every rank: the same verdict
-        return meter_.sum_over_ranks(*control_);  // a collective
+        settle_sync();  // on every rank: the same verdict
+        return meter_.sum_over_ranks_sync(*control_);  // a collective
       },
-      [] {},
+      [this] { step_->write_step_count_sync(); },
       [this](int64_t global_step) { return lr_at(cfg_, global_step, loader_->steps_per_epoch()); }};
   after_step_.emplace(cfg_, *run_, health_, trace_.get(), profile_.get(), model_, *optimizer_, *control_,
                       loader_->steps_per_epoch(), std::move(reads));
@@ -220,8 +220,7 @@ int Trainer::run() {
   return kExitOk;
 }
 
-// The loop: data, step, the run's after-step hook; the host reads the device only in the
-// hook, at record points.
+// The loop: data, step, the run's after-step hook (the syncs are there: util/host_reads.h).
 bool Trainer::epoch(int64_t epoch) {
   model_->train();
   loader_->start(epoch, run_->state().step_in_epoch);
@@ -251,9 +250,10 @@ data::Step Trainer::next_batch() {
 // `epoch_s`: the wall seconds of the epoch's steps.
 void Trainer::end_epoch(int64_t epoch, double epoch_s) {
   grad_comm_->check();
-  settle();
-  const auto totals = meter_.sum_over_ranks(*control_);
-  const run::GradNorms norms = meter_.grad_norms();  // the same on every rank: of the averaged gradient
+  settle_sync();
+  step_->write_step_count_sync();  // the epoch's end may checkpoint, and best.nin
+  const auto totals = meter_.sum_over_ranks_sync(*control_);
+  const run::GradNorms norms = meter_.grad_norms_sync();  // the same on every rank: of the averaged gradient
   const int64_t done = epoch + 1;
   const auto [val, test] = evaluate_held_out(done);
   const double lr = lr_at(cfg_, run_->state().global_step - 1, loader_->steps_per_epoch());  // the epoch's last
@@ -304,8 +304,8 @@ void Trainer::step(const data::Step& batch) {
   run_->step_done(batch.index() + 1);
 }
 
-void Trainer::settle() {
-  const Verdict v = step_->settle();
+void Trainer::settle_sync() {
+  const Verdict v = step_->settle_sync();
   if (v.first < 0) return;
   const std::string where = position_of(v.first, loader_->steps_per_epoch());
   if (cfg_.on_nonfinite == "stop")

@@ -1,4 +1,4 @@
-// A process-wide count of the loop's device-to-host reads, so a test can show a step makes none.
+// Where the loop may make the host wait for the device, and a count of its device reads.
 #pragma once
 
 #include <atomic>
@@ -6,11 +6,15 @@
 
 namespace nin {
 
-// Each place of the training loop that reads a device value to the host (the meter's
-// figures, the non-finite verdict) counts here. Between two progress lines the count must
-// not move: tests/unit/train_static_step_test.cpp runs steps and checks that it does not.
-// A copy from pageable host memory to a GPU waits for the stream too: the loop makes none
-// (the loader's indices and augmentation's draws go through data/host_copy.h).
+// Where the host may wait for the device. A function that does carries a `_sync` suffix
+// (StaticStep::settle_sync, EpochMeter::sum_over_ranks_sync, ...), so every sync is named
+// at its call. The loop calls them only at record points: every log.every steps of an
+// epoch and at its last step, at a checkpoint, at preemption and at the epoch's end
+// (run::AfterStep and Trainer::end_epoch); the step itself (StaticStep) makes none, and
+// neither does the data: a copy from pageable host memory to a GPU waits for the stream
+// too, so the loader's indices and augmentation's draws go through data/host_copy.h.
+// The loop's device reads count here, so that a test shows a run of steps makes none
+// (tests/unit/static_step_reference.h).
 inline std::atomic<int64_t>& host_read_counter() {
   static std::atomic<int64_t> count{0};
   return count;

@@ -144,9 +144,10 @@ inline Trained static_steps(const config::Config& c, int64_t nan_step, dist::Com
     const int64_t reads = host_reads();
     while (!loader.done()) step.run(loader.next(), g++);
     EXPECT_EQ(host_reads(), reads) << "a step read the device";
-    const Verdict v = step.settle();
+    const Verdict v = step.settle_sync();
     EXPECT_EQ(host_reads(), reads + 1);
-    t.norms.push_back(meter.grad_norms());
+    step.write_step_count_sync();
+    t.norms.push_back(meter.grad_norms_sync());
     t.skipped += v.skipped;
     if (t.first_bad < 0) t.first_bad = v.first;
   }

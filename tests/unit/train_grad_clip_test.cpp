@@ -88,13 +88,13 @@ TEST(Meter, GradNormsAreTheMeanAndMaxOverAppliedStepsReadAtOnce) {
   step(false, 100.f);
   step(true, 5.f);
   const int64_t reads = host_reads();
-  const run::GradNorms n = meter.grad_norms();
+  const run::GradNorms n = meter.grad_norms_sync();
   EXPECT_EQ(host_reads(), reads + 1);
   EXPECT_EQ(n.mean, 9.0);
   EXPECT_EQ(n.max, 13.0);
   meter.reset();  // a new epoch
-  EXPECT_EQ(meter.grad_norms().mean, 0.0);
-  EXPECT_EQ(meter.grad_norms().max, 0.0);
+  EXPECT_EQ(meter.grad_norms_sync().mean, 0.0);
+  EXPECT_EQ(meter.grad_norms_sync().max, 0.0);
 }
 
 }  // namespace

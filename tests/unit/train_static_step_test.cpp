@@ -69,5 +69,28 @@ TEST(StaticStep, ClippedStepWithANaNIsSkippedAndItsNormNotRecorded) {
   expect_clipped(expect_same(c, /*nan_step=*/1));  // clipping turns no Inf into a NaN that slips through
 }
 
+// The lr's one home is the DeviceSchedule: the param groups mirror it, and an lr set there is
+// an error at the next settle_sync rather than a value the update silently ignores.
+TEST(StaticStep, TheOptimizersLrMirrorsTheScheduleAndSettingItThereIsAnError) {
+  config::Config c = small("sgd");
+  c.warmup_epochs = 1;  // the lr moves from step to step
+  auto comm = dist::make_local_communicator();
+  Trained t = fresh(c);
+  auto loader = make_loader(c, *comm);
+  dist::Reducer reducer(t.model->parameters(), *comm, 1 << 20, 1 << 18);
+  EpochMeter meter(torch::kCPU);
+  const monitor::Fault no_fault;
+  StaticStep step(c, 0, t.model, *t.optimizer, reducer, meter, no_fault, loader.steps_per_epoch(), 0,
+                  torch::kCPU);
+  loader.start(0);
+  step.run(loader.next(), 0);
+  step.run(loader.next(), 1);
+  step.settle_sync();
+  auto& options = t.optimizer->param_groups().front().options();
+  EXPECT_EQ(options.get_lr(), lr_at(c, 1, loader.steps_per_epoch()));  // the last step's
+  options.set_lr(0.5);
+  EXPECT_THROW(step.settle_sync(), std::logic_error);
+}
+
 }  // namespace
 }  // namespace nin::train
