@@ -10,7 +10,7 @@
 
 namespace nin::data {
 
-Step::Step(const Split& split, torch::Tensor indices, int64_t index, int64_t micro_batch,
+Batch::Batch(const Split& split, torch::Tensor indices, int64_t index, int64_t micro_batch,
            const LoaderOptions& options, uint64_t seed)
     : split_(split),
       indices_(std::move(indices)),
@@ -20,9 +20,9 @@ Step::Step(const Split& split, torch::Tensor indices, int64_t index, int64_t mic
       augment_(options.augment),
       seed_(seed) {}
 
-MicroBatch Step::micro(int64_t m) const {
+MicroBatch Batch::micro(int64_t m) const {
   const int64_t begin = m * micro_batch_, end = std::min(begin + micro_batch_, images());
-  if (m < 0 || begin >= end) throw std::out_of_range("Step::micro: no micro-batch " + std::to_string(m));
+  if (m < 0 || begin >= end) throw std::out_of_range("Batch::micro: no micro-batch " + std::to_string(m));
   const auto idx = indices_.slice(0, begin, end);
   MicroBatch b;
   if (augment_.active()) {  // on the small uint8 images, before the resize
@@ -53,13 +53,13 @@ void Loader::start(int64_t epoch, int64_t first_step) {
   next_step_ = first_step;
 }
 
-Step Loader::next() {
+Batch Loader::next() {
   if (done()) throw std::out_of_range("Loader::next: the epoch has no more steps");
   const int64_t begin = next_step_ * options_.local_batch;
   const int64_t end = std::min(begin + options_.local_batch, sampler_.num_samples());
   const uint64_t seed = splitmix64(options_.seed ^ splitmix64(uint64_t(epoch_) << 32 ^ uint64_t(next_step_)) ^
                                    splitmix64(uint64_t(options_.rank) + 1));
-  return Step(split_, shard_.slice(0, begin, end), next_step_++, options_.micro_batch, options_, seed);
+  return Batch(split_, shard_.slice(0, begin, end), next_step_++, options_.micro_batch, options_, seed);
 }
 
 }  // namespace nin::data

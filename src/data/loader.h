@@ -33,9 +33,9 @@ struct MicroBatch {
 
 // One optimizer step's images on this rank. Micro-batches are made on demand, so
 // accumulation holds one of them in memory at a time.
-class Step {
+class Batch {
  public:
-  Step(const Split& split, torch::Tensor indices, int64_t index, int64_t micro_batch, const LoaderOptions& options,
+  Batch(const Split& split, torch::Tensor indices, int64_t index, int64_t micro_batch, const LoaderOptions& options,
        uint64_t seed);
   int64_t index() const { return index_; }  // step within the epoch, 0-based
   int64_t images() const { return indices_.size(0); }
@@ -64,7 +64,7 @@ class Loader {
 
   void start(int64_t epoch, int64_t first_step = 0);  // position before step `first_step`
   bool done() const { return next_step_ >= steps_per_epoch_; }
-  Step next();
+  Batch next();
 
  private:
   Split split_;

@@ -30,7 +30,7 @@ void AfterStep::before_step(int64_t step_in_epoch) {
   if (profile_) profile_->start_step(step_in_epoch);
 }
 
-bool AfterStep::operator()(const data::Step& batch, bool epoch_done) {
+bool AfterStep::operator()(const data::Batch& batch, bool epoch_done) {
   if (trace_) trace_->end_step();
   if (profile_) profile_->end_step();
   images_ += batch.images();

@@ -44,7 +44,7 @@ class AfterStep {
   // Step `step_in_epoch` opens, before its data: the trace's and the profile's windows.
   void before_step(int64_t step_in_epoch);
   // Returns false when the ranks agreed to stop: the checkpoint is written.
-  bool operator()(const data::Step& batch, bool epoch_done);
+  bool operator()(const data::Batch& batch, bool epoch_done);
   // The epoch's steps are over: returns their wall seconds, then closes the profile's
   // window and the progress line.
   double end_steps();

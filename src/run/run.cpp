@@ -210,7 +210,7 @@ void Run::checkpoint_mid_epoch(const checkpoint::EpochSums& epoch_so_far, const 
 }
 
 EpochRecord Run::end_epoch(const checkpoint::EpochSums& session, const GradNorms& norms, const infer::EvalResult* val,
-                           const infer::EvalResult* test, const EpochTiming& timing, const torch::nn::Module& model,
+                           const infer::EvalResult* test, const EpochFacts& timing, const torch::nn::Module& model,
                            const torch::optim::Optimizer& optimizer) {
   const checkpoint::EpochSums epoch = with_sums(session).sums;
   EpochRecord record;

@@ -21,7 +21,7 @@
 namespace nin::run {
 
 // What one epoch measured beyond its totals; the Run adds test results and writes the record.
-struct EpochTiming {
+struct EpochFacts {
   double lr = 0;
   double epoch_s = 0;      // training part of the epoch, wall time
   double comm_wait_s = 0;  // rank 0's host seconds blocked on the gradient allreduce; NaN on a GPU
@@ -84,7 +84,7 @@ class Run {
   // metrics.jsonl and metrics.csv, and confusion.json when a split was evaluated (the test
   // set's, else the validation split's). Returns the record.
   EpochRecord end_epoch(const checkpoint::EpochSums& session, const GradNorms& norms, const infer::EvalResult* val,
-                        const infer::EvalResult* test, const EpochTiming& timing, const torch::nn::Module& model,
+                        const infer::EvalResult* test, const EpochFacts& timing, const torch::nn::Module& model,
                         const torch::optim::Optimizer& optimizer);
   // The last words: a resume of a run that had already finished says so, and the final line
   // (metrics.jsonl's last record, the test set's `test_images` and `val_images` held out, the

@@ -29,11 +29,11 @@ class GraphStep {
 // autograd's AccumulateGrad nodes (which the reducer keeps from set-up on) then share the
 // stream that forward, backward and a capture run on, so backward never orders the legacy
 // default stream after a capturing one (cudaErrorStreamCaptureImplicit).
-class RunStream {
+class TrainStream {
  public:
-  virtual ~RunStream() = default;
+  virtual ~TrainStream() = default;
 };
-std::unique_ptr<RunStream> use_run_stream(const torch::Device& device);
+std::unique_ptr<TrainStream> use_train_stream(const torch::Device& device);
 
 // Throws InputError unless this build has a CUDA LibTorch, `device` is a CUDA device and
 // no fault is injected (NIN_FAULT acts on the host, which a replay skips); the trainer
@@ -41,7 +41,7 @@ std::unique_ptr<RunStream> use_run_stream(const torch::Device& device);
 void check_graph_support(const torch::Device& device);
 // The graph on `device` after `warmup_steps` eager steps (cuDNN autotuning, the optimizer's
 // state and the caching allocator settle outside the capture), captured on the current
-// stream, which must be the run's (use_run_stream), never the legacy default stream.
+// stream, which must be the training stream (use_train_stream), never the legacy default stream.
 std::unique_ptr<GraphStep> make_graph_step(const torch::Device& device, StepBody body, int warmup_steps);
 
 }  // namespace nin::train

@@ -10,7 +10,7 @@ void check_graph_support(const torch::Device& device) {
                    device.str() + "); set train.cuda_graph = false");
 }
 
-std::unique_ptr<RunStream> use_run_stream(const torch::Device& /*device*/) { return nullptr; }
+std::unique_ptr<TrainStream> use_train_stream(const torch::Device& /*device*/) { return nullptr; }
 
 std::unique_ptr<GraphStep> make_graph_step(const torch::Device& device, StepBody /*body*/, int /*warmup_steps*/) {
   check_graph_support(device);

@@ -1,4 +1,4 @@
-// The captured step: warm-up and one capture on the run's stream into at::cuda::CUDAGraph, replays.
+// The captured step: warm-up and one capture on the training stream into at::cuda::CUDAGraph, replays.
 #include "train/graph_step.h"
 
 #include <cstdlib>
@@ -18,7 +18,7 @@ namespace nin::train {
 namespace {
 
 // What the body (StaticStep) does so that it can be captured:
-// - Every kernel of the run goes to one non-default stream (use_run_stream, made before the
+// - Every kernel of the run goes to one non-default stream (use_train_stream, made before the
 //   model), so the capture runs on the stream autograd's nodes were made on, as PyTorch's
 //   recipe asks (warm up and capture on a side stream; DDP: build under that stream).
 // - NCCL: the allreduce is issued on the communicator's stream, which joins the capture by
@@ -50,7 +50,7 @@ class CudaGraphStep final : public GraphStep {
       return body_(x_, y_);
     }
     if (c10::cuda::getCurrentCUDAStream(device_.index()) == c10::cuda::getDefaultCUDAStream(device_.index()))
-      throw std::logic_error("CudaGraphStep: capture on the run's stream (use_run_stream), not the default one");
+      throw std::logic_error("CudaGraphStep: capture on the training stream (use_train_stream), not the default one");
     // Host sync, once per run: the warm-up's work, the communicator's stream included,
     // finishes outside the capture.
     c10::cuda::device_synchronize();
@@ -82,9 +82,9 @@ class CudaGraphStep final : public GraphStep {
   bool captured_ = false;
 };
 
-class CudaRunStream final : public RunStream {
+class CudaTrainStream final : public TrainStream {
  public:
-  explicit CudaRunStream(const torch::Device& device)
+  explicit CudaTrainStream(const torch::Device& device)
       : guard_(c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index())) {}
 
  private:
@@ -102,9 +102,9 @@ void check_graph_support(const torch::Device& device) {
                      "skips; unset NIN_FAULT or set train.cuda_graph = false");
 }
 
-std::unique_ptr<RunStream> use_run_stream(const torch::Device& device) {
+std::unique_ptr<TrainStream> use_train_stream(const torch::Device& device) {
   if (!device.is_cuda()) return nullptr;
-  return std::make_unique<CudaRunStream>(device);
+  return std::make_unique<CudaTrainStream>(device);
 }
 
 std::unique_ptr<GraphStep> make_graph_step(const torch::Device& device, StepBody body, int warmup_steps) {

@@ -8,7 +8,7 @@
 #include <torch/types.h>
 
 #include "config/config.h"
-#include "train/foreach_step.h"
+#include "train/foreach_update.h"
 
 namespace nin::train {
 

@@ -9,8 +9,8 @@
 
 #include <torch/nn/functional/loss.h>
 
-#include "train/foreach_step.h"
-#include "train/fused_step.h"
+#include "train/foreach_update.h"
+#include "train/fused_update.h"
 #include "train/grad_clip.h"
 #include "train/precision.h"
 #include "monitor/trace.h"
@@ -43,7 +43,7 @@ StaticStep::StaticStep(const config::Config& c, int rank, model::NiN model, torc
   mirror_lr(first_step);
 }
 
-void StaticStep::run(const data::Step& batch, int64_t global_step) {
+void StaticStep::take(const data::Batch& batch, int64_t global_step) {
   reducer_.zero_grad();
   meter_.begin_step();
   for (int64_t m = 0; m < batch.micro_batches(); ++m) {
@@ -60,7 +60,7 @@ void StaticStep::run(const data::Step& batch, int64_t global_step) {
   update(batch.images());
 }
 
-void StaticStep::run_captured_body(const torch::Tensor& x, const torch::Tensor& y) {
+void StaticStep::captured_body(const torch::Tensor& x, const torch::Tensor& y) {
   reducer_.zero_grad();
   meter_.begin_step();
   reducer_.prepare(/*sync=*/true);
@@ -104,7 +104,7 @@ void StaticStep::update(int64_t images) {
   }
   const auto t = applied_ + finite.to(torch::kInt64);  // Adam's count: a skipped step is not one
   const UpdateScalars scalars = schedule_.at(step_, t, finite);
-  if (!fused_ || !fused(scalars, t)) foreach_step(optimizer_, scalars);
+  if (!fused_ || !fused(scalars, t)) foreach_update(optimizer_, scalars);
   applied_.copy_(t);
   skipped_.add_(finite.logical_not().to(torch::kInt64));
   first_bad_.copy_(torch::where(finite.logical_not() & first_bad_.lt(0), step_, first_bad_));
@@ -114,7 +114,7 @@ void StaticStep::update(int64_t images) {
 
 bool StaticStep::fused(const UpdateScalars& scalars, const torch::Tensor& t) {
   try {
-    return fused_ = fused_step(optimizer_, scalars, t);
+    return fused_ = fused_update(optimizer_, scalars, t);
   } catch (const c10::Error& e) {  // a LibTorch whose kernels take other arguments: said once
     std::cerr << "nin-dist: warning: the fused optimizer kernel refused this run ("
               << e.what_without_backtrace() << "); using the _foreach update" << std::endl;

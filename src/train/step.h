@@ -41,7 +41,7 @@ class StaticStep {
              int64_t first_step, const torch::Device& device);
 
   // Global step `global_step` (0-based; the host counts too) on this rank's `batch`.
-  void run(const data::Step& batch, int64_t global_step);
+  void take(const data::Batch& batch, int64_t global_step);
   // Reads and clears the non-finite record.
   Verdict settle_sync();
   // Writes Adam's step count (the updates applied) into the optimizer's state, so that a
@@ -49,7 +49,7 @@ class StaticStep {
   void write_step_count_sync();
   // The same body with no host-side seeding: a CUDA graph seeds its generator before each
   // replay instead (GraphStep), since a capture refuses torch::manual_seed.
-  void run_captured_body(const torch::Tensor& x, const torch::Tensor& y);
+  void captured_body(const torch::Tensor& x, const torch::Tensor& y);
   // Spans of forward, backward, the finalize wait and the update go to `trace` while its
   // window is open; nullptr (the default) records nothing.
   void trace(monitor::Trace* trace) { trace_ = trace; }
@@ -57,7 +57,7 @@ class StaticStep {
  private:
   void forward_backward(const torch::Tensor& x, const torch::Tensor& y, double weight, int64_t global_step);
   void update(int64_t images);
-  // The fused kernels (fused_step.h) where they run; after a refusal, _foreach for good.
+  // The fused kernels (fused_update.h) where they run; after a refusal, _foreach for good.
   bool fused(const UpdateScalars& scalars, const torch::Tensor& t);
   void mirror_lr(int64_t steps_run);  // the param groups' lr: the schedule's of the last step run
 
@@ -77,7 +77,7 @@ class StaticStep {
   torch::Tensor skipped_;    // int64 0-dim: non-finite steps since the last settle_sync
   torch::Tensor first_bad_;  // int64 0-dim: the first of them, or -1
   monitor::Trace* trace_ = nullptr;
-  bool fused_ = true;  // false once fused_step declined or refused
+  bool fused_ = true;  // false once fused_update declined or refused
 };
 
 // The loss the step minimises: cross-entropy with train.label_smoothing, as PyTorch's

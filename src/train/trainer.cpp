@@ -65,8 +65,8 @@ class Trainer {
   void build_after_step();
 
   bool epoch(int64_t epoch);  // false when preempted
-  data::Step next_batch();
-  void step(const data::Step& batch);
+  data::Batch next_batch();
+  void step(const data::Batch& batch);
   void end_epoch(int64_t epoch, double epoch_s);
   void settle_sync();  // the step's verdict: stop, or warn of skipped steps
   // The held-out splits due after epoch `done` (1-based): validation every epoch, the test
@@ -78,7 +78,7 @@ class Trainer {
   const int rank_, world_;
   const dist::Process& process_;
   const torch::Device device_;
-  std::unique_ptr<RunStream> run_stream_;  // a CUDA device's one stream, current from here on
+  std::unique_ptr<TrainStream> train_stream_;  // a CUDA device's one stream, current from here on
   std::unique_ptr<dist::Communicator> control_;      // small CPU messages
   std::unique_ptr<dist::Communicator> device_comm_;  // gradients, when they live on a GPU
   dist::Communicator* grad_comm_ = nullptr;          // device_comm_ or control_
@@ -106,7 +106,7 @@ class Trainer {
 
 Trainer::Trainer(const config::Config& cfg, const RunOptions& options, dist::Process& process)
     : cfg_(cfg), rank_(process.rank()), world_(process.size()), process_(process),
-      device_(select_device(cfg.device, process)), run_stream_(use_run_stream(device_)),
+      device_(select_device(cfg.device, process)), train_stream_(use_train_stream(device_)),
       health_(cfg.num_classes, cfg.stall_steps), meter_(device_) {
   connect();
   build_model(options.resume);
@@ -183,7 +183,7 @@ void Trainer::build_step() {
   profile_ = monitor::Profile::from_config(cfg_, device_, rank_, run_->dir(), say);
   if (cfg_.cuda_graph) {
     graph_ = make_graph_step(device_, [this](const torch::Tensor& x, const torch::Tensor& y) {
-      step_->run_captured_body(x, y);
+      step_->captured_body(x, y);
     }, kGraphWarmupSteps);
   }
 }
@@ -228,7 +228,7 @@ bool Trainer::epoch(int64_t epoch) {
   wait_before_ = reducer_->wait_seconds();
   after_step_->start_epoch(epoch);
   while (!loader_->done()) {
-    const data::Step batch = next_batch();
+    const data::Batch batch = next_batch();
     step(batch);
     if (!(*after_step_)(batch, loader_->done())) return false;  // preempted: the checkpoint is written
   }
@@ -238,7 +238,7 @@ bool Trainer::epoch(int64_t epoch) {
 
 // The next batch, inside its step's trace window. The stop vote starts once it is loaded:
 // in flight during the step, preemption costs the step no wait.
-data::Step Trainer::next_batch() {
+data::Batch Trainer::next_batch() {
   after_step_->before_step(run_->state().step_in_epoch);
   monitor::Span data(trace_.get(), monitor::Phase::kData);
   auto batch = loader_->next();
@@ -260,10 +260,10 @@ void Trainer::end_epoch(int64_t epoch, double epoch_s) {
   // Host seconds blocked in the allreduce's wait: on a GPU the wait is an event the device
   // waits on, and the host times nothing worth a figure, so none is recorded (null).
   const double comm_wait_s = device_.is_cuda() ? run::kNotEvaluated : reducer_->wait_seconds() - wait_before_;
-  const run::EpochTiming timing{lr, epoch_s, comm_wait_s,
+  const run::EpochFacts facts{lr, epoch_s, comm_wait_s,
                            dist::max_over_ranks(*control_, monitor::peak_memory_bytes(device_)), flops_per_image_, peak_flops_};
   monitor::Span epoch_end(trace_.get(), monitor::Phase::kEpochEnd);  // the record, and the checkpoint when due
-  const auto record = run_->end_epoch(totals, norms, val ? &*val : nullptr, test ? &*test : nullptr, timing,
+  const auto record = run_->end_epoch(totals, norms, val ? &*val : nullptr, test ? &*test : nullptr, facts,
                                       *model_, *optimizer_);
   if (const infer::EvalResult* held = val ? &*val : test ? &*test : nullptr) {  // validation first: it is every epoch's
     const auto warning = health_.after_epoch(record.train_loss, held->confusion, done == cfg_.epochs);
@@ -288,7 +288,7 @@ std::pair<std::optional<infer::EvalResult>, std::optional<infer::EvalResult>> Tr
 // One optimizer step (StaticStep: forward and backward per micro-batch, the reducer's hooks
 // start the allreduce during the last backward, the update on the device), and the host's
 // bookkeeping around it.
-void Trainer::step(const data::Step& batch) {
+void Trainer::step(const data::Batch& batch) {
   const int64_t global_step = run_->state().global_step;
   fault_.crash(global_step + 1, rank_);  // NIN_FAULT=kill or exit: a lost rank, for the elastic tests
   fault_.stall(global_step + 1, rank_, *grad_comm_);  // NIN_FAULT=stall: a collective stuck for good
@@ -297,7 +297,7 @@ void Trainer::step(const data::Step& batch) {
     graph_->run(micro.x, micro.y, dropout_seed(cfg_.seed, global_step, 0, rank_));
     grad_comm_->watch("step " + std::to_string(global_step + 1) + " (a CUDA graph replay with its allreduces)");
   } else {
-    step_->run(batch, global_step);  // eager: no graph, or the epoch's shorter last step
+    step_->take(batch, global_step);  // eager: no graph, or the epoch's shorter last step
   }
   grad_comm_->check();  // a collective the watchdog aborted throws here, before the next step uses it
   fault_.perturb(*model_, global_step + 1, rank_);

@@ -142,7 +142,7 @@ inline Trained static_steps(const config::Config& c, int64_t nan_step, dist::Com
     loader.start(e);
     meter.reset();
     const int64_t reads = host_reads();
-    while (!loader.done()) step.run(loader.next(), g++);
+    while (!loader.done()) step.take(loader.next(), g++);
     EXPECT_EQ(host_reads(), reads) << "a step read the device";
     const Verdict v = step.settle_sync();
     EXPECT_EQ(host_reads(), reads + 1);

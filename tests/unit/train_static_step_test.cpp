@@ -83,8 +83,8 @@ TEST(StaticStep, TheOptimizersLrMirrorsTheScheduleAndSettingItThereIsAnError) {
   StaticStep step(c, 0, t.model, *t.optimizer, reducer, meter, no_fault, loader.steps_per_epoch(), 0,
                   torch::kCPU);
   loader.start(0);
-  step.run(loader.next(), 0);
-  step.run(loader.next(), 1);
+  step.take(loader.next(), 0);
+  step.take(loader.next(), 1);
   step.settle_sync();
   auto& options = t.optimizer->param_groups().front().options();
   EXPECT_EQ(options.get_lr(), lr_at(c, 1, loader.steps_per_epoch()));  // the last step's

@@ -1,5 +1,5 @@
 // Fused optimizer kernels where this LibTorch has them (2.2 and later: a tensor lr, found_inf).
-#include "train/fused_step.h"
+#include "train/fused_update.h"
 
 #if __has_include(<ATen/ops/_fused_sgd.h>) && __has_include(<ATen/ops/_fused_adamw.h>)
 #define NIN_HAVE_FUSED_OPTIM 1
@@ -76,7 +76,7 @@ bool supported(torch::optim::Optimizer& opt) {
 
 }  // namespace
 
-bool fused_step(torch::optim::Optimizer& opt, const UpdateScalars& u, const torch::Tensor& adam_t) {
+bool fused_update(torch::optim::Optimizer& opt, const UpdateScalars& u, const torch::Tensor& adam_t) {
   using namespace torch::optim;
   if (!supported(opt)) return false;
   torch::NoGradGuard no_grad;
@@ -100,7 +100,7 @@ bool fused_step(torch::optim::Optimizer& opt, const UpdateScalars& u, const torc
 
 #else
 
-bool fused_step(torch::optim::Optimizer& /*opt*/, const UpdateScalars& /*scalars*/, const torch::Tensor& /*adam_t*/) {
+bool fused_update(torch::optim::Optimizer& /*opt*/, const UpdateScalars& /*scalars*/, const torch::Tensor& /*adam_t*/) {
   return false;
 }
 

@@ -31,10 +31,10 @@ struct UpdateScalars {
 // skipped step does nothing, so the update equals torch::optim's bit for bit. On a GPU the
 // scalars stay tensors and a skipped step is undone by torch::where.
 // Throws std::invalid_argument for other optimizers, nesterov, dampening or amsgrad.
-void foreach_step(torch::optim::Optimizer& opt, const UpdateScalars& scalars);
+void foreach_update(torch::optim::Optimizer& opt, const UpdateScalars& scalars);
 // The same with the way chosen: read the scalars on the host (the CPU's way) or not (the
 // GPU's; tests run it on the CPU).
-void foreach_step(torch::optim::Optimizer& opt, const UpdateScalars& scalars, bool read_on_host);
+void foreach_update(torch::optim::Optimizer& opt, const UpdateScalars& scalars, bool read_on_host);
 
 // The parameters of one group that have a gradient, detached, as an update takes them.
 struct GradGroup {

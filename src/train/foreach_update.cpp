@@ -1,5 +1,5 @@
 // Fused SGD / Adam / AdamW steps on torch::optim's own state.
-#include "train/foreach_step.h"
+#include "train/foreach_update.h"
 
 #include "checkpoint/optim_state.h"
 
@@ -69,7 +69,7 @@ Tensor scalar<Tensor>(const Tensor& t) { return t; }
 template <class S>
 void sgd_group(checkpoint::OptimStateMap& states, const torch::optim::SGDOptions& o, const Group& g, const UpdateScalars& u,
                const Tensor& finite) {
-  if (o.nesterov() || o.dampening() != 0) throw std::invalid_argument("foreach_step: SGD without nesterov/dampening");
+  if (o.nesterov() || o.dampening() != 0) throw std::invalid_argument("foreach_update: SGD without nesterov/dampening");
   Tensors d = o.weight_decay() != 0 ? at::_foreach_add(g.grads, g.params, o.weight_decay()) : g.grads;
   Tensors written = g.params, old_bufs, old_d;  // old_*: buffers that existed, and their directions
   for (size_t i = 0; o.momentum() != 0 && i < g.params.size(); ++i) {
@@ -99,7 +99,7 @@ void sgd_group(checkpoint::OptimStateMap& states, const torch::optim::SGDOptions
 template <class S, class Options, class State>
 void adam_group(checkpoint::OptimStateMap& states, const Options& o, const Group& g, const UpdateScalars& u, const Tensor& finite,
                 bool decoupled) {
-  if (o.amsgrad()) throw std::invalid_argument("foreach_step: Adam without amsgrad");
+  if (o.amsgrad()) throw std::invalid_argument("foreach_update: Adam without amsgrad");
   const auto [beta1, beta2] = o.betas();
   auto [avg, avg_sq] = adam_moments<State>(states, g);
   Tensors written = g.params;
@@ -124,7 +124,7 @@ template <class S>
 void update(torch::optim::Optimizer& opt, const UpdateScalars& u, const Tensor& finite) {
   using namespace torch::optim;
   const bool sgd = dynamic_cast<SGD*>(&opt), adam = dynamic_cast<Adam*>(&opt), adamw = dynamic_cast<AdamW*>(&opt);
-  if (!sgd && !adam && !adamw) throw std::invalid_argument("foreach_step: SGD, Adam or AdamW only");
+  if (!sgd && !adam && !adamw) throw std::invalid_argument("foreach_update: SGD, Adam or AdamW only");
   for (auto& group : opt.param_groups()) {
     const Group g = with_grads(group);
     if (g.params.empty()) continue;
@@ -145,11 +145,11 @@ State* adam_state(torch::optim::OptimizerParamState& s) {
 
 }  // namespace
 
-void foreach_step(torch::optim::Optimizer& opt, const UpdateScalars& u) {
-  foreach_step(opt, u, /*read_on_host=*/u.finite.device().is_cpu());
+void foreach_update(torch::optim::Optimizer& opt, const UpdateScalars& u) {
+  foreach_update(opt, u, /*read_on_host=*/u.finite.device().is_cpu());
 }
 
-void foreach_step(torch::optim::Optimizer& opt, const UpdateScalars& u, bool read_on_host) {
+void foreach_update(torch::optim::Optimizer& opt, const UpdateScalars& u, bool read_on_host) {
   torch::NoGradGuard no_grad;
   if (read_on_host) {
     if (u.finite.item<bool>()) update<double>(opt, u, Tensor());  // skipped: as if opt.step() never ran

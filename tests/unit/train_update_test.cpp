@@ -1,4 +1,4 @@
-// The fast step's parts on the CPU: the fused optimizer against torch::optim, channels-last against contiguous.
+// The update on the CPU: foreach_update and the fused kernels against torch::optim; channels-last against contiguous; GraphStep refused on a CPU.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -14,7 +14,7 @@
 
 #include "model/nin.h"
 #include "test_util.h"
-#include "train/foreach_step.h"
+#include "train/foreach_update.h"
 #include "train/graph_step.h"
 #include "train/precision.h"
 
@@ -49,7 +49,7 @@ std::vector<Tensor> copies(const std::vector<Tensor>& params) {
   return out;
 }
 
-// Runs torch::optim and foreach_step side by side for a few steps with varying lr: bit for bit.
+// Runs torch::optim and foreach_update side by side for a few steps with varying lr: bit for bit.
 void expect_same_steps(const MakeOpt& make, int steps = 4) {
   const auto a = some_params(), b = copies(a);
   auto reference = make(a), fused = make(b);
@@ -58,33 +58,33 @@ void expect_same_steps(const MakeOpt& make, int steps = 4) {
     for (auto& g : reference->param_groups()) g.options().set_lr(lr);
     set_grads(a, s), set_grads(b, s);
     reference->step();
-    nin::train::foreach_step(*fused, scalars(lr, s + 1));
+    nin::train::foreach_update(*fused, scalars(lr, s + 1));
   }
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i;
   EXPECT_EQ(reference->state().size(), fused->state().size());
 }
 
-TEST(ForeachStep, PlainSgdMatchesTorchOptim) {
+TEST(ForeachUpdate, PlainSgdMatchesTorchOptim) {
   expect_same_steps([](const auto& p) { return std::make_unique<torch::optim::SGD>(p, torch::optim::SGDOptions(0.1)); });
 }
 
-TEST(ForeachStep, SgdWithMomentumAndWeightDecayMatchesTorchOptim) {
+TEST(ForeachUpdate, SgdWithMomentumAndWeightDecayMatchesTorchOptim) {
   expect_same_steps([](const auto& p) {
     return std::make_unique<torch::optim::SGD>(p, torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(1e-3));
   });
 }
 
-TEST(ForeachStep, AdamMatchesTorchOptim) {
+TEST(ForeachUpdate, AdamMatchesTorchOptim) {
   expect_same_steps(
       [](const auto& p) { return std::make_unique<torch::optim::Adam>(p, torch::optim::AdamOptions(0.01).weight_decay(1e-3)); });
 }
 
-TEST(ForeachStep, AdamWMatchesTorchOptim) {
+TEST(ForeachUpdate, AdamWMatchesTorchOptim) {
   expect_same_steps(
       [](const auto& p) { return std::make_unique<torch::optim::AdamW>(p, torch::optim::AdamWOptions(0.01).weight_decay(0.05)); });
 }
 
-TEST(ForeachStep, StateIsTorchOptimsOwnSoTheOtherCanContinue) {
+TEST(ForeachUpdate, StateIsTorchOptimsOwnSoTheOtherCanContinue) {
   // Fused first, then torch::optim on the same optimizer: it must find and use the fused state.
   const auto a = some_params(), b = copies(a);
   torch::optim::SGD reference(a, torch::optim::SGDOptions(0.1).momentum(0.9));
@@ -92,21 +92,21 @@ TEST(ForeachStep, StateIsTorchOptimsOwnSoTheOtherCanContinue) {
   for (int s = 0; s < 3; ++s) {
     set_grads(a, s), set_grads(b, s);
     reference.step();
-    if (s == 0) nin::train::foreach_step(mixed, scalars(0.1, 1)); else mixed.step();
+    if (s == 0) nin::train::foreach_update(mixed, scalars(0.1, 1)); else mixed.step();
   }
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-6, 1e-6)) << "parameter " << i;
 }
 
-TEST(ForeachStep, AFalseFlagSkipsTheStepOnTheDevice) {
+TEST(ForeachUpdate, AFalseFlagSkipsTheStepOnTheDevice) {
   const auto a = some_params(), b = copies(a);
   torch::optim::Adam reference(a, torch::optim::AdamOptions(0.01));
   torch::optim::Adam fused(b, torch::optim::AdamOptions(0.01));
   set_grads(a, 0), set_grads(b, 0);
   reference.step();
-  nin::train::foreach_step(fused, scalars(0.01, 1));
+  nin::train::foreach_update(fused, scalars(0.01, 1));
   const auto before = copies(b);
   for (const auto& p : b) p.mutable_grad().fill_(std::numeric_limits<float>::quiet_NaN());
-  nin::train::foreach_step(fused, scalars(0.01, 1, /*finite=*/false));  // skipped: nothing moves, no NaN enters
+  nin::train::foreach_update(fused, scalars(0.01, 1, /*finite=*/false));  // skipped: nothing moves, no NaN enters
   for (size_t i = 0; i < b.size(); ++i) EXPECT_TRUE(torch::equal(b[i], before[i])) << "parameter " << i;
   for (const auto& item : fused.state()) {
     const auto& s = static_cast<const torch::optim::AdamParamState&>(*item.second);
@@ -115,22 +115,22 @@ TEST(ForeachStep, AFalseFlagSkipsTheStepOnTheDevice) {
   }
 }
 
-TEST(ForeachStep, ASkippedFirstMomentumStepLeavesNoTrace) {
+TEST(ForeachUpdate, ASkippedFirstMomentumStepLeavesNoTrace) {
   const auto a = some_params(), b = copies(a);
   torch::optim::SGD reference(a, torch::optim::SGDOptions(0.1).momentum(0.9));
   torch::optim::SGD fused(b, torch::optim::SGDOptions(0.1).momentum(0.9));
   for (const auto& p : b) p.mutable_grad() = torch::full_like(p, std::numeric_limits<float>::infinity());
-  nin::train::foreach_step(fused, scalars(0.1, 0, /*finite=*/false));
+  nin::train::foreach_update(fused, scalars(0.1, 0, /*finite=*/false));
   for (int s = 0; s < 3; ++s) {
     set_grads(a, s), set_grads(b, s);
     reference.step();
-    nin::train::foreach_step(fused, scalars(0.1, s + 1));
+    nin::train::foreach_update(fused, scalars(0.1, s + 1));
   }
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i;
 }
 
 // The GPU's arithmetic (scalars as tensors, a skipped step undone by torch::where), run on the CPU.
-TEST(ForeachStep, DeviceScalarsMatchTorchOptimAndSkipWithoutAHostRead) {
+TEST(ForeachUpdate, DeviceScalarsMatchTorchOptimAndSkipWithoutAHostRead) {
   for (const bool adam : {false, true}) {
     const auto a = some_params(), b = copies(a);
     std::unique_ptr<torch::optim::Optimizer> reference, fused;
@@ -149,7 +149,7 @@ TEST(ForeachStep, DeviceScalarsMatchTorchOptimAndSkipWithoutAHostRead) {
         for (const auto& p : b) p.mutable_grad().fill_(std::numeric_limits<float>::quiet_NaN());
       if (finite) reference->step();
       t += finite;
-      nin::train::foreach_step(*fused, scalars(adam ? 0.01 : 0.1, t, finite), /*read_on_host=*/false);
+      nin::train::foreach_update(*fused, scalars(adam ? 0.01 : 0.1, t, finite), /*read_on_host=*/false);
     }
     for (size_t i = 0; i < a.size(); ++i)
       EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-6, 1e-6)) << (adam ? "adamw" : "sgd") << " parameter " << i;
