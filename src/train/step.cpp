@@ -1,4 +1,4 @@
-// The static step: per-step values live on the device; the _sync functions read them back.
+// StaticStep: per-step values live on the device; the _sync functions read them back.
 #include "train/step.h"
 
 #include <algorithm>

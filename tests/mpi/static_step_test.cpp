@@ -1,4 +1,4 @@
-// The static step on real ranks against the step it replaced, bit for bit.
+// StaticStep on real ranks against the step it replaced, bit for bit.
 #include <chrono>
 #include <vector>
 

@@ -1,5 +1,5 @@
-// The step the static step replaced (host lr, host finite check, torch::optim), and the
-// static step itself, trained side by side on a slice of the real FashionMNIST: shared by
+// The step StaticStep replaced (host lr, host finite check, torch::optim), and the
+// StaticStep itself, trained side by side on a slice of the real FashionMNIST: shared by
 // the unit test (one process) and the MPI test (2 ranks).
 #pragma once
 
@@ -124,7 +124,7 @@ inline Trained reference(const config::Config& c, int64_t nan_step, dist::Commun
   return t;
 }
 
-// The static step, settled only at each epoch's end, with NIN_FAULT's NaN on rank 0 at
+// StaticStep, settled only at each epoch's end, with NIN_FAULT's NaN on rank 0 at
 // `nan_step`; several gradient buckets.
 inline Trained static_steps(const config::Config& c, int64_t nan_step, dist::Communicator& comm) {
   Trained t = fresh(c);

@@ -1,4 +1,4 @@
-// The static step against the step it replaced (host lr, host finite check, torch::optim), bit for bit on the CPU.
+// StaticStep against the step it replaced (host lr, host finite check, torch::optim), bit for bit on the CPU.
 #include "static_step_reference.h"
 
 namespace nin::train {
