@@ -176,7 +176,8 @@ int cmd_config(const Args& args) {
   if (!parse(args, desc, vm, "nin-dist config [--config FILE] [--set KEY=VALUE]... | --reference")) return kExitOk;
   if (vm["reference"].as<bool>()) {
     std::cout << "| key | default | meaning |\n| --- | --- | --- |\n";
-    for (const auto& f : config::config_reference()) std::cout << "| `" << f.key << "` | `" << f.value << "` | " << f.doc << " |\n";
+    for (const auto& f : config::config_reference())
+      std::cout << "| `" << f.key << "` | `" << f.value << "` | " << f.doc << " |\n";
     return kExitOk;
   }
   const auto config = config_from(vm);

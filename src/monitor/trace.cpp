@@ -71,8 +71,8 @@ const char* phase_name(Phase phase) {
   return "?";
 }
 
-std::unique_ptr<Trace> Trace::from_config(const config::Config& cfg, const torch::Device& device, dist::Communicator& control,
-                                          int rank, std::filesystem::path dir,
+std::unique_ptr<Trace> Trace::from_config(const config::Config& cfg, const torch::Device& device,
+                                          dist::Communicator& control, int rank, std::filesystem::path dir,
                                           std::function<void(const std::string&)> say) {
   const auto range = config::rules::parse_step_range(cfg.trace_steps);
   if (!range) return nullptr;  // "": off (validate() refused anything else)
