@@ -137,8 +137,9 @@ std::string render_report(const RunDir& run, const std::string& writer) {
     page.set("timeline_svg", gantt(*run.trace));
     page.set("trace_steps", run.trace->trace_steps.empty() ? "?" : run.trace->trace_steps);
   }
-  page.set("trace_error", run.trace_error.empty() ? "" : " (trace.json could not be read: " + run.trace_error + ")");
-  page.set("config", run.config.empty() ? "(no config.toml)" : run.config);
+  page.set("trace_error",
+           run.trace_error.empty() ? "" : " (" + std::string(rundir::kTrace) + " could not be read: " + run.trace_error + ")");
+  page.set("config", run.config.empty() ? "(no " + std::string(rundir::kConfig) + ")" : run.config);
   add_run_info(run, page);
   add_checkpoints(run, page);
 
