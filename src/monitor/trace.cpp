@@ -10,6 +10,7 @@
 #include "dist/communicator.h"
 #include "dist/where.h"
 #include "format/atomic_file.h"
+#include "rundir/paths.h"
 
 namespace nin::monitor {
 namespace {
@@ -142,7 +143,7 @@ void Trace::close() {
   const auto all = control_.allgather(rows);
   const auto hosts = dist::allgather_strings(control_, dist::this_host());
   if (rank_ != 0) return;
-  const auto path = dir_ / "trace.json";
+  const auto path = dir_ / rundir::kTrace;
   format::write_atomically(path, {chrome_trace(all, hosts, steps_).dump(1)}, "trace");
   say_("trace: steps " + steps_ + " of every rank written to " + path.string() +
        " (chrome://tracing, ui.perfetto.dev)");
