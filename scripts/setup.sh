@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${1:-build}
 
 PACKAGES=(cmake g++ make pkg-config libtorch-dev libopenmpi-dev openmpi-bin libboost-program-options-dev
-  libgtest-dev libtomlplusplus-dev nlohmann-json3-dev libxxhash-dev libssl-dev zlib1g-dev libpng-dev gnuplot-nox
+  libgtest-dev libtomlplusplus-dev nlohmann-json3-dev libxxhash-dev libssl-dev zlib1g-dev libpng-dev
   dataset-fashion-mnist python3-torch python3-torchvision time python3-hypothesis
   libkainjow-mustache-dev  # report.html's template (src/report)
   chromium  # the report's browser test (tests/e2e/report_browser.sh): headless, from file://

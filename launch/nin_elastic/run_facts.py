@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 from .common import EXIT_INPUT, Exit
 
-# Checkpoint file names as src/checkpoint/checkpoint.cpp writes them (its kName): ten digits, so
-# that the names sort by step.
-CHECKPOINT_NAME = re.compile(r"ckpt-step\d{10}\.nin")
+# Checkpoint file names: the pattern of src/rundir/paths.h (kCheckpointPattern), the one place
+# nin-dist spells them; ten digits, so that the names sort by step. tests/unit/rundir_test.cpp
+# (ctest RunDirNames) holds the two equal.
+CHECKPOINT_NAME = re.compile(r"ckpt-step(\d{10})\.nin")
 
 
 @dataclass
@@ -63,6 +64,7 @@ def world_for(available, facts, min_ranks):
 
 
 def newest_checkpoint(run_dir):
+    """The name of the run directory's newest checkpoint (by step), or None when it has none."""
     try:
         names = sorted(f for f in os.listdir(run_dir) if CHECKPOINT_NAME.fullmatch(f))
     except OSError:

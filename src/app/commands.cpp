@@ -20,7 +20,9 @@
 #include "infer/evaluate.h"
 #include "infer/model_io.h"
 #include "model/nin.h"
+#include "report/curves.h"
 #include "report/report.h"
+#include "rundir/paths.h"
 #include "run/metrics.h"
 #include "run/info.h"
 #include "train/trainer.h"
@@ -105,7 +107,7 @@ std::string usage_text() {
          "  export     write a checkpoint's weights as a PyTorch state dict\n"
          "  import     make a checkpoint from a PyTorch state dict\n"
          "  upgrade    rewrite a checkpoint of an earlier version in the current format\n"
-         "  plot       draw curves.png for one or more run directories\n"
+         "  plot       draw curves.svg for one or more run directories\n"
          "  report     write RUN_DIR/report.html, one self-contained page of the run\n"
          "  config     print the effective config, or the reference of every key\n\n"
          "A first run, minutes on a laptop: nin-dist --config configs/cpu.toml\n"
@@ -176,7 +178,8 @@ int cmd_config(const Args& args) {
   if (!parse(args, desc, vm, "nin-dist config [--config FILE] [--set KEY=VALUE]... | --reference")) return kExitOk;
   if (vm["reference"].as<bool>()) {
     std::cout << "| key | default | meaning |\n| --- | --- | --- |\n";
-    for (const auto& f : config::config_reference()) std::cout << "| `" << f.key << "` | `" << f.value << "` | " << f.doc << " |\n";
+    for (const auto& f : config::config_reference())
+      std::cout << "| `" << f.key << "` | `" << f.value << "` | " << f.doc << " |\n";
     return kExitOk;
   }
   const auto config = config_from(vm);
@@ -370,7 +373,7 @@ int cmd_plot(const Args& args) {
   po::options_description desc("nin-dist plot");
   desc.add_options()
       ("run-dir", po::value<std::vector<std::string>>()->composing(), "run directories to draw together")
-      ("out", po::value<std::string>(), "folder for curves.png and curves.svg (default: the first run directory)");
+      ("out", po::value<std::string>(), "folder for curves.svg (default: the first run directory)");
   po::positional_options_description pos;
   pos.add("run-dir", -1);
   po::variables_map vm;
@@ -379,18 +382,19 @@ int cmd_plot(const Args& args) {
   std::vector<fs::path> dirs;
   for (const auto& d : vm["run-dir"].as<std::vector<std::string>>()) {
     require_plain_path("run directory", d);
-    if (!fs::exists(fs::path(d) / "metrics.jsonl")) throw InputError(d + ": no metrics.jsonl (not a run directory?)");
+    if (!fs::exists(fs::path(d) / rundir::kMetrics))
+      throw InputError(d + ": no " + rundir::kMetrics + " (not a run directory?)");
     dirs.emplace_back(d);
   }
   const fs::path out = vm.count("out") ? fs::path(vm["out"].as<std::string>()) : dirs.front();
   require_plain_path("--out", out.string());
   fs::create_directories(out);
-  std::string warning;
-  if (!run::plot_curves(dirs, out, warning)) {
-    std::cerr << "warning: " << warning << "\n";
+  const auto written = report::write_curves(dirs, out);
+  if (!written) {
+    std::cerr << "warning: no " << rundir::kMetrics << " records to plot\n";
     return kExitOk;
   }
-  std::cout << "wrote " << (out / "curves.png").string() << " and curves.svg\n";
+  std::cout << "wrote " << written->string() << "\n";
   return kExitOk;
 }
 
@@ -404,7 +408,8 @@ int cmd_report(const Args& args) {
   if (!vm.count("run-dir")) throw InputError("report: give a run directory");
   const std::string dir = vm["run-dir"].as<std::string>();
   require_plain_path("run directory", dir);
-  if (!fs::exists(fs::path(dir) / "config.toml")) throw InputError(dir + ": no config.toml (not a run directory?)");
+  if (!fs::exists(fs::path(dir) / rundir::kConfig))
+    throw InputError(dir + ": no " + rundir::kConfig + " (not a run directory?)");
   std::cout << "wrote " << report::write_report(dir, report::kByReport).string() << "\n";
   return kExitOk;
 }

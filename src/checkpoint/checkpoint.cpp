@@ -1,14 +1,13 @@
 #include "checkpoint/checkpoint.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <regex>
 
 #include <nlohmann/json.hpp>
 
 #include "checkpoint/interop.h"
 #include "checkpoint/optim_state.h"
 #include "format/safetensors.h"
+#include "rundir/paths.h"
 #include "util/error.h"
 
 namespace nin::checkpoint {
@@ -35,8 +34,6 @@ void from_json(const nlohmann::json& j, TrainState& s) {
 namespace fs = std::filesystem;
 namespace {
 
-// File names: ckpt-step0000001234.nin.
-const std::regex kName(R"(ckpt-step\d{10}\.nin)");
 constexpr const char* kFormat = "nin-dist checkpoint";  // the "format" metadata: what the file is
 
 std::string serialize(const torch::nn::Module& model, const torch::optim::Optimizer& optimizer,
@@ -95,12 +92,6 @@ void parse(const std::string& payload, CheckpointFile& file) {
 
 }  // namespace
 
-std::string checkpoint_name(int64_t global_step) {
-  char digits[32];
-  std::snprintf(digits, sizeof digits, "%010lld", static_cast<long long>(global_step));
-  return "ckpt-step" + std::string(digits) + ".nin";
-}
-
 void write_checkpoint(const fs::path& path, const torch::nn::Module& model,
                       const torch::optim::Optimizer& optimizer, const std::string& optimizer_name,
                       const TrainState& state, const std::string& config_toml, int64_t world_size,
@@ -145,7 +136,7 @@ std::vector<fs::path> list_checkpoints(const fs::path& run_dir) {
   std::vector<fs::path> found;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(run_dir, ec))
-    if (std::regex_match(entry.path().filename().string(), kName)) found.push_back(entry.path());
+    if (rundir::checkpoint_step(entry.path().filename().string())) found.push_back(entry.path());
   std::sort(found.rbegin(), found.rend());  // zero-padded step: lexical order is step order
   return found;
 }

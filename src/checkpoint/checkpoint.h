@@ -58,8 +58,7 @@ void restore(const CheckpointFile& file, torch::nn::Module& model, torch::optim:
 // Named tensors of a checkpoint (parameters and buffers), for export.
 std::vector<std::pair<std::string, torch::Tensor>> checkpoint_tensors(const CheckpointFile& file);
 
-std::string checkpoint_name(int64_t global_step);  // ckpt-step<10 digits>.nin: sorts by step
-// Files named exactly as checkpoint_name() names them, newest first.
+// Files named exactly as rundir::checkpoint_name() names them, newest first.
 std::vector<std::filesystem::path> list_checkpoints(const std::filesystem::path& run_dir);
 // The newest checkpoint in `run_dir` that verifies; corrupt newer ones are reported on
 // `warnings` and skipped. Null when the folder has none.

@@ -27,8 +27,8 @@ struct OneOf {
   std::vector<std::string> choices;
 };
 
-// A file or folder name: no control characters (a newline would end a line of the gnuplot
-// script or of a log), and not empty when `empty_rule` says what an empty value is told.
+// A file or folder name: no control characters (a newline would end a line of a log or of a
+// label in curves.svg), and not empty when `empty_rule` says what an empty value is told.
 struct Path {
   std::string empty_rule;
 };

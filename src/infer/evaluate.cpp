@@ -52,7 +52,8 @@ std::vector<double> EvalResult::class_accuracy() const {
 EvalResult evaluate_checkpoint(LoadedModel& loaded, const std::string& data_dir, int64_t batch_size,
                                const dist::Process& process) {
   const config::Config& c = loaded.config;
-  const auto test = data::load_split(data_dir.empty() ? c.data_dir : data_dir, /*train=*/false, c.num_classes, c.test_limit);
+  const auto test =
+      data::load_split(data_dir.empty() ? c.data_dir : data_dir, /*train=*/false, c.num_classes, c.test_limit);
   auto control = dist::make_communicator(process, torch::kCPU, config::collective_timeout(c));
   return evaluate(loaded.model, test, batch_options(c), *control, batch_size, torch::kCPU);
 }

@@ -12,7 +12,9 @@ model::NiN make_model(const config::Config& config) {
   return model::NiN(model::NiNOptions{config.in_channels, config.num_classes, config.dropout, config.class_bias});
 }
 
-data::BatchOptions batch_options(const config::Config& config) { return data::BatchOptions{config.resize, config.normalize}; }
+data::BatchOptions batch_options(const config::Config& config) {
+  return data::BatchOptions{config.resize, config.normalize};
+}
 
 data::AugmentOptions augment_options(const config::Config& config) {
   return data::AugmentOptions{config.crop_padding, config.flip};
@@ -35,7 +37,8 @@ void import_state_dict(const std::string& state_dict, const config::Config& conf
   auto model = make_model(config);
   checkpoint::assign_state_dict(*model, format::load_state_dict(state_dict), state_dict);
   torch::optim::SGD fresh(model->parameters(), torch::optim::SGDOptions(config.lr));
-  checkpoint::write_checkpoint(checkpoint, *model, fresh, "sgd", checkpoint::TrainState{}, config::to_toml(config), 1, format::Existing::kRefuse);
+  checkpoint::write_checkpoint(checkpoint, *model, fresh, "sgd", checkpoint::TrainState{}, config::to_toml(config), 1,
+                               format::Existing::kRefuse);
 }
 
 void upgrade_checkpoint(const std::string& old, const std::string& out, bool trust_legacy,

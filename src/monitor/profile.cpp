@@ -11,6 +11,7 @@
 #include "config/config_rules.h"
 #include "format/atomic_file.h"
 #include "monitor/profiler_backend.h"
+#include "rundir/paths.h"
 
 namespace nin::monitor {
 namespace {
@@ -194,14 +195,14 @@ void Profile::close() {
   on_ = false;
   done_ = true;
   const auto events = events_of(*result);
-  write_chrome_trace(*result, events, dir_ / "profile.json", steps_);
+  write_chrome_trace(*result, events, dir_ / rundir::kProfile, steps_);
 
   const auto kernels = device_time(events);
   const auto ops = host_self_time(events);
   const double per_step = 1e-3 / double(std::max<int64_t>(recorded_, 1));  // us -> ms per step
   std::string md = "# Profile of steps " + steps_ + " (rank 0)\n\n" + std::to_string(recorded_) +
                    " steps on " + device_.str() + ", recorded by " + profiler_kind(device_) +
-                   "; the Chrome trace is profile.json (chrome://tracing, ui.perfetto.dev).\n";
+                   "; the Chrome trace is " + rundir::kProfile + " (chrome://tracing, ui.perfetto.dev).\n";
   if (!kernels.empty())
     md += "Device time: " + fixed(sum_us(kernels) * per_step, 3) +
           " ms per step, every stream's kernels, memcpys and memsets summed (streams overlap).\n";
@@ -209,9 +210,9 @@ void Profile::close() {
         " ms per step on the profiled threads (nin::step's own: host time outside any op).\n";
   if (!kernels.empty()) md += "\n## Kernels by device time\n\n" + profile_table(kernels, recorded_, kTopKernels);
   md += "\n## Ops by host self time\n\n" + profile_table(ops, recorded_, kTopOps);
-  const auto table = dir_ / "profile.md";
+  const auto table = dir_ / rundir::kProfileTable;
   format::write_atomically(table, {md}, "profile");
-  say_("profile: steps " + steps_ + " of rank 0 written to " + (dir_ / "profile.json").string() + " and " +
+  say_("profile: steps " + steps_ + " of rank 0 written to " + (dir_ / rundir::kProfile).string() + " and " +
        table.string());
 }
 

@@ -10,6 +10,7 @@
 #include "dist/communicator.h"
 #include "dist/where.h"
 #include "format/atomic_file.h"
+#include "rundir/paths.h"
 
 namespace nin::monitor {
 namespace {
@@ -71,8 +72,8 @@ const char* phase_name(Phase phase) {
   return "?";
 }
 
-std::unique_ptr<Trace> Trace::from_config(const config::Config& cfg, const torch::Device& device, dist::Communicator& control,
-                                          int rank, std::filesystem::path dir,
+std::unique_ptr<Trace> Trace::from_config(const config::Config& cfg, const torch::Device& device,
+                                          dist::Communicator& control, int rank, std::filesystem::path dir,
                                           std::function<void(const std::string&)> say) {
   const auto range = config::rules::parse_step_range(cfg.trace_steps);
   if (!range) return nullptr;  // "": off (validate() refused anything else)
@@ -142,7 +143,7 @@ void Trace::close() {
   const auto all = control_.allgather(rows);
   const auto hosts = dist::allgather_strings(control_, dist::this_host());
   if (rank_ != 0) return;
-  const auto path = dir_ / "trace.json";
+  const auto path = dir_ / rundir::kTrace;
   format::write_atomically(path, {chrome_trace(all, hosts, steps_).dump(1)}, "trace");
   say_("trace: steps " + steps_ + " of every rank written to " + path.string() +
        " (chrome://tracing, ui.perfetto.dev)");

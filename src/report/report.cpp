@@ -7,19 +7,16 @@
 #include <kainjow/mustache.hpp>
 
 #include "format/atomic_file.h"
+#include "report/curves.h"
 #include "report/report_template.h"
 #include "report/svg.h"
+#include "rundir/paths.h"
 #include "util/utc_now.h"
 
 namespace nin::report {
 namespace fs = std::filesystem;
 namespace mu = kainjow::mustache;
 namespace {
-
-// Matplotlib's first colours, one per kind of figure.
-constexpr const char* kTrainColor = "#1f77b4";
-constexpr const char* kValColor = "#2ca02c";
-constexpr const char* kTestColor = "#d62728";
 
 // "%.*f", or "-" for a figure not measured.
 std::string num(double v, int digits = 4) {
@@ -38,39 +35,12 @@ std::string significant(double v, int digits = 3) {
   return text;
 }
 
-// Training figures at fractional epochs: steps.jsonl, or the epoch records in a run without one.
-Line train_line(const RunDir& run, bool loss) {
-  Line l{loss ? "train loss" : "train acc", kTrainColor, {}, false, false};
-  for (const auto& s : run.steps) l.xy.emplace_back(s.epoch, loss ? s.train_loss : s.train_acc);
-  if (run.steps.empty()) {
-    for (const auto& e : run.epochs) l.xy.emplace_back(double(e.epoch), loss ? e.train_loss : e.train_acc);
-    l.markers = true;
-  }
-  return l;
-}
-
-// A held-out split's figure per epoch; empty when the run never evaluated it.
-void add_split(const RunDir& run, std::vector<Line>& lines, const char* label, const char* color,
-               double EpochRow::*field) {
-  Line l{label, color, {}, /*dashed=*/true, /*markers=*/true};
-  bool any = false;
-  for (const auto& e : run.epochs) {
-    l.xy.emplace_back(double(e.epoch), e.*field);
-    any = any || std::isfinite(e.*field);
-  }
-  if (any) lines.push_back(std::move(l));
-}
-
 void add_curves(const RunDir& run, mu::data& page) {
   page.set("has_epochs", !run.epochs.empty());
   if (run.epochs.empty()) return;
-  std::vector<Line> loss{train_line(run, true)}, acc{train_line(run, false)};
-  add_split(run, loss, "val loss", kValColor, &EpochRow::val_loss);
-  add_split(run, loss, "test loss", kTestColor, &EpochRow::test_loss);
-  add_split(run, acc, "val acc", kValColor, &EpochRow::val_acc);
-  add_split(run, acc, "test acc", kTestColor, &EpochRow::test_acc);
-  page.set("loss_svg", line_chart("loss", loss, /*unit_y=*/false));
-  page.set("acc_svg", line_chart("accuracy", acc, /*unit_y=*/true));
+  const CurveLines lines = curve_lines({&run});
+  page.set("loss_svg", line_chart("loss", lines.loss, /*unit_y=*/false));
+  page.set("acc_svg", line_chart("accuracy", lines.acc, /*unit_y=*/true));
   mu::data rows{mu::data::type::list};
   for (const auto& e : run.epochs) {
     mu::data r;
@@ -83,7 +53,8 @@ void add_curves(const RunDir& run, mu::data& page) {
     r.set("lr", significant(e.lr));
     r.set("images_per_s", num(e.images_per_s, 0));
     r.set("epoch_s", num(e.epoch_s, 1));
-    r.set("peak_mib", num(e.peak_mem_bytes / (1024.0 * 1024.0), 0));
+    // 0: a run that did not record it
+    r.set("peak_mib", e.peak_mem_bytes > 0 ? num(double(e.peak_mem_bytes) / (1024.0 * 1024.0), 0) : "-");
     r.set("mfu", num(e.mfu, 3));
     rows.push_back(r);
   }
@@ -93,7 +64,7 @@ void add_curves(const RunDir& run, mu::data& page) {
 // "epoch 3 of the run: train loss ..., test acc ...": the last record in a line.
 std::string summary(const RunDir& run) {
   if (run.epochs.empty()) return "No epoch has ended yet.";
-  const EpochRow& e = run.epochs.back();
+  const rundir::EpochRecord& e = run.epochs.back();
   std::string s = "After epoch " + std::to_string(e.epoch) + " (global step " + std::to_string(e.step) +
                   "): train loss " + num(e.train_loss) + ", train accuracy " + num(e.train_acc);
   if (std::isfinite(e.val_acc)) s += ", validation accuracy " + num(e.val_acc);
@@ -152,6 +123,7 @@ std::string render_report(const RunDir& run, const std::string& writer) {
   page.set("written", util::utc_now("%Y-%m-%d %H:%M:%S UTC"));
   page.set("writer", writer);
   page.set("summary", summary(run));
+  page.set("chart_style", kChartStyle);
   add_curves(run, page);
   page.set("has_confusion", run.confusion.has_value());
   if (run.confusion) {
@@ -165,8 +137,9 @@ std::string render_report(const RunDir& run, const std::string& writer) {
     page.set("timeline_svg", gantt(*run.trace));
     page.set("trace_steps", run.trace->trace_steps.empty() ? "?" : run.trace->trace_steps);
   }
-  page.set("trace_error", run.trace_error.empty() ? "" : " (trace.json could not be read: " + run.trace_error + ")");
-  page.set("config", run.config.empty() ? "(no config.toml)" : run.config);
+  page.set("trace_error",
+           run.trace_error.empty() ? "" : " (" + std::string(rundir::kTrace) + " could not be read: " + run.trace_error + ")");
+  page.set("config", run.config.empty() ? "(no " + std::string(rundir::kConfig) + ")" : run.config);
   add_run_info(run, page);
   add_checkpoints(run, page);
 
@@ -179,7 +152,7 @@ std::string render_report(const RunDir& run, const std::string& writer) {
 
 fs::path write_report(const fs::path& run_dir, const std::string& writer) {
   const std::string html = render_report(read_run_dir(run_dir), writer);
-  const fs::path out = run_dir / "report.html";
+  const fs::path out = run_dir / rundir::kReport;
   format::write_atomically(out, {html}, "report");
   return out;
 }

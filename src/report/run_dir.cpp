@@ -3,11 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <regex>
-#include <sstream>
 #include <stdexcept>
 
 #include "format/regular_file.h"
+#include "rundir/paths.h"
 #include "util/error.h"
 #include "util/input_limit.h"
 
@@ -30,17 +29,6 @@ double number(const nlohmann::json& j, const char* key) {
 std::string read_text(const fs::path& path) {
   if (!fs::exists(path)) return "";
   return format::read_regular_file(path, "run directory file", input_limit(kMaxRunFileBytes));
-}
-
-// Each parseable JSON object line of `path`, in order.
-template <typename F>
-void for_each_line(const fs::path& path, F&& f) {
-  std::istringstream in(read_text(path));
-  std::string line;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_object()) f(j);
-  }
 }
 
 Confusion read_confusion(const nlohmann::json& j) {
@@ -76,52 +64,47 @@ Trace read_trace(const nlohmann::json& j) {
 
 }  // namespace
 
-RunDir read_run_dir(const fs::path& dir) {
+RunDir read_run_records(const fs::path& dir) {
   if (!fs::is_directory(dir)) throw std::runtime_error(dir.string() + ": not a directory");
   RunDir r;
   r.dir = dir;
-  for_each_line(dir / "metrics.jsonl", [&](const nlohmann::json& j) {
-    r.epochs.push_back({j.value("epoch", int64_t{0}), j.value("step", int64_t{0}), number(j, "train_loss"),
-                        number(j, "train_acc"), number(j, "val_loss"), number(j, "val_acc"), number(j, "test_loss"),
-                        number(j, "test_acc"), number(j, "lr"), number(j, "images_per_s"), number(j, "epoch_s"),
-                        number(j, "peak_mem_bytes"), number(j, "mfu")});
-  });
-  for_each_line(dir / "steps.jsonl", [&](const nlohmann::json& j) {
-    r.steps.push_back(
-        {number(j, "epoch"), j.value("step", int64_t{0}), number(j, "train_loss"), number(j, "train_acc")});
-  });
+  r.epochs = rundir::read_metrics(dir);
+  r.steps = rundir::read_steps(dir);
+  return r;
+}
+
+RunDir read_run_dir(const fs::path& dir) {
+  RunDir r = read_run_records(dir);
   try {
-    if (fs::exists(dir / "confusion.json"))
-      r.confusion = read_confusion(nlohmann::json::parse(read_text(dir / "confusion.json")));
+    if (fs::exists(dir / rundir::kConfusion))
+      r.confusion = read_confusion(nlohmann::json::parse(read_text(dir / rundir::kConfusion)));
   } catch (const std::exception&) {
     r.confusion.reset();  // written atomically: a bad file is someone else's, and shown as absent
   }
-  if (fs::exists(dir / "trace.json")) {
+  if (fs::exists(dir / rundir::kTrace)) {
     try {
-      r.trace = read_trace(nlohmann::json::parse(read_text(dir / "trace.json")));
+      r.trace = read_trace(nlohmann::json::parse(read_text(dir / rundir::kTrace)));
     } catch (const std::exception& e) {
       r.trace_error = e.what();
     }
   }
-  r.config = read_text(dir / "config.toml");
+  r.config = read_text(dir / rundir::kConfig);
   try {
-    r.run_info = nlohmann::json::parse(read_text(dir / "run.json"), nullptr, /*allow_exceptions=*/false);
+    r.run_info = nlohmann::json::parse(read_text(dir / rundir::kRunInfo), nullptr, /*allow_exceptions=*/false);
   } catch (const InputError&) {
     r.run_info = nullptr;  // shown as absent, as a run.json that does not parse
   }
   if (r.run_info.is_discarded()) r.run_info = nullptr;
 
-  // Checkpoints: ckpt-stepNNNNNNNNNN.nin (the step in the name), best.nin.
-  static const std::regex kName(R"(ckpt-step(\d{10})\.nin)");
+  // Checkpoints (the step in the name), best.nin.
   for (const auto& entry : fs::directory_iterator(dir)) {
     const std::string name = entry.path().filename().string();
-    std::smatch m;
-    if (entry.is_regular_file() && std::regex_match(name, m, kName))
-      r.checkpoints.push_back({name, std::stoll(m[1]), entry.file_size()});
+    if (const auto step = rundir::checkpoint_step(name); step && entry.is_regular_file())
+      r.checkpoints.push_back({name, *step, entry.file_size()});
   }
   std::sort(r.checkpoints.begin(), r.checkpoints.end(), [](auto& a, auto& b) { return a.step > b.step; });
-  if (fs::is_regular_file(dir / "best.nin")) {
-    CheckpointEntry best{"best.nin", -1, fs::file_size(dir / "best.nin")};
+  if (fs::is_regular_file(dir / rundir::kBest)) {
+    CheckpointEntry best{rundir::kBest, -1, fs::file_size(dir / rundir::kBest)};
     double best_acc = -1;
     for (const auto& e : r.epochs)  // Run::end_epoch keeps the first epoch of the highest accuracy
       if (!std::isnan(e.val_acc) && e.val_acc > best_acc) best_acc = e.val_acc, best.step = e.step;

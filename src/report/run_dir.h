@@ -9,22 +9,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "rundir/records.h"
+
 namespace nin::report {
-
-// A line of metrics.jsonl; NaN where the split was not evaluated (null in the file).
-struct EpochRow {
-  int64_t epoch = 0, step = 0;
-  double train_loss = 0, train_acc = 0, val_loss = 0, val_acc = 0, test_loss = 0, test_acc = 0;
-  double lr = 0, images_per_s = 0, epoch_s = 0;
-  double peak_mem_bytes = 0, mfu = 0;  // where the run records them; NaN otherwise
-};
-
-// A line of steps.jsonl: training figures at a fractional epoch.
-struct StepRow {
-  double epoch = 0;
-  int64_t step = 0;
-  double train_loss = 0, train_acc = 0;
-};
 
 // confusion.json: rows are the true classes.
 struct Confusion {
@@ -56,8 +43,8 @@ struct CheckpointEntry {
 
 struct RunDir {
   std::filesystem::path dir;
-  std::vector<EpochRow> epochs;
-  std::vector<StepRow> steps;
+  std::vector<rundir::EpochRecord> epochs;  // metrics.jsonl
+  std::vector<rundir::StepRecord> steps;    // steps.jsonl
   std::optional<Confusion> confusion;
   std::optional<Trace> trace;
   std::string trace_error;  // why trace.json was not read, when it exists but is not valid
@@ -69,5 +56,7 @@ struct RunDir {
 // Reads what exists; a missing file leaves its part empty, a line cut short by a crash is
 // skipped. Throws std::runtime_error when `dir` is not a directory.
 RunDir read_run_dir(const std::filesystem::path& dir);
+// The records alone (epochs and steps), what the curves need; the rest left empty.
+RunDir read_run_records(const std::filesystem::path& dir);
 
 }  // namespace nin::report

@@ -58,8 +58,14 @@ std::string escape(const std::string& text) {
   return out;
 }
 
+namespace {
+constexpr double kChartPlotHeight = 300, kLegendRow = 18;  // px: axes and title; a legend row
+}  // namespace
+
+double chart_height(size_t lines) { return kChartPlotHeight + kLegendRow * static_cast<double>(lines); }
+
 std::string line_chart(const std::string& title, const std::vector<Line>& lines, bool unit_y) {
-  constexpr double kW = 540, kH = 300, kLeft = 50, kRight = 15, kTop = 28, kBottom = 40;  // px
+  constexpr double kW = kChartWidth, kH = kChartPlotHeight, kLeft = 50, kRight = 15, kTop = 28, kBottom = 40;  // px
   double x_top = 1, y_top = unit_y ? 1 : 0;
   for (const auto& l : lines)
     for (const auto& [x, y] : l.xy) {
@@ -70,7 +76,7 @@ std::string line_chart(const std::string& title, const std::vector<Line>& lines,
   const double pw = kW - kLeft - kRight, ph = kH - kTop - kBottom;
   auto px = [&](double x) { return fixed(kLeft + x / x_top * pw); };
   auto py = [&](double y) { return fixed(kTop + ph - y / y_top * ph); };
-  const double legend_h = 18.0 * static_cast<double>(lines.size());
+  const double legend_h = chart_height(lines.size()) - kH;
   std::ostringstream s;
   s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << kW << "' height='" << kH + legend_h << "' viewBox='0 0 "
     << kW << " " << kH + legend_h << "' role='img'><title>" << escape(title) << "</title>"
@@ -89,7 +95,7 @@ std::string line_chart(const std::string& title, const std::vector<Line>& lines,
     std::string path;
     for (const auto& [x, y] : l.xy)
       if (std::isfinite(y)) path += (path.empty() ? "M" : " L") + px(x) + "," + py(y);
-    const std::string dash = l.dashed ? " stroke-dasharray='6 4'" : "";
+    const std::string dash = l.dotted ? " stroke-dasharray='2 3'" : l.dashed ? " stroke-dasharray='6 4'" : "";
     if (!path.empty())
       s << "<path d='" << path << "' fill='none' stroke='" << l.color << "' stroke-width='1.8'" << dash << "/>";
     if (l.markers)
@@ -97,7 +103,7 @@ std::string line_chart(const std::string& title, const std::vector<Line>& lines,
         if (std::isfinite(y))
           s << "<circle cx='" << px(x) << "' cy='" << py(y) << "' r='3' fill='" << l.color << "'><title>"
             << escape(l.label) << ": epoch " << fixed(x, 2) << ", " << fixed(y, 4) << "</title></circle>";
-    const double ly = kH + 18.0 * double(i) + 4;
+    const double ly = kH + kLegendRow * double(i) + 4;
     s << "<line x1='" << kLeft << "' x2='" << kLeft + 30 << "' y1='" << ly + 5 << "' y2='" << ly + 5 << "' stroke='"
       << l.color << "' stroke-width='2'" << dash << "/><text class='legend' x='" << kLeft + 38 << "' y='" << ly + 9
       << "'>" << escape(l.label) << "</text>";

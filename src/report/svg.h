@@ -1,6 +1,7 @@
 // The report's charts as inline SVG: line charts against epochs, the confusion heat map, a trace's Gantt.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,7 +17,22 @@ struct Line {
   std::string label, color;                    // legend text, CSS colour
   std::vector<std::pair<double, double>> xy;  // x in epochs; NaN y = no point
   bool dashed = false, markers = false;
+  bool dotted = false;  // wins over dashed
 };
+
+// The charts' CSS classes (title, xt, yt, row, cell, grid, legend): the page's stylesheet
+// and curves.svg's <style> hold the same rules.
+inline constexpr const char* kChartStyle =
+    "svg text { font: 11px system-ui, sans-serif; fill: #333; }\n"
+    "svg .title { font-size: 13px; text-anchor: middle; }\n"
+    "svg .xt { text-anchor: middle; }\n"
+    "svg .yt, svg .row { text-anchor: end; dominant-baseline: middle; }\n"
+    "svg .row { dominant-baseline: auto; }\n"
+    "svg .cell { text-anchor: middle; }\n"
+    "svg .grid { stroke: #e3e3e3; stroke-width: 1; }";
+
+inline constexpr double kChartWidth = 540;  // px: a line chart's width
+double chart_height(size_t lines);          // px: a line chart's height, its legend included
 
 // One panel: x from 0 to the last epoch with ticks at whole epochs, y from 0 to 1 when
 // `unit_y`, else to the largest value; a legend under it.

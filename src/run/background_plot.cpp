@@ -2,20 +2,26 @@
 
 #include <chrono>
 
+#include "report/curves.h"
 #include "report/report.h"
-#include "run/metrics.h"
+#include "rundir/paths.h"
 
 namespace nin::run {
 namespace {
 
-// curves.png, then report.html (which does not need it: the page draws its own charts).
+// curves.svg, then report.html (which draws the same charts inline); a failure is a warning:
+// drawing never stops training.
 std::string plot(const std::filesystem::path& dir) {
   std::string warning;
-  plot_curves({dir}, dir, warning);
+  try {
+    report::write_curves({dir}, dir);
+  } catch (const std::exception& e) {
+    warning = std::string(rundir::kCurves) + ": " + e.what();
+  }
   try {
     report::write_report(dir, report::kByTrainer);
   } catch (const std::exception& e) {
-    warning += (warning.empty() ? "" : "; ") + std::string("report.html: ") + e.what();
+    warning += std::string(warning.empty() ? "" : "; ") + rundir::kReport + ": " + e.what();
   }
   return warning;
 }
@@ -31,7 +37,7 @@ BackgroundPlot::~BackgroundPlot() {
 
 void BackgroundPlot::request() {
   if (job_.valid() && job_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
-    pending_ = true;  // the epochs are quicker than gnuplot: draw them all at once, later
+    pending_ = true;  // the epochs are quicker than the drawing: draw them all at once, later
     return;
   }
   collect();

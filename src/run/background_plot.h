@@ -1,5 +1,5 @@
-// curves.png and report.html redrawn after each epoch on a thread of its own: gnuplot and the
-// page never delay a step.
+// curves.svg and report.html redrawn after each epoch on a thread of its own: the drawing
+// never delays a step.
 #pragma once
 
 #include <filesystem>

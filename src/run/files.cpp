@@ -8,16 +8,12 @@
 
 #include "checkpoint/checkpoint.h"
 #include "run/metrics.h"
+#include "rundir/paths.h"
 #include "util/utc_now.h"
 
 namespace nin::run {
 namespace fs = std::filesystem;
 namespace {
-
-// Every name a run writes at the top of its directory but the checkpoints (ckpt-step*.nin).
-constexpr const char* kRunFileNames[] = {"config.toml",  "run.json",    "metrics.jsonl", "metrics.csv",
-                                         "steps.jsonl",  "confusion.json", "trace.json", "curves.png",
-                                         "curves.svg",   "report.html", "best.nin"};
 
 std::string four_decimals(double v) {
   char text[32];
@@ -31,7 +27,7 @@ std::vector<std::string> run_files(const fs::path& dir) {
   std::vector<std::string> names;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return names;
-  for (const char* name : kRunFileNames)
+  for (const char* name : rundir::kRunFiles)
     if (fs::exists(fs::symlink_status(dir / name, ec))) names.emplace_back(name);
   for (const auto& path : checkpoint::list_checkpoints(dir)) names.push_back(path.filename().string());
   std::sort(names.begin(), names.end());
@@ -64,12 +60,12 @@ std::string describe_run(const fs::path& dir) {
   if (!checkpoints.empty())
     s += ", " + std::to_string(checkpoints.size()) + " checkpoint(s) (newest " +
          checkpoints.front().filename().string() + ")";
-  if (fs::exists(dir / "best.nin")) s += ", best.nin";
+  if (fs::exists(dir / rundir::kBest)) s += std::string(", ") + rundir::kBest;
   return s;
 }
 
 fs::path aside_dir(const fs::path& dir) {
-  const fs::path base = dir / ("previous-" + util::utc_now("%Y%m%dT%H%M%SZ"));
+  const fs::path base = rundir::previous_dir(dir, util::utc_now("%Y%m%dT%H%M%SZ"));
   fs::path out = base;
   for (int n = 2; fs::exists(fs::symlink_status(out)); ++n) out = base.string() + "-" + std::to_string(n);
   return out;

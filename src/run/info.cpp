@@ -11,6 +11,7 @@
 #include "dist/factory.h"
 #include "dist/process.h"
 #include "format/atomic_file.h"
+#include "rundir/paths.h"
 #include "util/utc_now.h"
 
 namespace nin::run {
@@ -40,7 +41,7 @@ void write_run_json(const fs::path& run_dir, dist::Communicator& control, const 
       {"world_size", control.size()}, {"nodes", num_nodes}, {"started", util::utc_now("%Y-%m-%dT%H:%M:%SZ")}, {"ranks", ranks},
       {"build",
        {{"nin-dist", b.version}, {"LibTorch", b.libtorch}, {"CUDA", b.cuda}, {"NCCL", b.nccl}, {"MPI", b.mpi}}}};
-  format::write_atomically(run_dir / "run.json", {info.dump(2), "\n"}, "run facts");
+  format::write_atomically(run_dir / rundir::kRunInfo, {info.dump(2), "\n"}, "run facts");
 }
 
 void write_confusion(const fs::path& run_dir, int64_t epoch, const std::string& split, const torch::Tensor& confusion) {
@@ -55,7 +56,7 @@ void write_confusion(const fs::path& run_dir, int64_t epoch, const std::string& 
     matrix.push_back(row);
   }
   const nlohmann::json j = {{"epoch", epoch}, {"split", split}, {"classes", names}, {"matrix", matrix}};
-  format::write_atomically(run_dir / "confusion.json", {j.dump(), "\n"}, "confusion matrix");
+  format::write_atomically(run_dir / rundir::kConfusion, {j.dump(), "\n"}, "confusion matrix");
 }
 
 }  // namespace nin::run

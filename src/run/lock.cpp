@@ -10,6 +10,8 @@
 #include <cstring>
 #include <string>
 
+#include "rundir/paths.h"
+
 #include "util/error.h"
 
 namespace nin::run {
@@ -26,7 +28,7 @@ bool still_named(int fd, const std::filesystem::path& path) {
 
 }  // namespace
 
-RunLock::RunLock(const std::filesystem::path& dir) : path_(dir / "nin-dist.lock") {
+RunLock::RunLock(const std::filesystem::path& dir) : path_(dir / rundir::kLock) {
   const auto& path = path_;
   int err = 0;  // flock's errno: another process holds the lock
   for (;;) {  // until the locked file is the one the name points to

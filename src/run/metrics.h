@@ -1,81 +1,25 @@
-// What a run reports: per-epoch records (metrics.jsonl, metrics.csv), per-step records
-// (steps.jsonl), curves, progress.
+// What a run reports: its records (rundir/records.h, named here as the run's), progress.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
-#include <limits>
-#include <filesystem>
 #include <string>
-#include <vector>
+
+#include "rundir/records.h"
 
 namespace nin::run {
 
-inline constexpr double kNotEvaluated = std::numeric_limits<double>::quiet_NaN();
-
-// The global L2 norm of the averaged gradient, before clipping, over the epoch's applied
-// steps (0 when none): the same on every rank, since every rank holds the same gradient.
-struct GradNorms {
-  double mean = 0;
-  double max = 0;
-};
-
-// One epoch of a run: a line of metrics.jsonl, a row of metrics.csv (columns in field order).
-struct EpochRecord {
-  int64_t epoch = 0;  // 1-based
-  int64_t step = 0;   // optimizer steps so far
-  double train_loss = 0, train_acc = 0;
-  // Held-out figures: NaN (null in metrics.jsonl) for a split not evaluated at this epoch.
-  double val_loss = kNotEvaluated, val_acc = kNotEvaluated;    // data.val_split's images
-  double test_loss = kNotEvaluated, test_acc = kNotEvaluated;  // the test set (eval.test_every)
-  double lr = 0;
-  double images_per_s = 0;  // training images (all ranks) per second of epoch time
-  double epoch_s = 0;       // wall time of the training part of the epoch
-  // Rank 0's host seconds blocked on the gradient allreduce this epoch (MPI, CPU tensors);
-  // NaN (null) on a GPU, where the device waits on an event and the host times nothing.
-  double comm_wait_s = 0;
-  int64_t peak_mem_bytes = 0;  // the largest rank's peak so far: CUDA allocator's allocated bytes, else RSS
-  double flops_per_image = 0;  // training FLOPs per image at data.resize (model/flops.h: 3 x forward)
-  // flops_per_image * images_per_s / (world_size x the GPU's dense peak); NaN (null) on a CPU
-  // or a GPU the peak table does not know.
-  double mfu = kNotEvaluated;
-  double grad_norm_mean = 0;  // the averaged gradient's global L2 norm before clipping, over applied steps
-  double grad_norm_max = 0;   // the largest of those norms
-  int64_t world_size = 1;
-  std::vector<double> class_acc;      // test accuracy per true class, in class order; [] when not evaluated
-  std::vector<double> val_class_acc;  // the same on the validation split
-};
-
-// Appends one record to metrics.jsonl and metrics.csv in `run_dir` (rank 0 only).
-void append_metrics(const std::filesystem::path& run_dir, const EpochRecord& record);
-std::vector<EpochRecord> read_metrics(const std::filesystem::path& run_dir);
-// Keeps the records up to epoch `epoch` in metrics.jsonl and metrics.csv (rank 0, as a resumed
-// run starts): epochs past its checkpoint are recorded again, not twice.
-void trim_metrics(const std::filesystem::path& run_dir, int64_t epoch);
-
-// Training figures every log.every steps of an epoch and at its last step (when the progress
-// line prints them): a line of steps.jsonl.
-struct StepRecord {
-  double epoch = 0;  // fractional: epochs done + steps done in this one / steps per epoch
-  int64_t step = 0;  // optimizer steps so far
-  double train_loss = 0, train_acc = 0;  // the epoch so far, over every rank's images
-  double lr = 0;     // of the last step
-};
-
-// Appends one record to steps.jsonl in `run_dir` (rank 0 only).
-void append_step(const std::filesystem::path& run_dir, const StepRecord& record);
-std::vector<StepRecord> read_steps(const std::filesystem::path& run_dir);
-// Keeps the records up to global step `step` (rank 0, as a run starts): a resumed run
-// records the later steps again, and a fresh one (step 0) starts an empty file.
-void trim_steps(const std::filesystem::path& run_dir, int64_t step);
-
-// Draws curves.png and curves.svg in `out_dir` from the runs' metrics.jsonl and steps.jsonl
-// with gnuplot: losses and accuracies against epoch, the training figures at fractional
-// epochs (steps.jsonl, where the run has one), validation and test per epoch; one colour
-// per run, named after its directory when there are several. Returns false (with `warning`
-// set) when gnuplot is missing or fails: plotting never stops training.
-bool plot_curves(const std::vector<std::filesystem::path>& run_dirs, const std::filesystem::path& out_dir,
-                 std::string& warning);
+// The records and their files are rundir's: one schema for the trainer and the report.
+using rundir::EpochRecord;
+using rundir::GradNorms;
+using rundir::kNotEvaluated;
+using rundir::StepRecord;
+using rundir::append_metrics;
+using rundir::append_step;
+using rundir::read_metrics;
+using rundir::read_steps;
+using rundir::trim_metrics;
+using rundir::trim_steps;
 
 // Rank 0's progress within an epoch: a redrawn bar on a terminal, throttled plain lines
 // (every `every` steps) otherwise, nothing when quiet.

@@ -14,6 +14,7 @@
 #include "run/files.h"
 #include "run/info.h"
 #include "run/signals.h"
+#include "rundir/paths.h"
 #include "util/error.h"
 
 namespace nin::run {
@@ -58,7 +59,7 @@ std::unique_ptr<checkpoint::CheckpointFile> agree_on_checkpoint(const std::strin
   const auto c = choice.accessor<int64_t, 1>();
   if (c[0] < 0) throw InputError(run.lead() ? error : "rank 0 could not read the checkpoint to resume from");
   const uint64_t checksum = (static_cast<uint64_t>(c[2]) << 32) | static_cast<uint64_t>(c[3]);
-  const fs::path path = resume == "auto" ? dir / checkpoint::checkpoint_name(c[1]) : fs::path(resume);
+  const fs::path path = resume == "auto" ? dir / rundir::checkpoint_name(c[1]) : fs::path(resume);
   std::string seen;  // what this rank found instead, "" when it agrees
   if (!run.lead() && c[0] == 1) {
     try {
@@ -85,7 +86,7 @@ std::string another_run(const fs::path& dir) {
   return "run directory " + dir.string() + " holds another run (" + describe_run(dir) +
          "); nothing in it was changed. One run per directory: continue that run with --resume auto, "
          "start this one elsewhere with --run-dir OTHER_DIR, or start over here with --overwrite, which moves "
-         "the earlier run's files into " + (dir / "previous-<UTC time>").string() + "/";
+         "the earlier run's files into " + (dir / rundir::kPreviousPattern).string() + "/";
 }
 
 std::string resume_position(const checkpoint::TrainState& s) {
@@ -120,7 +121,7 @@ std::string Run::prepare_dir(bool overwrite) {
       move_aside(dir_, earlier, to);
       say("--overwrite: moved the earlier run's " + std::to_string(earlier.size()) + " files to " + to.string());
     }
-    format::write_atomically(dir_ / "config.toml", {config::to_toml(config_)}, "config");
+    format::write_atomically(dir_ / rundir::kConfig, {config::to_toml(config_)}, "config");
     trim_steps(dir_, state_.global_step);  // a resume records the later steps and epochs again
     trim_metrics(dir_, state_.epoch);
   } catch (const std::exception& e) {
@@ -193,7 +194,7 @@ void Run::preempt(const checkpoint::EpochSums& epoch_so_far, const torch::nn::Mo
   if (lead()) {
     checkpoint(model, optimizer, state_);
     std::cout << "signal " << stop_signal_ << ": stopped at epoch " << state_.epoch + 1 << ", step "
-              << state_.step_in_epoch << "; checkpoint " << (dir_ / checkpoint::checkpoint_name(state_.global_step)).string()
+              << state_.step_in_epoch << "; checkpoint " << (dir_ / rundir::checkpoint_name(state_.global_step)).string()
               << "; resume with --resume auto" << std::endl;
   }
   control_.barrier();  // the checkpoint exists before any rank exits
@@ -251,7 +252,7 @@ EpochRecord Run::end_epoch(const checkpoint::EpochSums& session, const GradNorms
 // best.nin: written atomically as the others, never pruned (not a ckpt-step name) and never
 // resumed by --resume auto.
 void Run::write_best(const torch::nn::Module& model, const torch::optim::Optimizer& optimizer) const {
-  checkpoint::write_checkpoint(dir_ / "best.nin", model, optimizer, config_.optimizer, state_, config::to_toml(config_), world_);
+  checkpoint::write_checkpoint(dir_ / rundir::kBest, model, optimizer, config_.optimizer, state_, config::to_toml(config_), world_);
 }
 
 void Run::finish(int64_t test_images, int64_t val_images) const {
@@ -267,7 +268,7 @@ void Run::finish(int64_t test_images, int64_t val_images) const {
            << " test images, test loss " << r.test_loss;
       if (std::isfinite(r.val_acc))
         line << " (validation accuracy " << r.val_acc << " on " << val_images << " held-out images)";
-      line << "; page " << fs::absolute(dir_ / "report.html").lexically_normal().string();
+      line << "; page " << fs::absolute(dir_ / rundir::kReport).lexically_normal().string();
       say(line.str());
     }
   }
@@ -276,7 +277,7 @@ void Run::finish(int64_t test_images, int64_t val_images) const {
 
 void Run::checkpoint(const torch::nn::Module& model, const torch::optim::Optimizer& optimizer,
                      const checkpoint::TrainState& state) const {
-  checkpoint::write_checkpoint(dir_ / checkpoint::checkpoint_name(state.global_step), model, optimizer, config_.optimizer, state,
+  checkpoint::write_checkpoint(dir_ / rundir::checkpoint_name(state.global_step), model, optimizer, config_.optimizer, state,
                    config::to_toml(config_), world_);
   checkpoint::prune_checkpoints(dir_, config_.checkpoint_keep);
 }

@@ -84,7 +84,7 @@ class Trainer {
   dist::Communicator* grad_comm_ = nullptr;          // device_comm_ or control_
   std::optional<run::Run> run_;
   monitor::Health health_;
-  std::optional<run::BackgroundPlot> plot_;  // rank 0's: curves.png and report.html
+  std::optional<run::BackgroundPlot> plot_;  // rank 0's: curves.svg and report.html
   model::NiN model_{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::optional<data::Loader> loader_;

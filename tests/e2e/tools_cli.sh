@@ -65,11 +65,20 @@ expect_exit 2 "absent.png: image not found" "$NIN" predict --checkpoint "$CKPT" 
 
 # plot: two runs in one figure.
 "$NIN" plot "$RUN1" "$RUN2" --out "$WORK/plots" | grep -q "curves.svg" || fail "plot printed no file"
-grep -q "<svg" "$WORK/plots/curves.svg" || fail "curves.svg is no SVG"
-if command -v gnuplot >/dev/null; then  # curves.png is gnuplot's
-  [ "$(head -c 8 "$WORK/plots/curves.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "curves.png is no PNG"
-fi
-pass "plot: curves.svg (and curves.png with gnuplot) of two runs"
+/usr/bin/python3 - "$WORK/plots/curves.svg" "$(basename "$RUN1")" "$(basename "$RUN2")" <<'PY' ||
+import sys, xml.etree.ElementTree as ET
+svg = "{http://www.w3.org/2000/svg}"
+root = ET.parse(sys.argv[1]).getroot()  # well-formed, or this raises
+assert root.tag == svg + "svg", root.tag
+legend = [t.text for t in root.iter(svg + "text") if t.get("class") == "legend"]
+for run in sys.argv[2:]:
+    for what in ("train loss", "train acc"):
+        assert f"{run} {what}" in legend, (run, what, legend)
+colours = {p.get("stroke") for p in root.iter(svg + "path")}
+assert len(colours) >= 2, colours  # a colour per run
+PY
+  fail "curves.svg is no well-formed SVG with both runs' curves"
+pass "plot: curves.svg of two runs, a colour and a legend entry each"
 
 # report: the page of a run from its directory alone; a folder that is no run is refused.
 rm "$RUN1/report.html"

@@ -18,8 +18,13 @@ l1=$(metric "$RUN" 1 train_loss); l3=$(metric "$RUN" 3 train_loss); acc=$(metric
 /usr/bin/python3 -c "import sys; a = $(metric "$RUN" 3 class_acc); sys.exit(0 if len(a) == 10 and all(0 <= x <= 1 for x in a) else 1)" ||
   fail "metrics.jsonl lacks 10 per-class accuracies: $(metric "$RUN" 3 class_acc)"
 ls "$RUN"/ckpt-step*.nin >/dev/null || fail "no checkpoint"
-[ -s "$RUN/curves.svg" ] || fail "no curves.svg"
-if command -v gnuplot >/dev/null; then [ -s "$RUN/curves.png" ] || fail "no curves.png"
-else echo "note: gnuplot not installed: curves.png not checked"; fi
+/usr/bin/python3 - "$RUN/curves.svg" <<'PY' || fail "curves.svg is no well-formed SVG with the run's curves"
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+text = ET.tostring(root, encoding="unicode")
+assert root.tag == "{http://www.w3.org/2000/svg}svg", root.tag
+assert all(label in text for label in ("train loss", "test loss", "train acc", "test acc")), text[:300]
+assert len(root.findall(".//{http://www.w3.org/2000/svg}path")) >= 4
+PY
 [ -s "$RUN/config.toml" ] || fail "no config.toml copy"
 pass "loss $l1 -> $l3, test accuracy $acc"

@@ -16,6 +16,7 @@
 #include <xxhash.h>
 
 #include "checkpoint/checkpoint.h"
+#include "rundir/paths.h"
 #include "checkpoint/optim_state.h"
 #include "format/checkpoint_file.h"
 #include "format/safetensors.h"
@@ -55,12 +56,12 @@ TEST(Checkpoint, RoundTripRestoresModelOptimizerAndState) {
   const auto dir = fresh_dir("ckpt-roundtrip");
   Fixture a;
   nin::checkpoint::TrainState s{3, 5, 1234, {2.5, 77, 99}};
-  nin::checkpoint::write_checkpoint(dir / nin::checkpoint::checkpoint_name(1234), *a.model, a.opt, "adam", s, "[train]\nlr = 0.001\n", 2);
+  nin::checkpoint::write_checkpoint(dir / nin::rundir::checkpoint_name(1234), *a.model, a.opt, "adam", s, "[train]\nlr = 0.001\n", 2);
   for (const auto& entry : fs::directory_iterator(dir))  // no temporary left behind
-    EXPECT_EQ(entry.path().filename(), nin::checkpoint::checkpoint_name(1234));
+    EXPECT_EQ(entry.path().filename(), nin::rundir::checkpoint_name(1234));
 
   Fixture b;
-  const auto ck = nin::checkpoint::read_checkpoint(dir / nin::checkpoint::checkpoint_name(1234));
+  const auto ck = nin::checkpoint::read_checkpoint(dir / nin::rundir::checkpoint_name(1234));
   EXPECT_EQ(ck.state.epoch, 3);
   EXPECT_EQ(ck.state.step_in_epoch, 5);
   EXPECT_EQ(ck.state.global_step, 1234);
@@ -87,7 +88,7 @@ TEST(Checkpoint, RoundTripRestoresModelOptimizerAndState) {
 TEST(Checkpoint, EpochSumsStoredBesideTheOtherFieldsAreReadOnlyByUpgrade) {
   const auto dir = fresh_dir("ckpt-old-state");
   Fixture a;
-  const auto path = dir / nin::checkpoint::checkpoint_name(12);
+  const auto path = dir / nin::rundir::checkpoint_name(12);
   nin::checkpoint::write_checkpoint(path, *a.model, a.opt, "adam", nin::checkpoint::TrainState{1, 2, 12, {9.5, 40, 64}}, "", 1);
   auto decoded = nin::format::decode_safetensors(nin::format::read_checkpoint_file(path).bytes, path.string());
   EXPECT_NE(decoded.metadata.at("train_state").find(R"("sums":{"correct":40.0,"loss_sum":9.5,"seen":64.0})"),
@@ -115,7 +116,7 @@ TEST(Checkpoint, EpochSumsStoredBesideTheOtherFieldsAreReadOnlyByUpgrade) {
 TEST(Checkpoint, TruncatedAndFlippedFilesAreRejected) {
   const auto dir = fresh_dir("ckpt-corrupt");
   Fixture a;
-  const auto path = dir / nin::checkpoint::checkpoint_name(1);
+  const auto path = dir / nin::rundir::checkpoint_name(1);
   nin::checkpoint::write_checkpoint(path, *a.model, a.opt, "adam", {}, "", 1);
   const std::string good = read_bytes(path);
 
@@ -136,10 +137,10 @@ TEST(Checkpoint, ShapeMismatchNamesTheTensorAndLeavesTheModelAlone) {
   const auto dir = fresh_dir("ckpt-shape");
   nin::model::NiN five(nin::model::NiNOptions{1, 5, 0.5});
   torch::optim::Adam opt(five->parameters(), torch::optim::AdamOptions(1e-3));
-  nin::checkpoint::write_checkpoint(dir / nin::checkpoint::checkpoint_name(1), *five, opt, "adam", {}, "", 1);
+  nin::checkpoint::write_checkpoint(dir / nin::rundir::checkpoint_name(1), *five, opt, "adam", {}, "", 1);
   Fixture ten;
   const auto before = ten.model->named_parameters()["net.0.0.weight"].clone();
-  const auto msg = input_error([&] { nin::checkpoint::restore(nin::checkpoint::read_checkpoint(dir / nin::checkpoint::checkpoint_name(1)), *ten.model, nullptr); });
+  const auto msg = input_error([&] { nin::checkpoint::restore(nin::checkpoint::read_checkpoint(dir / nin::rundir::checkpoint_name(1)), *ten.model, nullptr); });
   EXPECT_NE(msg.find("net.7.0.weight"), std::string::npos) << msg;
   EXPECT_NE(msg.find("num_classes"), std::string::npos) << msg;
   EXPECT_TRUE(torch::equal(before, ten.model->named_parameters()["net.0.0.weight"]));
@@ -148,21 +149,21 @@ TEST(Checkpoint, ShapeMismatchNamesTheTensorAndLeavesTheModelAlone) {
 TEST(Checkpoint, NewestValidFallsBackPastCorruptOnesAndPruneKeepsNewest) {
   const auto dir = fresh_dir("ckpt-fallback");
   Fixture a;
-  for (int64_t step : {10, 20, 30}) nin::checkpoint::write_checkpoint(dir / nin::checkpoint::checkpoint_name(step), *a.model, a.opt, "adam", nin::checkpoint::TrainState{0, 0, step, {}}, "", 1);
-  EXPECT_EQ(nin::checkpoint::list_checkpoints(dir).front().filename(), nin::checkpoint::checkpoint_name(30));
-  const std::string good = read_bytes(dir / nin::checkpoint::checkpoint_name(30));
-  write_bytes(dir / nin::checkpoint::checkpoint_name(30), good.substr(0, 100));
+  for (int64_t step : {10, 20, 30}) nin::checkpoint::write_checkpoint(dir / nin::rundir::checkpoint_name(step), *a.model, a.opt, "adam", nin::checkpoint::TrainState{0, 0, step, {}}, "", 1);
+  EXPECT_EQ(nin::checkpoint::list_checkpoints(dir).front().filename(), nin::rundir::checkpoint_name(30));
+  const std::string good = read_bytes(dir / nin::rundir::checkpoint_name(30));
+  write_bytes(dir / nin::rundir::checkpoint_name(30), good.substr(0, 100));
   std::vector<std::string> warnings;
   const auto ck = nin::checkpoint::newest_valid_checkpoint(dir, warnings);
   ASSERT_NE(ck, nullptr);
   EXPECT_EQ(ck->state.global_step, 20);
   ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_NE(warnings[0].find(nin::checkpoint::checkpoint_name(30)), std::string::npos);
+  EXPECT_NE(warnings[0].find(nin::rundir::checkpoint_name(30)), std::string::npos);
   nin::checkpoint::prune_checkpoints(dir, 2);  // the corrupt 30 does not count as one of the two
   EXPECT_EQ(nin::checkpoint::list_checkpoints(dir).size(), 3u);
   nin::checkpoint::prune_checkpoints(dir, 1);
-  EXPECT_FALSE(fs::exists(dir / nin::checkpoint::checkpoint_name(10)));
-  EXPECT_TRUE(fs::exists(dir / nin::checkpoint::checkpoint_name(20)));
+  EXPECT_FALSE(fs::exists(dir / nin::rundir::checkpoint_name(10)));
+  EXPECT_TRUE(fs::exists(dir / nin::rundir::checkpoint_name(20)));
   std::vector<std::string> none;
   EXPECT_EQ(nin::checkpoint::newest_valid_checkpoint(fresh_dir("ckpt-empty"), none), nullptr);
 }
@@ -170,17 +171,17 @@ TEST(Checkpoint, NewestValidFallsBackPastCorruptOnesAndPruneKeepsNewest) {
 TEST(Checkpoint, FailedWriteLeavesThePreviousOneIntact) {
   const auto dir = fresh_dir("ckpt-failed-write");
   Fixture a;
-  nin::checkpoint::write_checkpoint(dir / nin::checkpoint::checkpoint_name(1), *a.model, a.opt, "adam", {}, "", 1);
-  const std::string before = read_bytes(dir / nin::checkpoint::checkpoint_name(1));
-  EXPECT_THROW(nin::checkpoint::write_checkpoint(dir / "no-such-dir" / nin::checkpoint::checkpoint_name(2), *a.model, a.opt, "adam", {}, "", 1),
+  nin::checkpoint::write_checkpoint(dir / nin::rundir::checkpoint_name(1), *a.model, a.opt, "adam", {}, "", 1);
+  const std::string before = read_bytes(dir / nin::rundir::checkpoint_name(1));
+  EXPECT_THROW(nin::checkpoint::write_checkpoint(dir / "no-such-dir" / nin::rundir::checkpoint_name(2), *a.model, a.opt, "adam", {}, "", 1),
                std::runtime_error);
-  EXPECT_EQ(read_bytes(dir / nin::checkpoint::checkpoint_name(1)), before);
+  EXPECT_EQ(read_bytes(dir / nin::rundir::checkpoint_name(1)), before);
 }
 
 TEST(Checkpoint, FailedWriteNamesTheFileAndTheReason) {
   const auto dir = fresh_dir("ckpt-write-error");
   Fixture a;
-  const auto path = dir / "no-such-dir" / nin::checkpoint::checkpoint_name(2);
+  const auto path = dir / "no-such-dir" / nin::rundir::checkpoint_name(2);
   try {
     nin::checkpoint::write_checkpoint(path, *a.model, a.opt, "adam", {}, "", 1);
     FAIL() << "no error";
@@ -196,8 +197,8 @@ TEST(Checkpoint, HeaderLayoutIsTheFileFormat) {
   // 8 bytes give the length of a JSON header.
   const auto dir = fresh_dir("ckpt-layout");
   Fixture a;
-  nin::checkpoint::write_checkpoint(dir / nin::checkpoint::checkpoint_name(1), *a.model, a.opt, "adam", {}, "", 1);
-  const std::string bytes = read_bytes(dir / nin::checkpoint::checkpoint_name(1));
+  nin::checkpoint::write_checkpoint(dir / nin::rundir::checkpoint_name(1), *a.model, a.opt, "adam", {}, "", 1);
+  const std::string bytes = read_bytes(dir / nin::rundir::checkpoint_name(1));
   ASSERT_GT(bytes.size(), 68u);
   EXPECT_EQ(bytes.substr(0, 8), std::string("NINCKPT\0", 8));
   uint32_t version = 0;
@@ -227,7 +228,7 @@ void write_legacy(const fs::path& path, const torch::nn::Module& model, const to
 TEST(Checkpoint, LegacyTorchScriptCheckpointsAreReadOnlyByUpgradeOnTrust) {
   const auto dir = fresh_dir("ckpt-legacy");
   Fixture a;
-  const auto path = dir / nin::checkpoint::checkpoint_name(7);
+  const auto path = dir / nin::rundir::checkpoint_name(7);
   write_legacy(path, *a.model, a.opt);
   const auto msg = input_error([&] { nin::checkpoint::read_checkpoint(path); });
   EXPECT_NE(msg.find(path.string()), std::string::npos) << msg;
@@ -273,10 +274,10 @@ TEST(Checkpoint, SgdMomentumRoundTripsExactly) {
   torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
   model->forward(torch::rand({2, 1, 67, 67})).sum().backward();
   opt.step();
-  nin::checkpoint::write_checkpoint(dir / nin::checkpoint::checkpoint_name(1), *model, opt, "sgd", {}, "", 1);
+  nin::checkpoint::write_checkpoint(dir / nin::rundir::checkpoint_name(1), *model, opt, "sgd", {}, "", 1);
   nin::model::NiN other(nin::model::NiNOptions{1, 10, 0.5});
   torch::optim::SGD opt2(other->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
-  nin::checkpoint::restore(nin::checkpoint::read_checkpoint(dir / nin::checkpoint::checkpoint_name(1)), *other, &opt2);
+  nin::checkpoint::restore(nin::checkpoint::read_checkpoint(dir / nin::rundir::checkpoint_name(1)), *other, &opt2);
   const auto before = nin::checkpoint::optimizer_state(opt), after = nin::checkpoint::optimizer_state(opt2);
   ASSERT_EQ(before.size(), model->parameters().size());  // a momentum buffer per parameter
   ASSERT_EQ(after.size(), before.size());
@@ -317,15 +318,15 @@ TEST(Checkpoint, PruneCountsOnlyVerifiedCheckpointsAndExactNames) {
   const auto dir = fresh_dir("ckpt-prune");
   Fixture a;
   for (int64_t step : {10, 20, 30})
-    nin::checkpoint::write_checkpoint(dir / nin::checkpoint::checkpoint_name(step), *a.model, a.opt, "adam", nin::checkpoint::TrainState{0, 0, step, {}}, "", 1);
-  write_bytes(dir / nin::checkpoint::checkpoint_name(40), "garbage");        // newest, but does not verify
-  write_bytes(dir / (nin::checkpoint::checkpoint_name(5) + ".bak"), "mine");  // not a checkpoint's name
+    nin::checkpoint::write_checkpoint(dir / nin::rundir::checkpoint_name(step), *a.model, a.opt, "adam", nin::checkpoint::TrainState{0, 0, step, {}}, "", 1);
+  write_bytes(dir / nin::rundir::checkpoint_name(40), "garbage");        // newest, but does not verify
+  write_bytes(dir / (nin::rundir::checkpoint_name(5) + ".bak"), "mine");  // not a checkpoint's name
   write_bytes(dir / "ckpt-step1.nin", "mine");
   nin::checkpoint::prune_checkpoints(dir, 2);
-  EXPECT_TRUE(fs::exists(dir / nin::checkpoint::checkpoint_name(30)));
-  EXPECT_TRUE(fs::exists(dir / nin::checkpoint::checkpoint_name(20)));  // the 40 did not count as one of the two
-  EXPECT_FALSE(fs::exists(dir / nin::checkpoint::checkpoint_name(10)));
-  EXPECT_TRUE(fs::exists(dir / (nin::checkpoint::checkpoint_name(5) + ".bak")));
+  EXPECT_TRUE(fs::exists(dir / nin::rundir::checkpoint_name(30)));
+  EXPECT_TRUE(fs::exists(dir / nin::rundir::checkpoint_name(20)));  // the 40 did not count as one of the two
+  EXPECT_FALSE(fs::exists(dir / nin::rundir::checkpoint_name(10)));
+  EXPECT_TRUE(fs::exists(dir / (nin::rundir::checkpoint_name(5) + ".bak")));
   EXPECT_TRUE(fs::exists(dir / "ckpt-step1.nin"));
   EXPECT_EQ(nin::checkpoint::list_checkpoints(dir).size(), 3u);
 }
@@ -340,8 +341,8 @@ TEST(Checkpoint, AFifoIsRefusedWithoutBlocking) {
 TEST(Checkpoint, FilesAreNotWorldReadable) {
   const auto dir = fresh_dir("ckpt-mode");
   Fixture a;
-  nin::checkpoint::write_checkpoint(dir / nin::checkpoint::checkpoint_name(1), *a.model, a.opt, "adam", {}, "", 1);
-  const auto perms = fs::status(dir / nin::checkpoint::checkpoint_name(1)).permissions();
+  nin::checkpoint::write_checkpoint(dir / nin::rundir::checkpoint_name(1), *a.model, a.opt, "adam", {}, "", 1);
+  const auto perms = fs::status(dir / nin::rundir::checkpoint_name(1)).permissions();
   EXPECT_EQ(perms & fs::perms::others_all, fs::perms::none);
   EXPECT_EQ(perms & fs::perms::group_read, fs::perms::group_read);
 }

@@ -92,7 +92,7 @@ TEST(Config, OutOfRangeValuesAreRejected) {
       {"model.num_classes=1000000000", "model.num_classes = 1000000000 is out of range: must be in [2, 100000]"},
       {"data.resize=100000", "data.resize = 100000 is out of range: must be in [0, 4096]"},
       {"model.in_channels=100000", "model.in_channels"},
-      // a newline would end a line of the gnuplot script (and a log's)
+      // a newline would end a line of a log (and of a label in curves.svg)
       {"run.dir=\"a\\nprint system('touch PWNED')\\n#\"", "run.dir = '''a\\nprint system('touch PWNED')\\n#''' is out of range: holds a control character"},
       {"data.dir=\"a\\tb\"", "data.dir = 'a\\tb' is out of range: holds a control character"},
       {"train.label_smoothing=1", "train.label_smoothing = 1.0 is out of range: must be in [0, 1)"},

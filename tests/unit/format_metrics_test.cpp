@@ -9,6 +9,7 @@
 #include <iterator>
 
 #include "test_util.h"
+#include "report/curves.h"
 #include "run/metrics.h"
 
 namespace fs = std::filesystem;
@@ -147,10 +148,9 @@ TEST(Metrics, EpochRecordsTrimToTheResumedEpoch) {
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1);  // the header alone
 }
 
-// curves.svg of two runs with steps.jsonl: training lines from the step records, one legend
-// entry per run and split named after the run directory.
-TEST(Plot, TwoRunsWithStepRecordsNamedByTheirDirectories) {
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) GTEST_SKIP() << "gnuplot not installed (gnuplot-nox)";
+// curves.svg of two runs with steps.jsonl: training lines from the step records, a legend
+// entry per run and split named after the run directory, a colour per run; no external program.
+TEST(Curves, TwoRunsWithStepRecordsNamedByTheirDirectories) {
   const auto root = fresh_dir("plot-steps");
   for (const char* name : {"run-a", "run-b"}) {
     const auto dir = root / name;
@@ -160,11 +160,20 @@ TEST(Plot, TwoRunsWithStepRecordsNamedByTheirDirectories) {
     for (int64_t step = 10; step <= 80; step += 10)
       nin::run::append_step(dir, {double(step) / 40, step, 2.0 / double(step), 0.01 * double(step), 1e-3});
   }
-  std::string warning;
-  ASSERT_TRUE(nin::run::plot_curves({root / "run-a", root / "run-b"}, root, warning))
-      << warning << " (scripts/setup.sh installs gnuplot-nox)";
+  const auto written = nin::report::write_curves({root / "run-a", root / "run-b"}, root);
+  ASSERT_TRUE(written);
+  EXPECT_EQ(*written, root / "curves.svg");
   const std::string svg = read_text(root / "curves.svg");
   for (const char* title : {"run-a train loss", "run-b train loss", "run-a val acc", "run-b test acc"})
     EXPECT_NE(svg.find(title), std::string::npos) << title;
-  EXPECT_TRUE(fs::file_size(root / "curves.png") > 0);
+  EXPECT_NE(svg.find("stroke='#1f77b4'"), std::string::npos);  // run-a's colour
+  EXPECT_NE(svg.find("stroke='#2ca02c'"), std::string::npos);  // run-b's
+  EXPECT_EQ(svg.rfind("<?xml", 0), 0u);
+}
+
+// No epoch record in any run: nothing to draw, nothing written.
+TEST(Curves, NoRecordsWritesNothing) {
+  const auto dir = fresh_dir("plot-empty");
+  EXPECT_FALSE(nin::report::write_curves({dir}, dir));
+  EXPECT_FALSE(fs::exists(dir / "curves.svg"));
 }
