@@ -23,7 +23,7 @@
 #include "report/curves.h"
 #include "report/report.h"
 #include "rundir/paths.h"
-#include "run/metrics.h"
+#include "run/progress.h"
 #include "run/info.h"
 #include "train/trainer.h"
 #include "util/error.h"

@@ -13,7 +13,7 @@
 #include "data/loader.h"
 #include "dist/communicator.h"
 #include "model/nin.h"
-#include "run/metrics.h"
+#include "run/progress.h"
 #include "run/run.h"
 
 namespace nin::monitor {

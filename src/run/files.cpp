@@ -7,7 +7,7 @@
 #include <stdexcept>
 
 #include "checkpoint/checkpoint.h"
-#include "run/metrics.h"
+#include "run/progress.h"
 #include "rundir/paths.h"
 #include "util/utc_now.h"
 
@@ -36,9 +36,9 @@ std::vector<std::string> run_files(const fs::path& dir) {
 
 std::string describe_run(const fs::path& dir) {
   std::string s;
-  std::vector<EpochRecord> records;
+  std::vector<rundir::EpochRecord> records;
   try {
-    records = read_metrics(dir);
+    records = rundir::read_metrics(dir);
   } catch (const std::exception&) {
     // a record that does not read is no reason to hide the rest of the description
   }

@@ -122,8 +122,8 @@ std::string Run::prepare_dir(bool overwrite) {
       say("--overwrite: moved the earlier run's " + std::to_string(earlier.size()) + " files to " + to.string());
     }
     format::write_atomically(dir_ / rundir::kConfig, {config::to_toml(config_)}, "config");
-    trim_steps(dir_, state_.global_step);  // a resume records the later steps and epochs again
-    trim_metrics(dir_, state_.epoch);
+    rundir::trim_steps(dir_, state_.global_step);  // a resume records the later steps and epochs again
+    rundir::trim_metrics(dir_, state_.epoch);
   } catch (const std::exception& e) {
     return e.what();
   }
@@ -162,11 +162,11 @@ void Run::step_done(int64_t step_in_epoch) {
   state_.step_in_epoch = step_in_epoch;
 }
 
-StepRecord Run::record_step(const checkpoint::EpochSums& session, double lr, int64_t steps_per_epoch) const {
+rundir::StepRecord Run::record_step(const checkpoint::EpochSums& session, double lr, int64_t steps_per_epoch) const {
   const checkpoint::EpochSums sums = with_sums(session).sums;
-  const StepRecord record{state_.epoch + double(state_.step_in_epoch) / double(steps_per_epoch), state_.global_step,
+  const rundir::StepRecord record{state_.epoch + double(state_.step_in_epoch) / double(steps_per_epoch), state_.global_step,
                           sums.mean_loss(), sums.accuracy(), lr};
-  if (lead()) append_step(dir_, record);
+  if (lead()) rundir::append_step(dir_, record);
   return record;
 }
 
@@ -210,11 +210,11 @@ void Run::checkpoint_mid_epoch(const checkpoint::EpochSums& epoch_so_far, const 
   if (lead()) checkpoint(model, optimizer, with_sums(epoch_so_far));
 }
 
-EpochRecord Run::end_epoch(const checkpoint::EpochSums& session, const GradNorms& norms, const infer::EvalResult* val,
+rundir::EpochRecord Run::end_epoch(const checkpoint::EpochSums& session, const rundir::GradNorms& norms, const infer::EvalResult* val,
                            const infer::EvalResult* test, const EpochFacts& timing, const torch::nn::Module& model,
                            const torch::optim::Optimizer& optimizer) {
   const checkpoint::EpochSums epoch = with_sums(session).sums;
-  EpochRecord record;
+  rundir::EpochRecord record;
   record.epoch = state_.epoch + 1;
   record.step = state_.global_step;
   record.train_loss = epoch.mean_loss();
@@ -242,7 +242,7 @@ EpochRecord Run::end_epoch(const checkpoint::EpochSums& session, const GradNorms
     if (best) write_best(model, optimizer);
     if (state_.epoch % config_.checkpoint_every == 0 || state_.epoch == config_.epochs || step_checkpoint_due())
       checkpoint(model, optimizer, state_);
-    append_metrics(dir_, record);
+    rundir::append_metrics(dir_, record);
     if (const infer::EvalResult* last = test ? test : val)  // what the report's heat map shows
       write_confusion(dir_, record.epoch, test ? "test" : "val", last->confusion);
   }
@@ -260,9 +260,9 @@ void Run::finish(int64_t test_images, int64_t val_images) const {
     say("the run has completed its " + std::to_string(state_.epoch) + " epochs (train.epochs = " +
         std::to_string(config_.epochs) + "); raise train.epochs to go on");
   if (lead()) {
-    const auto records = read_metrics(dir_);
+    const auto records = rundir::read_metrics(dir_);
     if (!records.empty() && std::isfinite(records.back().test_acc)) {
-      const EpochRecord& r = records.back();
+      const rundir::EpochRecord& r = records.back();
       std::ostringstream line;
       line << std::fixed << std::setprecision(4) << "final: test accuracy " << r.test_acc << " on " << test_images
            << " test images, test loss " << r.test_loss;

@@ -15,7 +15,7 @@
 #include "infer/evaluate.h"
 #include "model/nin.h"
 #include "checkpoint/train_state.h"
-#include "run/metrics.h"
+#include "run/progress.h"
 #include "run/lock.h"
 
 namespace nin::run {
@@ -27,7 +27,7 @@ struct EpochFacts {
   double comm_wait_s = 0;  // rank 0's host seconds blocked on the gradient allreduce; NaN on a GPU
   int64_t peak_mem_bytes = 0;  // the largest of the ranks' peaks
   double flops_per_image = 0;  // training FLOPs
-  double peak_flops = kNotEvaluated;  // one device's dense peak FLOP/s; NaN when unknown
+  double peak_flops = rundir::kNotEvaluated;  // one device's dense peak FLOP/s; NaN when unknown
 };
 
 // Every rank holds one; rank 0 alone prints and writes files. `control` carries its small
@@ -63,7 +63,7 @@ class Run {
   // The training figures of the epoch so far (this session's `session` sums over every
   // rank, plus a resumed epoch's) at the fractional epoch of this step; rank 0 appends them
   // to steps.jsonl. Returns them on every rank.
-  StepRecord record_step(const checkpoint::EpochSums& session, double lr, int64_t steps_per_epoch) const;
+  rundir::StepRecord record_step(const checkpoint::EpochSums& session, double lr, int64_t steps_per_epoch) const;
   // Preemption, agreed on by every rank at each step: true everywhere when any rank got
   // SIGTERM or SIGUSR1. The vote starts before the step (a non-blocking max allreduce) and
   // is read after it, so no step waits for it. Then preempt() checkpoints mid-epoch, the
@@ -83,7 +83,7 @@ class Run {
   // checkpoint, best.nin when the validation accuracy is the best yet (checkpoint.keep_best),
   // metrics.jsonl and metrics.csv, and confusion.json when a split was evaluated (the test
   // set's, else the validation split's). Returns the record.
-  EpochRecord end_epoch(const checkpoint::EpochSums& session, const GradNorms& norms, const infer::EvalResult* val,
+  rundir::EpochRecord end_epoch(const checkpoint::EpochSums& session, const rundir::GradNorms& norms, const infer::EvalResult* val,
                         const infer::EvalResult* test, const EpochFacts& timing, const torch::nn::Module& model,
                         const torch::optim::Optimizer& optimizer);
   // The last words: a resume of a run that had already finished says so, and the final line

@@ -41,7 +41,7 @@ checkpoint::EpochSums EpochMeter::sum_over_ranks_sync(dist::Communicator& contro
   return checkpoint::EpochSums::from_array(sums.data_ptr<double>());
 }
 
-run::GradNorms EpochMeter::grad_norms_sync() const {
+rundir::GradNorms EpochMeter::grad_norms_sync() const {
   count_host_read();
   const auto n = norms_.to(torch::kCPU);
   const double* v = n.data_ptr<double>();

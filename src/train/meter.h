@@ -7,7 +7,7 @@
 
 #include "checkpoint/train_state.h"
 #include "dist/communicator.h"
-#include "run/metrics.h"
+#include "run/progress.h"
 
 namespace nin::train {
 
@@ -24,7 +24,7 @@ class EpochMeter {
   // applied: 0-dim bool on the device; grad_norm: the step's 0-dim gradient norm there.
   void commit_step(const torch::Tensor& applied, int64_t images, const torch::Tensor& grad_norm);
   checkpoint::EpochSums sum_over_ranks_sync(dist::Communicator& control) const;
-  run::GradNorms grad_norms_sync() const;  // this rank's, which are every rank's
+  rundir::GradNorms grad_norms_sync() const;  // this rank's, which are every rank's
 
  private:
   torch::Tensor sums_;  // double [EpochSums::kFields] on the device, in its order: the epoch so far

@@ -253,13 +253,13 @@ void Trainer::end_epoch(int64_t epoch, double epoch_s) {
   settle_sync();
   step_->write_step_count_sync();  // the epoch's end may checkpoint, and best.nin
   const auto totals = meter_.sum_over_ranks_sync(*control_);
-  const run::GradNorms norms = meter_.grad_norms_sync();  // the same on every rank: of the averaged gradient
+  const rundir::GradNorms norms = meter_.grad_norms_sync();  // the same on every rank: of the averaged gradient
   const int64_t done = epoch + 1;
   const auto [val, test] = evaluate_held_out(done);
   const double lr = lr_at(cfg_, run_->state().global_step - 1, loader_->steps_per_epoch());  // the epoch's last
   // Host seconds blocked in the allreduce's wait: on a GPU the wait is an event the device
   // waits on, and the host times nothing worth a figure, so none is recorded (null).
-  const double comm_wait_s = device_.is_cuda() ? run::kNotEvaluated : reducer_->wait_seconds() - wait_before_;
+  const double comm_wait_s = device_.is_cuda() ? rundir::kNotEvaluated : reducer_->wait_seconds() - wait_before_;
   const run::EpochFacts facts{lr, epoch_s, comm_wait_s,
                            dist::max_over_ranks(*control_, monitor::peak_memory_bytes(device_)), flops_per_image_, peak_flops_};
   monitor::Span epoch_end(trace_.get(), monitor::Phase::kEpochEnd);  // the record, and the checkpoint when due

@@ -10,7 +10,7 @@
 
 #include "test_util.h"
 #include "report/curves.h"
-#include "run/metrics.h"
+#include "run/progress.h"
 
 namespace fs = std::filesystem;
 using namespace nin::run;
@@ -23,8 +23,8 @@ std::string read_text(const fs::path& p) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-nin::run::EpochRecord sample(int64_t epoch) {
-  nin::run::EpochRecord r;
+nin::rundir::EpochRecord sample(int64_t epoch) {
+  nin::rundir::EpochRecord r;
   r.epoch = epoch;
   r.step = 40 * epoch;
   r.train_loss = 2.0 / 3;  // more digits than the CSV keeps
@@ -52,8 +52,8 @@ nin::run::EpochRecord sample(int64_t epoch) {
 // bench/ and tests/ parse both files.
 TEST(Metrics, FilesKeepTheirExactFormat) {
   const auto dir = fresh_dir("metrics-format");
-  nin::run::append_metrics(dir, sample(1));
-  nin::run::append_metrics(dir, sample(2));
+  nin::rundir::append_metrics(dir, sample(1));
+  nin::rundir::append_metrics(dir, sample(2));
   const std::string tail =
       "\"train_acc\":0.75,\"train_loss\":0.6666666666666666,\"val_acc\":0.875,\"val_class_acc\":[1.0,0.75],"
       "\"val_loss\":0.25,\"world_size\":2}\n";
@@ -70,7 +70,7 @@ TEST(Metrics, FilesKeepTheirExactFormat) {
             "peak_mem_bytes,flops_per_image,mfu,grad_norm_mean,grad_norm_max,world_size,class_acc,val_class_acc\n"
             "1,40,0.66666667,0.75,0.25,0.875,0.1,0.8125,0.0001,12345.679,1.5,0,123456789,1.5e+09,0.375,0.25,1.5,2,0.5;1;0.25,1;0.75\n"
             "2,80,0.66666667,0.75,0.25,0.875,nan,nan,0.0001,12345.679,1.5,0,123456789,1.5e+09,nan,0.25,1.5,2,,1;0.75\n");
-  const auto back = nin::run::read_metrics(dir);
+  const auto back = nin::rundir::read_metrics(dir);
   ASSERT_EQ(back.size(), 2u);
   EXPECT_TRUE(std::isnan(back[1].test_acc) && std::isnan(back[1].test_loss));
   EXPECT_TRUE(std::isnan(back[1].mfu));
@@ -81,12 +81,12 @@ TEST(Metrics, FilesKeepTheirExactFormat) {
 
 TEST(Metrics, RecordsRoundTripAndMissingKeysTakeDefaults) {
   const auto dir = fresh_dir("metrics-roundtrip");
-  nin::run::append_metrics(dir, sample(1));
+  nin::rundir::append_metrics(dir, sample(1));
   std::ofstream(dir / "metrics.jsonl", std::ios::app) << "{\"epoch\":2,\"test_acc\":0.5}\n{\"epoch\":3,\"te";
-  const auto records = nin::run::read_metrics(dir);
+  const auto records = nin::rundir::read_metrics(dir);
   ASSERT_EQ(records.size(), 2u);  // the line cut short by a crash is skipped
-  const nin::run::EpochRecord want = sample(1);
-  const nin::run::EpochRecord& got = records[0];
+  const nin::rundir::EpochRecord want = sample(1);
+  const nin::rundir::EpochRecord& got = records[0];
   EXPECT_EQ(got.epoch, want.epoch);
   EXPECT_EQ(got.step, want.step);
   EXPECT_EQ(got.train_loss, want.train_loss);  // bitwise: JSON keeps every digit
@@ -113,21 +113,21 @@ TEST(Metrics, RecordsRoundTripAndMissingKeysTakeDefaults) {
 // line cut short by a crash skipped; a missing file stays missing.
 TEST(Metrics, StepRecordsTrimToTheResumedStep) {
   const auto dir = fresh_dir("steps");
-  nin::run::trim_steps(dir, 8);
+  nin::rundir::trim_steps(dir, 8);
   EXPECT_FALSE(fs::exists(dir / "steps.jsonl"));
   for (int64_t step = 4; step <= 20; step += 4)
-    nin::run::append_step(dir, {double(step) / 16, step, 2.0 - double(step) / 20, double(step) / 40, 1e-3});
+    nin::rundir::append_step(dir, {double(step) / 16, step, 2.0 - double(step) / 20, double(step) / 40, 1e-3});
   std::ofstream(dir / "steps.jsonl", std::ios::app) << "{\"epoch\":1.5,\"st";  // a crash mid-line
-  ASSERT_EQ(nin::run::read_steps(dir).size(), 5u);
-  nin::run::trim_steps(dir, 12);
-  const auto kept = nin::run::read_steps(dir);
+  ASSERT_EQ(nin::rundir::read_steps(dir).size(), 5u);
+  nin::rundir::trim_steps(dir, 12);
+  const auto kept = nin::rundir::read_steps(dir);
   ASSERT_EQ(kept.size(), 3u);
   EXPECT_EQ(kept.back().step, 12);
   EXPECT_DOUBLE_EQ(kept.back().epoch, 0.75);
   EXPECT_DOUBLE_EQ(kept.back().train_loss, 1.4);
-  nin::run::append_step(dir, {1.0, 16, 1.2, 0.4, 1e-3});  // appends after the trimmed records
-  EXPECT_EQ(nin::run::read_steps(dir).back().step, 16);
-  nin::run::trim_steps(dir, 0);
+  nin::rundir::append_step(dir, {1.0, 16, 1.2, 0.4, 1e-3});  // appends after the trimmed records
+  EXPECT_EQ(nin::rundir::read_steps(dir).back().step, 16);
+  nin::rundir::trim_steps(dir, 0);
   EXPECT_EQ(read_text(dir / "steps.jsonl"), "");
 }
 
@@ -135,15 +135,15 @@ TEST(Metrics, StepRecordsTrimToTheResumedStep) {
 // both, byte for byte as a run that stopped after epoch 2 wrote them; a fresh run keeps none.
 TEST(Metrics, EpochRecordsTrimToTheResumedEpoch) {
   const auto two = fresh_dir("epochs-two"), three = fresh_dir("epochs-three");
-  for (int64_t e = 1; e <= 2; ++e) nin::run::append_metrics(two, sample(e)), nin::run::append_metrics(three, sample(e));
-  nin::run::append_metrics(three, sample(3));
-  nin::run::trim_metrics(three, 3);  // nothing past epoch 3: the files stay as they are
-  ASSERT_EQ(nin::run::read_metrics(three).size(), 3u);
-  nin::run::trim_metrics(three, 2);
+  for (int64_t e = 1; e <= 2; ++e) nin::rundir::append_metrics(two, sample(e)), nin::rundir::append_metrics(three, sample(e));
+  nin::rundir::append_metrics(three, sample(3));
+  nin::rundir::trim_metrics(three, 3);  // nothing past epoch 3: the files stay as they are
+  ASSERT_EQ(nin::rundir::read_metrics(three).size(), 3u);
+  nin::rundir::trim_metrics(three, 2);
   EXPECT_EQ(read_text(three / "metrics.jsonl"), read_text(two / "metrics.jsonl"));
   EXPECT_EQ(read_text(three / "metrics.csv"), read_text(two / "metrics.csv"));
-  nin::run::trim_metrics(three, 0);
-  EXPECT_TRUE(nin::run::read_metrics(three).empty());
+  nin::rundir::trim_metrics(three, 0);
+  EXPECT_TRUE(nin::rundir::read_metrics(three).empty());
   const std::string csv = read_text(three / "metrics.csv");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1);  // the header alone
 }
@@ -155,10 +155,10 @@ TEST(Curves, TwoRunsWithStepRecordsNamedByTheirDirectories) {
   for (const char* name : {"run-a", "run-b"}) {
     const auto dir = root / name;
     fs::create_directories(dir);
-    nin::run::append_metrics(dir, sample(1));
-    nin::run::append_metrics(dir, sample(2));
+    nin::rundir::append_metrics(dir, sample(1));
+    nin::rundir::append_metrics(dir, sample(2));
     for (int64_t step = 10; step <= 80; step += 10)
-      nin::run::append_step(dir, {double(step) / 40, step, 2.0 / double(step), 0.01 * double(step), 1e-3});
+      nin::rundir::append_step(dir, {double(step) / 40, step, 2.0 / double(step), 0.01 * double(step), 1e-3});
   }
   const auto written = nin::report::write_curves({root / "run-a", root / "run-b"}, root);
   ASSERT_TRUE(written);

@@ -5,7 +5,7 @@
 #include <fstream>
 
 #include "test_util.h"
-#include "run/metrics.h"
+#include "run/progress.h"
 #include "run/files.h"
 
 namespace fs = std::filesystem;
@@ -16,8 +16,8 @@ namespace {
 
 void touch(const fs::path& p, const std::string& text = "x") { std::ofstream(p) << text; }
 
-nin::run::EpochRecord record(int64_t epoch, double val_acc, double test_acc) {
-  nin::run::EpochRecord r;
+nin::rundir::EpochRecord record(int64_t epoch, double val_acc, double test_acc) {
+  nin::rundir::EpochRecord r;
   r.epoch = epoch;
   r.val_acc = val_acc;
   r.test_acc = test_acc;
@@ -46,9 +46,9 @@ TEST(RunFiles, OnlyARunsOwnFilesCount) {
 TEST(RunFiles, DescriptionSaysWhatTheRunRecorded) {
   const auto dir = fresh_dir("run-describe");
   EXPECT_EQ(nin::run::describe_run(dir), "no epoch recorded");
-  nin::run::append_metrics(dir, record(1, 0.5, nin::run::kNotEvaluated));
-  nin::run::append_metrics(dir, record(2, 0.75, 0.625));
-  nin::run::append_metrics(dir, record(3, 0.7, nin::run::kNotEvaluated));
+  nin::rundir::append_metrics(dir, record(1, 0.5, nin::rundir::kNotEvaluated));
+  nin::rundir::append_metrics(dir, record(2, 0.75, 0.625));
+  nin::rundir::append_metrics(dir, record(3, 0.7, nin::rundir::kNotEvaluated));
   touch(dir / "ckpt-step0000000004.nin");
   touch(dir / "ckpt-step0000000008.nin");
   EXPECT_EQ(nin::run::describe_run(dir),

@@ -59,7 +59,7 @@ struct Trained {
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   int64_t skipped = 0;
   int64_t first_bad = -1;
-  std::vector<run::GradNorms> norms;  // per epoch
+  std::vector<rundir::GradNorms> norms;  // per epoch
 };
 
 inline Trained fresh(const config::Config& c) {

@@ -88,7 +88,7 @@ TEST(Meter, GradNormsAreTheMeanAndMaxOverAppliedStepsReadAtOnce) {
   step(false, 100.f);
   step(true, 5.f);
   const int64_t reads = host_reads();
-  const run::GradNorms n = meter.grad_norms_sync();
+  const rundir::GradNorms n = meter.grad_norms_sync();
   EXPECT_EQ(host_reads(), reads + 1);
   EXPECT_EQ(n.mean, 9.0);
   EXPECT_EQ(n.max, 13.0);

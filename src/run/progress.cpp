@@ -1,4 +1,4 @@
-#include "run/metrics.h"
+#include "run/progress.h"
 
 #include <unistd.h>
 
@@ -57,7 +57,7 @@ void Progress::finish() {
   if (enabled_ && !quiet_ && tty_) std::cout << "\r\033[K" << std::flush;
 }
 
-std::string format_record(const EpochRecord& r, int64_t epochs) {
+std::string format_record(const rundir::EpochRecord& r, int64_t epochs) {
   std::ostringstream out;
   out << std::fixed << std::setprecision(4) << "epoch " << r.epoch << "/" << epochs << "  train loss "
       << r.train_loss << " acc " << r.train_acc;

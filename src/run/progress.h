@@ -1,4 +1,4 @@
-// What a run reports: its records (rundir/records.h, named here as the run's), progress.
+// What rank 0 prints while a run trains: the progress bar or lines, and each epoch's line.
 #pragma once
 
 #include <chrono>
@@ -8,18 +8,6 @@
 #include "rundir/records.h"
 
 namespace nin::run {
-
-// The records and their files are rundir's: one schema for the trainer and the report.
-using rundir::EpochRecord;
-using rundir::GradNorms;
-using rundir::kNotEvaluated;
-using rundir::StepRecord;
-using rundir::append_metrics;
-using rundir::append_step;
-using rundir::read_metrics;
-using rundir::read_steps;
-using rundir::trim_metrics;
-using rundir::trim_steps;
 
 // Rank 0's progress within an epoch: a redrawn bar on a terminal, throttled plain lines
 // (every `every` steps) otherwise, nothing when quiet.
@@ -39,6 +27,6 @@ class Progress {
 // A terminal that shows a redrawn bar: not under mpirun or srun, which give ranks a pty.
 bool stdout_is_terminal();
 
-std::string format_record(const EpochRecord& r, int64_t epochs);
+std::string format_record(const rundir::EpochRecord& r, int64_t epochs);
 
 }  // namespace nin::run
