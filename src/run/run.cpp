@@ -22,7 +22,8 @@ namespace fs = std::filesystem;
 namespace {
 
 // The checkpoint `resume` names, as rank 0 sees it; null when "auto" finds none to resume from.
-std::unique_ptr<checkpoint::CheckpointFile> find_checkpoint(const std::string& resume, const fs::path& dir, const Run& run) {
+std::unique_ptr<checkpoint::CheckpointFile> find_checkpoint(const std::string& resume, const fs::path& dir,
+                                                            const Run& run) {
   if (resume != "auto") return std::make_unique<checkpoint::CheckpointFile>(checkpoint::read_checkpoint(resume));
   std::vector<std::string> warnings;
   auto ck = checkpoint::newest_valid_checkpoint(dir, warnings);
@@ -43,8 +44,8 @@ torch::Tensor choice_of(int64_t found, const checkpoint::CheckpointFile* ck) {
 
 // One checkpoint for all ranks: rank 0 picks it and broadcasts its step and checksum; every
 // other rank loads the same file and checks both. Null everywhere when rank 0 found none.
-std::unique_ptr<checkpoint::CheckpointFile> agree_on_checkpoint(const std::string& resume, const fs::path& dir, const Run& run,
-                                                    dist::Communicator& control) {
+std::unique_ptr<checkpoint::CheckpointFile> agree_on_checkpoint(const std::string& resume, const fs::path& dir,
+                                                                const Run& run, dist::Communicator& control) {
   std::unique_ptr<checkpoint::CheckpointFile> ck;
   std::string error;
   if (run.lead()) {
@@ -210,9 +211,10 @@ void Run::checkpoint_mid_epoch(const checkpoint::EpochSums& epoch_so_far, const 
   if (lead()) checkpoint(model, optimizer, with_sums(epoch_so_far));
 }
 
-rundir::EpochRecord Run::end_epoch(const checkpoint::EpochSums& session, const rundir::GradNorms& norms, const infer::EvalResult* val,
-                           const infer::EvalResult* test, const EpochFacts& timing, const torch::nn::Module& model,
-                           const torch::optim::Optimizer& optimizer) {
+rundir::EpochRecord Run::end_epoch(const checkpoint::EpochSums& session, const rundir::GradNorms& norms,
+                                   const infer::EvalResult* val, const infer::EvalResult* test,
+                                   const EpochFacts& timing, const torch::nn::Module& model,
+                                   const torch::optim::Optimizer& optimizer) {
   const checkpoint::EpochSums epoch = with_sums(session).sums;
   rundir::EpochRecord record;
   record.epoch = state_.epoch + 1;
@@ -252,7 +254,8 @@ rundir::EpochRecord Run::end_epoch(const checkpoint::EpochSums& session, const r
 // best.nin: written atomically as the others, never pruned (not a ckpt-step name) and never
 // resumed by --resume auto.
 void Run::write_best(const torch::nn::Module& model, const torch::optim::Optimizer& optimizer) const {
-  checkpoint::write_checkpoint(dir_ / rundir::kBest, model, optimizer, config_.optimizer, state_, config::to_toml(config_), world_);
+  checkpoint::write_checkpoint(dir_ / rundir::kBest, model, optimizer, config_.optimizer, state_,
+                               config::to_toml(config_), world_);
 }
 
 void Run::finish(int64_t test_images, int64_t val_images) const {
@@ -277,8 +280,8 @@ void Run::finish(int64_t test_images, int64_t val_images) const {
 
 void Run::checkpoint(const torch::nn::Module& model, const torch::optim::Optimizer& optimizer,
                      const checkpoint::TrainState& state) const {
-  checkpoint::write_checkpoint(dir_ / rundir::checkpoint_name(state.global_step), model, optimizer, config_.optimizer, state,
-                   config::to_toml(config_), world_);
+  checkpoint::write_checkpoint(dir_ / rundir::checkpoint_name(state.global_step), model, optimizer,
+                               config_.optimizer, state, config::to_toml(config_), world_);
   checkpoint::prune_checkpoints(dir_, config_.checkpoint_keep);
 }
 

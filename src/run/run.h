@@ -83,9 +83,9 @@ class Run {
   // checkpoint, best.nin when the validation accuracy is the best yet (checkpoint.keep_best),
   // metrics.jsonl and metrics.csv, and confusion.json when a split was evaluated (the test
   // set's, else the validation split's). Returns the record.
-  rundir::EpochRecord end_epoch(const checkpoint::EpochSums& session, const rundir::GradNorms& norms, const infer::EvalResult* val,
-                        const infer::EvalResult* test, const EpochFacts& timing, const torch::nn::Module& model,
-                        const torch::optim::Optimizer& optimizer);
+  rundir::EpochRecord end_epoch(const checkpoint::EpochSums& session, const rundir::GradNorms& norms,
+                                const infer::EvalResult* val, const infer::EvalResult* test, const EpochFacts& timing,
+                                const torch::nn::Module& model, const torch::optim::Optimizer& optimizer);
   // The last words: a resume of a run that had already finished says so, and the final line
   // (metrics.jsonl's last record, the test set's `test_images` and `val_images` held out, the
   // page's absolute path) follows when the test set was evaluated at the end.

@@ -23,7 +23,8 @@ namespace fs = std::filesystem;
 // (sorted, as nlohmann::json orders them); a key missing when read takes EpochRecord's default.
 #define NIN_EPOCH_RECORD_FIELDS \
   epoch, step, train_loss, train_acc, val_loss, val_acc, test_loss, test_acc, lr, images_per_s, epoch_s, \
-      comm_wait_s, peak_mem_bytes, flops_per_image, mfu, grad_norm_mean, grad_norm_max, world_size, class_acc, val_class_acc
+      comm_wait_s, peak_mem_bytes, flops_per_image, mfu, grad_norm_mean, grad_norm_max, world_size, class_acc, \
+      val_class_acc
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EpochRecord, NIN_EPOCH_RECORD_FIELDS)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(StepRecord, epoch, step, train_loss, train_acc, lr)
 
