@@ -177,7 +177,10 @@ def profile_steps(name, step, sync, dev, a):
     events = list(prof.events())
     on_device = [e for e in events if not str(e.device_type).endswith("CPU")]
     kernels = by_name((e.name, e.time_range.elapsed_us()) for e in on_device)
-    ops = by_name((e.name, e.self_cpu_time_total) for e in events if str(e.device_type).endswith("CPU"))
+    # An op's self time is its time less its children's; torch.profiler counts a child that
+    # outlives its parent (another thread's op) whole, which can leave it below zero: counted
+    # as 0, as nin-dist's host_self_time does.
+    ops = by_name((e.name, max(0.0, e.self_cpu_time_total)) for e in events if str(e.device_type).endswith("CPU"))
     n = a.profile_steps
     lines = [f"# Profile of {n} steps of {name} (PyTorch {torch.__version__})", "",
              f"{n} steps on {dev}, recorded by torch.profiler ({', '.join(str(x).split('.')[-1] for x in activities)}),"
