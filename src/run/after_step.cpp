@@ -39,22 +39,28 @@ bool AfterStep::operator()(const data::Batch& batch, bool epoch_done) {
     monitor::check_replicas_sync(*model_, control_, global_step, epoch_);
   if (run_.stop_requested()) {  // every rank stops at the same step
     progress_->finish();
-    const auto sums = reads_.settle_sync();
-    reads_.write_step_count_sync();
-    run_.preempt(sums, *model_, optimizer_);
+    run_.preempt(settle_for_checkpoint(), *model_, optimizer_);
     return false;
   }
   if (run_.step_checkpoint_due() && !epoch_done) {  // mid-epoch; the epoch's end writes its own
     monitor::Span checkpoint(trace_, monitor::Phase::kCheckpoint);
-    const auto sums = reads_.settle_sync();
-    reads_.write_step_count_sync();
-    run_.checkpoint_mid_epoch(sums, *model_, optimizer_);
+    run_.checkpoint_mid_epoch(settle_for_checkpoint(), *model_, optimizer_);
   }
   const int64_t in_epoch = batch.index() + 1;
   const bool record_due = in_epoch % cfg_.log_every == 0 || epoch_done;
   if (record_due) record();
   show_progress(in_epoch, record_due);
   return true;
+}
+
+checkpoint::EpochSums AfterStep::settle_for_checkpoint() {
+  const auto sums = reads_.settle_sync();
+  reads_.write_step_count();
+  return sums;
+}
+
+double AfterStep::seconds() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }
 
 // Every log.every steps of the epoch and at its last: the verdict and the step record,
@@ -66,8 +72,7 @@ void AfterStep::record() {
 
 void AfterStep::show_progress(int64_t in_epoch, bool recorded) {
   if (!progress_->due(in_epoch)) return;
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  progress_->update(in_epoch, recorded_loss_, double(images_) * run_.world() / std::max(seconds, 1e-9));
+  progress_->update(in_epoch, recorded_loss_, double(images_) * run_.world() / std::max(seconds(), 1e-9));
   const auto warning = recorded ? health_.watch_loss(recorded_loss_, run_.state().global_step) : "";
   if (!warning.empty()) {
     progress_->finish();
@@ -76,10 +81,10 @@ void AfterStep::show_progress(int64_t in_epoch, bool recorded) {
 }
 
 double AfterStep::end_steps() {
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const double epoch_s = seconds();
   if (profile_) profile_->end_epoch();  // after the clock: its device syncs and files are not the epoch's
   progress_->finish();
-  return seconds;
+  return epoch_s;
 }
 
 }  // namespace nin::run

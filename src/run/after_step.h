@@ -27,7 +27,7 @@ namespace nin::run {
 // The loop's reads at a record point, given by the trainer (the run sees no step or meter).
 struct LoopReads {
   std::function<checkpoint::EpochSums()> settle_sync;  // the step's verdict, then the epoch's sums over the ranks
-  std::function<void()> write_step_count_sync;         // Adam's step count into the optimizer: before a checkpoint
+  std::function<void()> write_step_count;              // Adam's step count, as settled, into the optimizer
   std::function<double(int64_t)> lr;                   // the lr of a 0-based global step
 };
 
@@ -50,6 +50,8 @@ class AfterStep {
   double end_steps();
 
  private:
+  checkpoint::EpochSums settle_for_checkpoint();  // the sums, with Adam's step count written
+  double seconds() const;  // since start_epoch()
   void record();
   void show_progress(int64_t in_epoch, bool recorded);
 

@@ -36,7 +36,8 @@ StaticStep::StaticStep(const config::Config& c, int rank, model::NiN model, torc
       schedule_(c, steps_per_epoch, optimizer, device) {
   const auto counter = [&](int64_t v) { return torch::full({}, v, torch::TensorOptions(device).dtype(torch::kInt64)); };
   step_ = counter(first_step);
-  applied_ = counter(adam_steps(optimizer));
+  settled_applied_ = adam_steps(optimizer);
+  applied_ = counter(settled_applied_);
   skipped_ = counter(0);
   first_bad_ = counter(-1);
   mirrored_lr_ = optimizer_.param_groups().front().options().get_lr();  // make_optimizer's: train.lr
@@ -124,17 +125,15 @@ bool StaticStep::fused(const UpdateScalars& scalars, const torch::Tensor& t) {
 
 Verdict StaticStep::settle_sync() {
   count_host_read();
-  const auto read = torch::stack({skipped_, first_bad_, step_}).to(torch::kCPU);
+  const auto read = torch::stack({skipped_, first_bad_, step_, applied_}).to(torch::kCPU);
   skipped_.zero_();
   first_bad_.fill_(-1);
   mirror_lr(read[2].item<int64_t>());
+  settled_applied_ = read[3].item<int64_t>();
   return {read[0].item<int64_t>(), read[1].item<int64_t>()};
 }
 
-void StaticStep::write_step_count_sync() {
-  count_host_read();
-  set_adam_steps(optimizer_, applied_.item<int64_t>());
-}
+void StaticStep::write_step_count() { set_adam_steps(optimizer_, settled_applied_); }
 
 void StaticStep::mirror_lr(int64_t steps_run) {
   for (const auto& group : optimizer_.param_groups())

@@ -42,11 +42,11 @@ class StaticStep {
 
   // Global step `global_step` (0-based; the host counts too) on this rank's `batch`.
   void take(const data::Batch& batch, int64_t global_step);
-  // Reads and clears the non-finite record.
+  // Reads and clears the non-finite record, and reads Adam's step count with it.
   Verdict settle_sync();
-  // Writes Adam's step count (the updates applied) into the optimizer's state, so that a
-  // checkpoint taken now holds it.
-  void write_step_count_sync();
+  // Writes Adam's step count (the updates applied) as of the last settle_sync() into the
+  // optimizer's state, so that a checkpoint taken after that settle holds it. No device read.
+  void write_step_count();
   // The same body with no host-side seeding: a CUDA graph seeds its generator before each
   // replay instead (GraphStep), since a capture refuses torch::manual_seed.
   void captured_body(const torch::Tensor& x, const torch::Tensor& y);
@@ -74,6 +74,7 @@ class StaticStep {
   double mirrored_lr_ = 0;  // the lr mirror_lr() wrote into the param groups
   torch::Tensor step_;       // int64 0-dim: the global step being run
   torch::Tensor applied_;    // int64 0-dim: updates applied so far (Adam's t)
+  int64_t settled_applied_ = 0;  // applied_ as the last settle_sync() read it
   torch::Tensor skipped_;    // int64 0-dim: non-finite steps since the last settle_sync
   torch::Tensor first_bad_;  // int64 0-dim: the first of them, or -1
   monitor::Trace* trace_ = nullptr;

@@ -68,7 +68,10 @@ class Trainer {
   data::Batch next_batch();
   void step(const data::Batch& batch);
   void end_epoch(int64_t epoch, double epoch_s);
-  void settle_sync();  // the step's verdict: stop, or warn of skipped steps
+  // The step's verdict (stop, or warn of skipped steps), then the epoch's sums over the ranks
+  // (a collective): on every rank, the same.
+  checkpoint::EpochSums settle_sync();
+  void warn_nonfinite(const Verdict& v);  // throws instead when dist.on_nonfinite = "stop"
   // The held-out splits due after epoch `done` (1-based): validation every epoch, the test
   // set after the last and every eval.test_every epochs; empty where not due.
   std::pair<std::optional<infer::EvalResult>, std::optional<infer::EvalResult>> evaluate_held_out(int64_t done);
@@ -190,11 +193,8 @@ void Trainer::build_step() {
 
 void Trainer::build_after_step() {
   run::LoopReads reads{
-      [this] {
-        settle_sync();  // on every rank: the same verdict
-        return meter_.sum_over_ranks_sync(*control_);  // a collective
-      },
-      [this] { step_->write_step_count_sync(); },
+      [this] { return settle_sync(); },
+      [this] { step_->write_step_count(); },
       [this](int64_t global_step) { return lr_at(cfg_, global_step, loader_->steps_per_epoch()); }};
   after_step_.emplace(cfg_, *run_, health_, trace_.get(), profile_.get(), model_, *optimizer_, *control_,
                       loader_->steps_per_epoch(), std::move(reads));
@@ -250,9 +250,8 @@ data::Batch Trainer::next_batch() {
 // `epoch_s`: the wall seconds of the epoch's steps.
 void Trainer::end_epoch(int64_t epoch, double epoch_s) {
   grad_comm_->check();
-  settle_sync();
-  step_->write_step_count_sync();  // the epoch's end may checkpoint, and best.nin
-  const auto totals = meter_.sum_over_ranks_sync(*control_);
+  const auto totals = settle_sync();
+  step_->write_step_count();  // the epoch's end may checkpoint, and best.nin
   const rundir::GradNorms norms = meter_.grad_norms_sync();  // the same on every rank: of the averaged gradient
   const int64_t done = epoch + 1;
   const auto [val, test] = evaluate_held_out(done);
@@ -260,8 +259,8 @@ void Trainer::end_epoch(int64_t epoch, double epoch_s) {
   // Host seconds blocked in the allreduce's wait: on a GPU the wait is an event the device
   // waits on, and the host times nothing worth a figure, so none is recorded (null).
   const double comm_wait_s = device_.is_cuda() ? rundir::kNotEvaluated : reducer_->wait_seconds() - wait_before_;
-  const run::EpochFacts facts{lr, epoch_s, comm_wait_s,
-                           dist::max_over_ranks(*control_, monitor::peak_memory_bytes(device_)), flops_per_image_, peak_flops_};
+  const int64_t peak_mem = dist::max_over_ranks(*control_, monitor::peak_memory_bytes(device_));
+  const run::EpochFacts facts{lr, epoch_s, comm_wait_s, peak_mem, flops_per_image_, peak_flops_};
   monitor::Span epoch_end(trace_.get(), monitor::Phase::kEpochEnd);  // the record, and the checkpoint when due
   const auto record = run_->end_epoch(totals, norms, val ? &*val : nullptr, test ? &*test : nullptr, facts,
                                       *model_, *optimizer_);
@@ -304,8 +303,12 @@ void Trainer::step(const data::Batch& batch) {
   run_->step_done(batch.index() + 1);
 }
 
-void Trainer::settle_sync() {
-  const Verdict v = step_->settle_sync();
+checkpoint::EpochSums Trainer::settle_sync() {
+  warn_nonfinite(step_->settle_sync());
+  return meter_.sum_over_ranks_sync(*control_);
+}
+
+void Trainer::warn_nonfinite(const Verdict& v) {
   if (v.first < 0) return;
   const std::string where = position_of(v.first, loader_->steps_per_epoch());
   if (cfg_.on_nonfinite == "stop")
